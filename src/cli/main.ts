@@ -1,0 +1,26 @@
+/** The `darkroom` command line. Commands are thin: they call the same services the API calls. */
+import { Command } from "commander";
+import { CliError } from "./admin-client.js";
+import { registerAdminCommands } from "./admin-commands.js";
+import { serve } from "./serve.js";
+
+const program = new Command()
+  .name("darkroom")
+  .description("Self-hosted gateway for asynchronous AI image generation (EvoLink-compatible API).")
+  .option("--url <url>", "server base URL for admin commands (env DARKROOM_URL)")
+  .option("--token <token>", "admin token for admin commands (env DARKROOM_ADMIN_TOKEN)")
+  .option("--json", "print JSON instead of tables");
+
+program
+  .command("serve")
+  .description(
+    "run the HTTP API and the task runner (configured by environment variables; see README)",
+  )
+  .action(serve);
+
+registerAdminCommands(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`darkroom: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(err instanceof CliError ? 2 : 1);
+});

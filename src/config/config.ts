@@ -1,0 +1,246 @@
+/**
+ * Configuration: environment variables plus one optional JSON file (DARKROOM_CONFIG),
+ * validated once at boot. A bad value stops the process with a message naming the
+ * variable; secrets are read here and never logged.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { BUILTIN_MODELS, type ModelSpec } from "../core/models.js";
+import { parseCredits, ppmFromMultiplier } from "../core/money.js";
+
+export interface GroupConfig {
+  name: string;
+  multiplierPpm: number;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Base of the links put in `results` (no trailing slash); null = the address listened on. */
+  publicUrl: string | null;
+  dataDir: string;
+  /** SQLite file path (embedded default) — PostgreSQL arrives with DATABASE_URL. */
+  sqlitePath: string;
+  databaseUrl: string | null;
+  adminToken: string | null;
+  bootstrapApiKey: string | null;
+  bootstrapCreditsMicros: number;
+  signingSecret: string | null;
+  resultUrlTtlSeconds: number;
+  bodyLimitBytes: number;
+  logLevel: string;
+  accessLog: boolean;
+  runner: {
+    enabled: boolean;
+    concurrency: number;
+    leaseSeconds: number;
+    pollIntervalMs: number;
+  };
+  sandbox: { durationMs: number };
+  models: ModelSpec[];
+  groups: GroupConfig[];
+  /** Key-lookup cache lifetime; bounds how long a revoked key may still work on another process. */
+  authCacheMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const intFrom = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .refine((v) => v >= min && v <= max, `${name} must be between ${min} and ${max}`);
+
+const boolFrom = (name: string) =>
+  z
+    .enum(["1", "0", "true", "false", "yes", "no", "on", "off"], {
+      errorMap: () => ({ message: `${name} must be true or false` }),
+    })
+    .transform((v) => ["1", "true", "yes", "on"].includes(v));
+
+const fileModelSchema = z
+  .object({
+    id: z.string().min(1),
+    /** Start from a built-in model's rules; unspecified fields are inherited. */
+    extends: z.string().optional(),
+    price: z.union([z.string(), z.number()]).optional(),
+    owned_by: z.string().optional(),
+    prompt_max_chars: z.number().int().positive().optional(),
+    estimated_seconds: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const fileSchema = z
+  .object({
+    models: z.array(fileModelSchema).optional(),
+    groups: z
+      .array(z.object({ name: z.string().min(1), multiplier: z.union([z.string(), z.number()]) }))
+      .optional(),
+  })
+  .strict();
+
+type Env = Record<string, string | undefined>;
+
+function parseEnvValue<T>(
+  env: Env,
+  name: string,
+  schema: z.ZodType<T, z.ZodTypeDef, string>,
+  fallback: T,
+): T {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new ConfigError(r.error.issues[0]?.message ?? `${name} is invalid`);
+  return r.data;
+}
+
+function loadModels(file: z.infer<typeof fileSchema> | null): ModelSpec[] {
+  const byId = new Map(BUILTIN_MODELS.map((m) => [m.id, { ...m }]));
+  for (const m of file?.models ?? []) {
+    const base = byId.get(m.extends ?? m.id);
+    if (!base) {
+      throw new ConfigError(
+        `config: model "${m.id}" must extend a built-in model (one of ${[...BUILTIN_MODELS.map((b) => b.id)].join(", ")})`,
+      );
+    }
+    const next: ModelSpec = { ...base, id: m.id };
+    if (m.price !== undefined) {
+      const micros = parseCredits(m.price);
+      if (micros === null) throw new ConfigError(`config: model "${m.id}" has an invalid price`);
+      next.priceMicros = micros;
+    }
+    if (m.owned_by) next.ownedBy = m.owned_by;
+    if (m.prompt_max_chars) next.promptMaxChars = m.prompt_max_chars;
+    if (m.estimated_seconds) next.defaultEstimatedSeconds = m.estimated_seconds;
+    byId.set(m.id, next);
+  }
+  return [...byId.values()];
+}
+
+function loadGroups(file: z.infer<typeof fileSchema> | null): GroupConfig[] {
+  const groups = new Map<string, GroupConfig>([
+    ["default", { name: "default", multiplierPpm: 1_000_000 }],
+  ]);
+  for (const g of file?.groups ?? []) {
+    const ppm = ppmFromMultiplier(g.multiplier);
+    if (ppm === null || ppm < 0)
+      throw new ConfigError(`config: group "${g.name}" has an invalid multiplier`);
+    groups.set(g.name, { name: g.name, multiplierPpm: ppm });
+  }
+  return [...groups.values()];
+}
+
+function readConfigFile(file: string | undefined): z.infer<typeof fileSchema> | null {
+  if (!file) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    throw new ConfigError(`DARKROOM_CONFIG: cannot read ${file}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`DARKROOM_CONFIG: ${file} is not valid JSON`);
+  }
+  const r = fileSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ConfigError(`DARKROOM_CONFIG: ${issue?.path.join(".") || "file"}: ${issue?.message}`);
+  }
+  return r.data;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const host = env.HOST || "127.0.0.1";
+  const port = parseEnvValue(env, "PORT", intFrom("PORT", 0, 65535), 8080);
+  const dataDir = path.resolve(env.DARKROOM_DATA_DIR || "./data");
+  const file = readConfigFile(env.DARKROOM_CONFIG);
+  const credits = env.DARKROOM_BOOTSTRAP_CREDITS ?? "100";
+  const bootstrapCreditsMicros = parseCredits(credits);
+  if (bootstrapCreditsMicros === null) {
+    throw new ConfigError("DARKROOM_BOOTSTRAP_CREDITS must be a non-negative decimal number");
+  }
+  const apiKey = env.DARKROOM_BOOTSTRAP_API_KEY || null;
+  if (apiKey !== null && !/^sk-[A-Za-z0-9_-]{32,}$/.test(apiKey)) {
+    throw new ConfigError(
+      "DARKROOM_BOOTSTRAP_API_KEY must be sk- followed by at least 32 URL-safe characters",
+    );
+  }
+  const adminToken = env.DARKROOM_ADMIN_TOKEN || null;
+  if (adminToken !== null && adminToken.length < 24) {
+    throw new ConfigError("DARKROOM_ADMIN_TOKEN must be at least 24 characters");
+  }
+  const publicUrl = env.DARKROOM_PUBLIC_URL ? env.DARKROOM_PUBLIC_URL.replace(/\/+$/, "") : null;
+  if (publicUrl !== null && !/^https?:\/\/[^/]+(\/.*)?$/.test(publicUrl)) {
+    throw new ConfigError("DARKROOM_PUBLIC_URL must be an http(s) URL");
+  }
+  return {
+    host,
+    port,
+    publicUrl,
+    dataDir,
+    sqlitePath: path.join(dataDir, "darkroom.sqlite"),
+    databaseUrl: env.DATABASE_URL || null,
+    adminToken,
+    bootstrapApiKey: apiKey,
+    bootstrapCreditsMicros,
+    signingSecret: env.DARKROOM_SIGNING_SECRET || null,
+    resultUrlTtlSeconds: parseEnvValue(
+      env,
+      "DARKROOM_RESULT_URL_TTL",
+      intFrom("DARKROOM_RESULT_URL_TTL", 60, 31_536_000),
+      86_400,
+    ),
+    bodyLimitBytes: parseEnvValue(
+      env,
+      "DARKROOM_BODY_LIMIT",
+      intFrom("DARKROOM_BODY_LIMIT", 1024, 64 * 1024 * 1024),
+      1024 * 1024,
+    ),
+    logLevel: env.LOG_LEVEL || "info",
+    accessLog: parseEnvValue(env, "DARKROOM_ACCESS_LOG", boolFrom("DARKROOM_ACCESS_LOG"), false),
+    runner: {
+      enabled: parseEnvValue(env, "DARKROOM_RUNNER", boolFrom("DARKROOM_RUNNER"), true),
+      concurrency: parseEnvValue(
+        env,
+        "DARKROOM_RUNNER_CONCURRENCY",
+        intFrom("DARKROOM_RUNNER_CONCURRENCY", 1, 10_000),
+        8,
+      ),
+      leaseSeconds: parseEnvValue(
+        env,
+        "DARKROOM_LEASE_SECONDS",
+        intFrom("DARKROOM_LEASE_SECONDS", 2, 3600),
+        30,
+      ),
+      pollIntervalMs: parseEnvValue(
+        env,
+        "DARKROOM_POLL_INTERVAL_MS",
+        intFrom("DARKROOM_POLL_INTERVAL_MS", 10, 60_000),
+        500,
+      ),
+    },
+    sandbox: {
+      durationMs: parseEnvValue(
+        env,
+        "DARKROOM_SANDBOX_DURATION_MS",
+        intFrom("DARKROOM_SANDBOX_DURATION_MS", 0, 600_000),
+        3000,
+      ),
+    },
+    models: loadModels(file),
+    groups: loadGroups(file),
+    authCacheMs: parseEnvValue(
+      env,
+      "DARKROOM_AUTH_CACHE_MS",
+      intFrom("DARKROOM_AUTH_CACHE_MS", 0, 600_000),
+      5000,
+    ),
+  };
+}

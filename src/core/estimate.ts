@@ -1,0 +1,29 @@
+/**
+ * `estimated_time`: the median of the last completions of a model (robust to one
+ * stuck task), or the model's configured default until there are 3 samples.
+ */
+export class DurationEstimator {
+  private readonly samples = new Map<string, number[]>();
+
+  constructor(
+    private readonly defaults: (model: string) => number,
+    private readonly windowSize = 50,
+  ) {}
+
+  record(model: string, seconds: number): void {
+    if (!Number.isFinite(seconds) || seconds < 0) return;
+    const list = this.samples.get(model) ?? [];
+    list.push(seconds);
+    if (list.length > this.windowSize) list.shift();
+    this.samples.set(model, list);
+  }
+
+  estimate(model: string): number {
+    const list = this.samples.get(model);
+    if (!list || list.length < 3) return Math.max(1, Math.round(this.defaults(model)));
+    const sorted = [...list].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    return Math.max(1, Math.round(median));
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * `size` resolution. Four forms (api.md): `auto`; a ratio combined with `quality`; a
+ * tier alone; or `WxH` pixels. The ratio table is seedream 4.0's, cell for cell.
+ *
+ * Darkroom's own rules where the contract is silent (documented in the README):
+ * - a tier alone (`2K`) is a square (1024/2048/3072/4096) and must be one of the
+ *   model's qualities;
+ * - `auto` resolves to 2048x2048 (the upstream's own default);
+ * - ratio × 3K (not in the table): width = round16(sqrt(3072² · rw/rh)),
+ *   height = round16(width · rh/rw) — the ratio at about the 3K pixel budget, both
+ *   sides multiples of 16.
+ * Every resolved size must still satisfy the model's pixel and aspect limits.
+ */
+import type { ModelSpec } from "./models.js";
+import type { Quality, SizeSpec } from "./types.js";
+
+export const RATIOS = [
+  "1:1",
+  "2:3",
+  "3:2",
+  "3:4",
+  "4:3",
+  "4:5",
+  "5:4",
+  "9:16",
+  "16:9",
+  "21:9",
+  "9:21",
+] as const;
+export type Ratio = (typeof RATIOS)[number];
+
+export const RATIO_TABLE: Record<Ratio, Record<"1K" | "2K" | "4K", [number, number]>> = {
+  "1:1": { "1K": [1024, 1024], "2K": [2048, 2048], "4K": [4096, 4096] },
+  "2:3": { "1K": [832, 1248], "2K": [1664, 2496], "4K": [3328, 4992] },
+  "3:2": { "1K": [1248, 832], "2K": [2496, 1664], "4K": [4992, 3328] },
+  "3:4": { "1K": [864, 1152], "2K": [1728, 2304], "4K": [3520, 4704] },
+  "4:3": { "1K": [1152, 864], "2K": [2304, 1728], "4K": [4704, 3520] },
+  "4:5": { "1K": [896, 1120], "2K": [1792, 2240], "4K": [3584, 4480] },
+  "5:4": { "1K": [1120, 896], "2K": [2240, 1792], "4K": [4480, 3584] },
+  "9:16": { "1K": [720, 1280], "2K": [1600, 2848], "4K": [3040, 5504] },
+  "16:9": { "1K": [1280, 720], "2K": [2848, 1600], "4K": [5504, 3040] },
+  "21:9": { "1K": [1512, 648], "2K": [3136, 1344], "4K": [6240, 2656] },
+  "9:21": { "1K": [648, 1512], "2K": [1344, 3136], "4K": [2656, 6240] },
+};
+
+const TIER_SIDE: Record<Quality, number> = { "1K": 1024, "2K": 2048, "3K": 3072, "4K": 4096 };
+
+const round16 = (x: number) => Math.max(16, Math.round(x / 16) * 16);
+
+export function ratioPixels(ratio: Ratio, quality: Quality): [number, number] {
+  if (quality !== "3K") return RATIO_TABLE[ratio][quality];
+  const [rw, rh] = ratio.split(":").map(Number) as [number, number];
+  const w = round16(Math.sqrt((3072 * 3072 * rw) / rh));
+  return [w, round16((w * rh) / rw)];
+}
+
+type Resolved = { ok: true; size: SizeSpec } | { ok: false; message: string };
+
+function withinLimits(w: number, h: number, model: ModelSpec): string | null {
+  const px = w * h;
+  if (px < model.minPixels || px > model.maxPixels) {
+    return `size ${w}x${h} has ${px} pixels; ${model.id} needs between ${model.minPixels} and ${model.maxPixels}.`;
+  }
+  const aspect = w / h;
+  if (aspect < model.minAspect || aspect > model.maxAspect) {
+    return `size ${w}x${h} has an aspect ratio outside 1:16 to 16:1.`;
+  }
+  return null;
+}
+
+export function resolveSize(size: string, quality: Quality, model: ModelSpec): Resolved {
+  let spec: SizeSpec;
+  if (size === "auto") {
+    spec = { kind: "auto", width: 2048, height: 2048 };
+  } else if ((RATIOS as readonly string[]).includes(size)) {
+    const [width, height] = ratioPixels(size as Ratio, quality);
+    spec = { kind: "ratio", ratio: size, quality, width, height };
+  } else if (size in TIER_SIDE) {
+    const tier = size as Quality;
+    if (!model.qualities.includes(tier)) {
+      return {
+        ok: false,
+        message: `size ${size} is not offered by ${model.id}; use one of ${model.qualities.join(", ")}.`,
+      };
+    }
+    spec = { kind: "tier", tier, width: TIER_SIDE[tier], height: TIER_SIDE[tier] };
+  } else {
+    const m = /^([1-9]\d{0,5})[xX]([1-9]\d{0,5})$/.exec(size);
+    if (!m) {
+      return {
+        ok: false,
+        message:
+          "size must be auto, a ratio such as 16:9, a tier (1K, 2K, 4K) or pixels such as 2048x2048.",
+      };
+    }
+    spec = { kind: "pixels", width: Number(m[1]), height: Number(m[2]) };
+  }
+  const problem = withinLimits(spec.width, spec.height, model);
+  return problem ? { ok: false, message: problem } : { ok: true, size: spec };
+}

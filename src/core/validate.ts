@@ -1,0 +1,201 @@
+/**
+ * Validation and normalisation of POST /v1/images/generations, against the model's
+ * own rules. Pure: the same body and catalogue always give the same answer. Unknown
+ * fields are ignored; a wrong type is a 400 naming the field (never coerced: "3" is
+ * not 3); out-of-range values are refused, never clamped (they change what we bill).
+ */
+import { ApiError } from "./errors.js";
+import { checkCallbackUrl } from "./ip-rules.js";
+import type { ModelCatalogue, ModelSpec } from "./models.js";
+import { resolveSize } from "./size.js";
+import type { GenerationRequest, PromptPriority, Quality } from "./types.js";
+
+type Result =
+  { ok: true; request: GenerationRequest; spec: ModelSpec } | { ok: false; error: ApiError };
+
+const bad = (param: string, message: string): Result => ({
+  ok: false,
+  error: new ApiError("invalid_request", message, { param }),
+});
+
+const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && !Array.isArray(x);
+
+export interface ValidateOptions {
+  /** Operators may allow plain-http callbacks (tests, on-prem); off by default. */
+  allowHttpCallbacks?: boolean;
+}
+
+export function validateGenerationRequest(
+  body: unknown,
+  catalogue: ModelCatalogue,
+  opts: ValidateOptions = {},
+): Result {
+  if (!isObject(body)) {
+    return {
+      ok: false,
+      error: new ApiError("invalid_request", "The request body must be a JSON object.", {
+        param: "body",
+      }),
+    };
+  }
+  const { model, prompt } = body;
+  if (model === undefined || model === null) return bad("model", "model is required.");
+  if (typeof model !== "string") return bad("model", "model must be a string.");
+  const spec = catalogue.get(model);
+  if (!spec) {
+    return {
+      ok: false,
+      error: new ApiError("model_not_found", `The model ${model.slice(0, 100)} does not exist.`, {
+        param: "model",
+      }),
+    };
+  }
+
+  if (prompt === undefined || prompt === null) return bad("prompt", "prompt is required.");
+  if (typeof prompt !== "string") return bad("prompt", "prompt must be a string.");
+  if (prompt.trim() === "") return bad("prompt", "prompt must not be empty.");
+  // Characters as people count them: code points, so an emoji is one, not two.
+  const length = [...prompt].length;
+  if (length > spec.promptMaxChars) {
+    return bad(
+      "prompt",
+      `prompt is ${length} characters; ${spec.id} accepts at most ${spec.promptMaxChars}.`,
+    );
+  }
+
+  let n = 1;
+  if (body.n !== undefined) {
+    if (typeof body.n !== "number" || !Number.isInteger(body.n))
+      return bad("n", "n must be an integer.");
+    if (body.n < 1 || body.n > spec.maxN) return bad("n", `n must be between 1 and ${spec.maxN}.`);
+    n = body.n;
+  }
+
+  let quality: Quality = spec.defaultQuality;
+  if (body.quality !== undefined) {
+    if (typeof body.quality !== "string" || !spec.qualities.includes(body.quality as Quality)) {
+      return bad("quality", `quality must be one of ${spec.qualities.join(", ")} for ${spec.id}.`);
+    }
+    quality = body.quality as Quality;
+  }
+
+  let promptPriority: PromptPriority = "standard";
+  if (body.prompt_priority !== undefined) {
+    if (
+      typeof body.prompt_priority !== "string" ||
+      !spec.promptPriorities.includes(body.prompt_priority as PromptPriority)
+    ) {
+      return bad(
+        "prompt_priority",
+        `prompt_priority must be one of ${spec.promptPriorities.join(", ")} for ${spec.id}.`,
+      );
+    }
+    promptPriority = body.prompt_priority as PromptPriority;
+  }
+
+  let sizeText = "auto";
+  if (body.size !== undefined) {
+    if (typeof body.size !== "string") return bad("size", "size must be a string.");
+    sizeText = body.size;
+  }
+  const size = resolveSize(sizeText, quality, spec);
+  if (!size.ok) return bad("size", size.message);
+
+  const imageUrls: string[] = [];
+  if (body.image_urls !== undefined) {
+    if (!Array.isArray(body.image_urls))
+      return bad("image_urls", "image_urls must be an array of URLs.");
+    if (body.image_urls.length > spec.maxReferenceImages) {
+      return bad("image_urls", `image_urls may hold at most ${spec.maxReferenceImages} images.`);
+    }
+    for (const [i, u] of body.image_urls.entries()) {
+      const problem = checkImageUrl(u);
+      if (problem) return bad("image_urls", `image_urls[${i}] ${problem}`);
+      imageUrls.push(u as string);
+    }
+  }
+  if (n + imageUrls.length > spec.maxTotalImages) {
+    return bad(
+      "n",
+      `n plus the number of reference images must be at most ${spec.maxTotalImages}.`,
+    );
+  }
+
+  let callbackUrl: string | null = null;
+  if (body.callback_url !== undefined && body.callback_url !== null) {
+    if (typeof body.callback_url !== "string")
+      return bad("callback_url", "callback_url must be a string.");
+    const problem = checkCallbackUrl(body.callback_url, {
+      allowHttp: opts.allowHttpCallbacks ?? false,
+    });
+    if (problem) return bad("callback_url", problem);
+    callbackUrl = body.callback_url;
+  }
+
+  const modelParams: Record<string, unknown> = {};
+  if (body.model_params !== undefined && body.model_params !== null) {
+    if (!isObject(body.model_params)) return bad("model_params", "model_params must be an object.");
+    for (const [key, value] of Object.entries(body.model_params)) {
+      const rule = spec.modelParams[key];
+      const param = `model_params.${key}`;
+      if (!rule) return bad(param, `${spec.id} has no parameter ${key}.`);
+      if (rule.kind === "enum") {
+        if (typeof value !== "string" || !rule.values.includes(value)) {
+          return bad(param, `${param} must be one of ${rule.values.join(", ")}.`);
+        }
+        modelParams[key] = value;
+      } else {
+        const ok =
+          Array.isArray(value) &&
+          value.every(
+            (t) =>
+              isObject(t) &&
+              typeof t.type === "string" &&
+              rule.allowed.includes(t.type) &&
+              Object.keys(t).length === 1,
+          );
+        if (!ok)
+          return bad(
+            param,
+            `${param} must be a list of {"type": ${rule.allowed.map((a) => `"${a}"`).join(" | ")}}.`,
+          );
+        modelParams[key] = (value as Array<{ type: string }>).map((t) => ({ type: t.type }));
+      }
+    }
+  }
+  for (const [key, rule] of Object.entries(spec.modelParams)) {
+    if (rule.kind === "enum" && rule.default !== undefined && modelParams[key] === undefined)
+      modelParams[key] = rule.default;
+  }
+
+  return {
+    ok: true,
+    spec,
+    request: {
+      model: spec.id,
+      prompt,
+      n,
+      size: size.size,
+      quality,
+      promptPriority,
+      imageUrls,
+      callbackUrl,
+      modelParams,
+    },
+  };
+}
+
+function checkImageUrl(u: unknown): string | null {
+  if (typeof u !== "string") return "must be a string URL.";
+  if (u.length > 2048) return "must be at most 2048 characters.";
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    return "is not an absolute URL.";
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return "must use http or https.";
+  if (url.username || url.password) return "must not carry credentials.";
+  return null;
+}

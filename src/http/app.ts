@@ -1,0 +1,95 @@
+/**
+ * The Fastify app factory. It wires plugins and routes to the services it is given
+ * and starts nothing: the caller (server/start.ts, or a test) decides when to listen.
+ */
+import { randomUUID } from "node:crypto";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { DurationEstimator } from "../core/estimate.js";
+import type { ModelCatalogue } from "../core/models.js";
+import type { MediaStorage } from "../media/storage.js";
+import type { ProviderRegistry } from "../providers/registry.js";
+import type { AdminStore } from "../store/admin.js";
+import type { Store } from "../store/store.js";
+import { installErrorHandling } from "./error-handler.js";
+import { installAdminAuth } from "./plugins/admin-auth.js";
+import { installAuth, type KeyCache } from "./plugins/auth.js";
+import { adminAccountRoutes } from "./routes/admin/accounts.js";
+import { adminCatalogueRoutes } from "./routes/admin/catalogue.js";
+import { adminKeyRoutes } from "./routes/admin/keys.js";
+import { adminLedgerRoutes } from "./routes/admin/ledger.js";
+import { fileRoutes } from "./routes/files.js";
+import { generationRoutes } from "./routes/generations.js";
+import { healthRoutes } from "./routes/health.js";
+import { accountRoutes } from "./routes/account.js";
+import { taskRoutes } from "./routes/tasks.js";
+
+export interface AppDeps {
+  store: Store;
+  admin: AdminStore;
+  catalogue: ModelCatalogue;
+  registry: ProviderRegistry;
+  media: MediaStorage;
+  estimator: DurationEstimator;
+  keys: KeyCache;
+  signingSecret: Buffer;
+  /** Turns a stored file's key into a signed, expiring public URL. */
+  signLink: (key: string) => string;
+  onSubmitted: (taskId: string, model: string) => void;
+  /** A processing task was asked to stop; resolves when this process has settled it (if it runs here). */
+  onCancelRequested: (taskId: string) => Promise<void>;
+  log: Logger;
+  bodyLimitBytes: number;
+  accessLog: boolean;
+}
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast keeps the instance type the default one.
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: !deps.accessLog }),
+    bodyLimit: deps.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && REQUEST_ID_RE.test(given) ? given : randomUUID();
+    },
+    // Wrong types are the client's error: never coerce "3" into 3.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  });
+
+  app.addHook("onRequest", (req, reply, done) => {
+    reply.header("x-request-id", req.id);
+    done();
+  });
+  // JSON only: without this, Fastify would parse text/plain bodies into strings.
+  app.removeContentTypeParser("text/plain");
+  installErrorHandling(app);
+  healthRoutes(app, deps);
+  fileRoutes(app, deps);
+
+  app.register(
+    async (v1) => {
+      installAuth(v1, deps.keys);
+      generationRoutes(v1, deps);
+      taskRoutes(v1, deps);
+      accountRoutes(v1, deps);
+    },
+    { prefix: "/v1" },
+  );
+  app.register(
+    async (admin) => {
+      installAdminAuth(admin, deps.store);
+      adminAccountRoutes(admin, deps);
+      adminKeyRoutes(admin, deps);
+      adminCatalogueRoutes(admin, deps);
+      adminLedgerRoutes(admin, deps);
+    },
+    { prefix: "/admin/v1" },
+  );
+  return app;
+}

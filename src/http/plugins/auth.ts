@@ -1,0 +1,143 @@
+/**
+ * Bearer-key authentication for the /v1 routes. Keys are stored as SHA-256 hashes (a
+ * key is 190+ bits of randomness, so a slow password hash buys nothing and would cap
+ * throughput); the lookup is by hash, so no secret is ever compared byte by byte.
+ *
+ * Lookups are cached for `cacheMs`: a revoked key stops working within that time on
+ * other processes, and at once on the process that revoked it (`forget`).
+ */
+import { createHash } from "node:crypto";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { ApiError } from "../../core/errors.js";
+import type { KeyPrincipal, Store } from "../../store/store.js";
+import { SlidingWindowLimiter } from "./limiter.js";
+
+/** Failed authentications one address may make per minute before it gets 429s. */
+const MAX_AUTH_FAILURES_PER_MINUTE = 20;
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: KeyPrincipal;
+  }
+}
+
+const KEY_RE = /^sk-[A-Za-z0-9_-]{32,200}$/;
+const MAX_CACHED = 10_000;
+
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+export class KeyCache {
+  private readonly entries = new Map<string, { principal: KeyPrincipal; at: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly cacheMs: number,
+  ) {}
+
+  /** The cached principal, synchronously, if the cache holds a fresh one. */
+  peek(hash: string, nowMs: number): KeyPrincipal | undefined {
+    const hit = this.entries.get(hash);
+    return hit && nowMs - hit.at < this.cacheMs ? hit.principal : undefined;
+  }
+
+  async lookup(hash: string, nowMs: number): Promise<KeyPrincipal | null> {
+    const cached = this.peek(hash, nowMs);
+    if (cached) return cached;
+    const principal = await this.store.findKeyByHash(hash);
+    if (principal && this.cacheMs > 0) {
+      if (this.entries.size >= MAX_CACHED) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(hash, { principal, at: nowMs });
+    }
+    return principal;
+  }
+
+  forgetAll(): void {
+    this.entries.clear();
+  }
+}
+
+function unauthorized(message: string): ApiError {
+  return new ApiError("unauthorized", message, {
+    headers: { "www-authenticate": 'Bearer realm="darkroom"' },
+  });
+}
+
+function authenticate(principal: KeyPrincipal | null, nowMs: number): string | null {
+  if (!principal) return "The API key is not valid.";
+  if (principal.revoked) return "The API key has been revoked.";
+  if (principal.accountDisabled) return "The account is disabled.";
+  if (principal.expiresAt !== null && principal.expiresAt * 1000 <= nowMs)
+    return "The API key has expired.";
+  return null;
+}
+
+export function installAuth(app: FastifyInstance, cache: KeyCache): void {
+  const failures = new SlidingWindowLimiter();
+  const rpm = new SlidingWindowLimiter();
+  app.decorateRequest("principal", null as unknown as KeyPrincipal);
+
+  /** Accepts or refuses a looked-up key; counts failures per address. */
+  const admit = (
+    req: FastifyRequest,
+    principal: KeyPrincipal | null,
+    nowMs: number,
+  ): ApiError | null => {
+    const why = authenticate(principal, nowMs);
+    if (why !== null || !principal) {
+      failures.count(req.ip, nowMs);
+      return unauthorized(why ?? "The API key is not valid.");
+    }
+    if (principal.rpmLimit !== null) {
+      const r = rpm.hit(principal.keyId, principal.rpmLimit, nowMs);
+      if (!r.ok) {
+        return new ApiError(
+          "rate_limit_exceeded",
+          "This API key has exceeded its requests per minute.",
+          {
+            headers: { "retry-after": String(r.retryAfterSeconds) },
+          },
+        );
+      }
+    }
+    req.principal = principal;
+    return null;
+  };
+
+  // Callback style, not async: a cached key is admitted without a promise per request.
+  app.addHook("onRequest", (req: FastifyRequest, _reply, done) => {
+    const nowMs = Date.now();
+    if (failures.peek(req.ip, nowMs) >= MAX_AUTH_FAILURES_PER_MINUTE) {
+      done(
+        new ApiError("rate_limit_exceeded", "Too many failed authentications from this address.", {
+          headers: { "retry-after": "60" },
+        }),
+      );
+      return;
+    }
+    const header = req.headers.authorization;
+    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m || !KEY_RE.test(m[1]!)) {
+      failures.count(req.ip, nowMs);
+      done(
+        unauthorized(
+          header
+            ? "The API key is malformed."
+            : "Missing API key: send Authorization: Bearer <key>.",
+        ),
+      );
+      return;
+    }
+    const hash = hashApiKey(m[1]!);
+    const cached = cache.peek(hash, nowMs);
+    if (cached) {
+      done(admit(req, cached, nowMs) ?? undefined);
+      return;
+    }
+    cache.lookup(hash, nowMs).then(
+      (principal) => done(admit(req, principal, nowMs) ?? undefined),
+      (err: Error) => done(err),
+    );
+  });
+}

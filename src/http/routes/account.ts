@@ -1,0 +1,50 @@
+/** GET /v1/credits and GET /v1/models: what the caller's key may spend and use. */
+import type { FastifyInstance } from "fastify";
+import { ApiError } from "../../core/errors.js";
+import { microsToCredits } from "../../core/money.js";
+import type { AppDeps } from "../app.js";
+
+export function accountRoutes(app: FastifyInstance, deps: AppDeps): void {
+  app.get("/credits", async (req) => {
+    const p = req.principal;
+    const c = await deps.store.getCredits(p.accountId, p.keyId);
+    if (!c) throw new ApiError("unauthorized", "The API key is not valid.");
+    const available = c.account.balanceMicros - c.account.heldMicros;
+    const keyRemaining =
+      c.key.creditLimitMicros === null
+        ? available
+        : Math.min(available, c.key.creditLimitMicros - c.key.usedMicros - c.key.heldMicros);
+    return {
+      success: true,
+      message: "ok",
+      data: {
+        user: {
+          remaining_credits: microsToCredits(available),
+          used_credits: microsToCredits(c.account.usedMicros),
+        },
+        token: {
+          remaining_credits: microsToCredits(Math.max(0, keyRemaining)),
+          used_credits: microsToCredits(c.key.usedMicros),
+          unlimited_credits: c.key.creditLimitMicros === null,
+        },
+      },
+    };
+  });
+
+  app.get("/models", async (req) => {
+    const allowed = req.principal.allowedModels;
+    const models = deps.catalogue.list().filter((m) => (allowed ? allowed.includes(m.id) : true));
+    return {
+      object: "list",
+      data: models.map((m) => ({
+        id: m.id,
+        object: "model",
+        owned_by: m.ownedBy,
+        type: "image",
+        price_per_image: microsToCredits(m.priceMicros),
+        qualities: m.qualities,
+        max_images: m.maxN,
+      })),
+    };
+  });
+}

@@ -1,0 +1,40 @@
+/**
+ * Where result images live. The embedded default is files under the data dir
+ * (fs-storage.ts); an S3-compatible bucket implements the same interface at scale.
+ * Keys are relative, slash-separated and checked so they can never escape the root.
+ */
+import type { Readable } from "node:stream";
+
+export interface StoredFile {
+  stream: Readable;
+  bytes: number;
+  contentType: string;
+}
+
+export interface MediaStorage {
+  put(key: string, data: Buffer, contentType: string): Promise<void>;
+  open(key: string): Promise<StoredFile | null>;
+  remove(prefix: string): Promise<void>;
+}
+
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+export function assertValidKey(key: string): void {
+  const ok =
+    key.length > 0 &&
+    key.length <= 512 &&
+    !key.startsWith("/") &&
+    key.split("/").every((s) => SEGMENT.test(s) && s !== "." && s !== "..");
+  if (!ok) throw new Error("invalid storage key");
+}
+
+const TYPES: Record<string, string> = {
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  png: "image/png",
+  webp: "image/webp",
+};
+
+export function contentTypeOf(key: string): string {
+  return TYPES[key.slice(key.lastIndexOf(".") + 1).toLowerCase()] ?? "application/octet-stream";
+}

@@ -1,0 +1,88 @@
+/**
+ * The contract every upstream adapter implements. It imports no provider: the
+ * registry (providers/registry.ts) maps names to implementations.
+ *
+ * A provider turns one normalised GenerationRequest into images. It never touches the
+ * database or the ledger: it reports images and progress through the context, and
+ * returns (or throws) a classified outcome that the runner settles.
+ */
+import type { FailureCode, GenerationRequest } from "../core/types.js";
+
+/** An image produced by a provider, handed over as bytes (never a URL the caller sees). */
+export interface ProducedImage {
+  /** 0-based position within the task's set. */
+  index: number;
+  data: Buffer;
+  contentType: string;
+  width: number;
+  height: number;
+}
+
+/** A validated reference image, already fetched and checked by the runner. */
+export interface ReferenceImage {
+  data: Buffer;
+  contentType: string;
+  width: number;
+  height: number;
+}
+
+export interface GenerateContext {
+  /** Aborted when the task is cancelled, the lease is lost or the runner stops. */
+  signal: AbortSignal;
+  /** Report progress 0..99 (100 is set by the runner when the task completes). */
+  onProgress(percent: number): void;
+  /**
+   * Hand over one finished image. The runner stores it before resolving, so a
+   * provider that streams can free the bytes as soon as this settles.
+   */
+  onImage(image: ProducedImage): Promise<void>;
+  referenceImages: ReferenceImage[];
+  /** The channel's settings (upstream model id, base URL, secret...). */
+  channel: ChannelSettings;
+}
+
+export interface ChannelSettings {
+  id: string;
+  provider: string;
+  baseUrl?: string;
+  apiKey?: string;
+  upstreamModel?: string;
+  timeoutMs: number;
+  options: Record<string, unknown>;
+}
+
+/** What a provider reports when it returns normally. */
+export interface GenerateOutcome {
+  /** Images delivered through onImage; the charge follows this count. */
+  generated: number;
+  /** Per-image failures that did not stop the set (e.g. one image moderated). */
+  failures: Array<{ index: number; code: FailureCode; message: string }>;
+}
+
+/**
+ * Thrown by a provider when the whole task fails. `retryable` says whether another
+ * channel may be tried; `mayHaveCharged` says whether the upstream may already have
+ * billed (such a call is never silently repeated).
+ */
+export class ProviderError extends Error {
+  constructor(
+    readonly code: FailureCode,
+    message: string,
+    readonly retryable: boolean,
+    readonly mayHaveCharged = false,
+  ) {
+    super(message);
+    this.name = "ProviderError";
+  }
+}
+
+export interface Provider {
+  readonly name: string;
+  /**
+   * True when re-running a task after a crash costs nothing upstream (the sandbox).
+   * A task whose lease expired mid-call on a provider where this is false is failed
+   * with a refund instead of being repeated.
+   */
+  readonly safeToRepeat: boolean;
+  generate(req: GenerationRequest, ctx: GenerateContext): Promise<GenerateOutcome>;
+}

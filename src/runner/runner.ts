@@ -1,0 +1,162 @@
+/**
+ * The claim loop. It knows no SQL and no provider: it asks the store for work, hands
+ * each claimed task to the pipeline, keeps every lease alive with one batched
+ * heartbeat, and aborts a task whose lease was lost or that the caller cancelled.
+ *
+ * Wake-ups: `wake()` (a submission in this process) cuts the idle sleep short; the
+ * poll interval bounds the delay for work submitted elsewhere (another process) and
+ * for leases that lapse.
+ */
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import type { ClaimedTask, Store } from "../store/store.js";
+
+export interface RunnerOptions {
+  concurrency: number;
+  leaseMs: number;
+  pollIntervalMs: number;
+  now?: () => number;
+}
+
+export type TaskPipeline = (claimed: ClaimedTask, signal: AbortSignal) => Promise<void>;
+
+/** Why a running task was aborted; the pipeline decides what (if anything) to write. */
+export class TaskAbort extends Error {
+  constructor(readonly reason: "lease_lost" | "cancelled" | "shutdown") {
+    super(`task aborted: ${reason}`);
+    this.name = "TaskAbort";
+  }
+}
+
+interface InFlight {
+  claimed: ClaimedTask;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class Runner {
+  readonly owner = `runner-${randomBytes(6).toString("hex")}`;
+  private readonly inFlight = new Map<string, InFlight>();
+  private running = false;
+  private loopDone: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly pipeline: TaskPipeline,
+    private readonly opts: RunnerOptions,
+    private readonly log: Logger,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get activeCount(): number {
+    return this.inFlight.size;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.heartbeatTimer = setInterval(
+      () => void this.heartbeat(),
+      Math.max(200, Math.floor(this.opts.leaseMs / 3)),
+    );
+    this.heartbeatTimer.unref();
+    this.loopDone = this.loop();
+  }
+
+  /**
+   * Stops a task this runner is working on because its owner cancelled it; resolves
+   * once the pipeline has settled it (false if the task is not running here).
+   * Runners in other processes notice through the heartbeat instead.
+   */
+  async cancel(taskId: string): Promise<boolean> {
+    const f = this.inFlight.get(taskId);
+    if (!f) return false;
+    f.controller.abort(new TaskAbort("cancelled"));
+    await f.done;
+    return true;
+  }
+
+  /** Cuts the idle wait short: there may be new work. */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /**
+   * Stops claiming, aborts what is running and waits for it to settle. Aborted tasks
+   * keep their lease until it lapses, so another runner (or this one after a restart)
+   * picks them up again.
+   */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    for (const f of this.inFlight.values()) f.controller.abort(new TaskAbort("shutdown"));
+    await this.loopDone;
+    await Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      const free = this.opts.concurrency - this.inFlight.size;
+      let claimed: ClaimedTask[] = [];
+      if (free > 0) {
+        try {
+          claimed = await this.store.claimTasks(this.owner, free, this.opts.leaseMs, this.now());
+        } catch (err) {
+          this.log.error({ err }, "claiming tasks failed; retrying after the poll interval");
+        }
+        for (const c of claimed) this.launch(c);
+      }
+      // A full batch suggests more work is waiting: claim again at once if there is room.
+      if (claimed.length > 0 && claimed.length === free) continue;
+      if (!this.running) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.opts.pollIntervalMs);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakeUp = done;
+      });
+      this.wakeUp = null;
+    }
+  }
+
+  private launch(claimed: ClaimedTask): void {
+    const controller = new AbortController();
+    const id = claimed.task.id;
+    const done = this.pipeline(claimed, controller.signal)
+      .catch((err: unknown) => this.log.error({ err, taskId: id }, "task pipeline crashed"))
+      .finally(() => {
+        this.inFlight.delete(id);
+        this.wake(); // a slot is free
+      });
+    this.inFlight.set(id, { claimed, controller, done });
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    const leases = [...this.inFlight.values()].map((f) => ({
+      taskId: f.claimed.task.id,
+      leaseToken: f.claimed.leaseToken,
+    }));
+    try {
+      const { lost, cancelRequested } = await this.store.heartbeat(
+        this.owner,
+        leases,
+        this.opts.leaseMs,
+        this.now(),
+      );
+      for (const id of lost) this.inFlight.get(id)?.controller.abort(new TaskAbort("lease_lost"));
+      for (const id of cancelRequested)
+        this.inFlight.get(id)?.controller.abort(new TaskAbort("cancelled"));
+    } catch (err) {
+      this.log.error({ err }, "lease heartbeat failed");
+    }
+  }
+}

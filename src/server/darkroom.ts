@@ -1,0 +1,155 @@
+/**
+ * The composition root: builds every service from the config, wires them, and
+ * returns a handle that starts and stops them in order. `darkroom serve` and the
+ * end-to-end tests both start the gateway through here.
+ */
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import pino, { type Logger } from "pino";
+import type { Config } from "../config/config.js";
+import { DurationEstimator } from "../core/estimate.js";
+import { ModelCatalogue } from "../core/models.js";
+import { buildApp } from "../http/app.js";
+import { KeyCache } from "../http/plugins/auth.js";
+import { FsStorage } from "../media/fs-storage.js";
+import { signFileUrl } from "../media/signed-url.js";
+import { DarkroomEventBus } from "../obs/events.js";
+import { ProviderRegistry } from "../providers/registry.js";
+import { createSandboxProvider } from "../providers/sandbox/index.js";
+import { createPipeline } from "../runner/pipeline.js";
+import { Runner } from "../runner/runner.js";
+import { SqliteAdmin } from "../store/sqlite/admin.js";
+import { SqliteStore } from "../store/sqlite/sqlite-store.js";
+import type { Store } from "../store/store.js";
+import { bootstrapIfEmpty, hashAdminToken, type BootstrapOutcome } from "./bootstrap.js";
+
+export interface Darkroom {
+  url: string;
+  config: Config;
+  store: Store;
+  events: DarkroomEventBus;
+  runner: Runner | null;
+  bootstrap: BootstrapOutcome;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+export function createLogger(config: Pick<Config, "logLevel">): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { service: "darkroom" },
+    redact: {
+      paths: ["req.headers.authorization", "*.apiKey", "*.adminToken"],
+      censor: "[redacted]",
+    },
+  });
+}
+
+export async function startDarkroom(
+  config: Config,
+  log: Logger = createLogger(config),
+): Promise<Darkroom> {
+  if (config.databaseUrl) {
+    throw new Error(
+      "DATABASE_URL (PostgreSQL) is not supported yet; unset it to use the embedded SQLite store",
+    );
+  }
+  const store = new SqliteStore(config.sqlitePath);
+  await store.migrate();
+  const admin = new SqliteAdmin(store.raw());
+  const boot = await bootstrapIfEmpty(store, config);
+  // DARKROOM_ADMIN_TOKEN, when set, is the admin credential on every start (rotation = restart).
+  if (config.adminToken && !boot.created)
+    await admin.setAdminTokenHash(hashAdminToken(config.adminToken));
+  const signingSecret = Buffer.from(
+    config.signingSecret ??
+      (await store.initSetting("signing_secret", randomBytes(32).toString("base64"))),
+  );
+
+  const catalogue = new ModelCatalogue(config.models);
+  // Prices set through the admin API outlive restarts and win over the config file.
+  for (const { model, priceMicros } of await admin.listModelPrices()) {
+    const spec = catalogue.get(model);
+    if (spec) spec.priceMicros = priceMicros;
+  }
+  const estimator = new DurationEstimator((m) => catalogue.get(m)?.defaultEstimatedSeconds ?? 45);
+  for (const d of (await store.recentDurations(50)).reverse()) estimator.record(d.model, d.seconds);
+
+  const media = new FsStorage(path.join(config.dataDir, "files"));
+  const registry = new ProviderRegistry().register(
+    createSandboxProvider({ durationMs: config.sandbox.durationMs }),
+  );
+  const events = new DarkroomEventBus();
+
+  const runner = config.runner.enabled
+    ? new Runner(
+        store,
+        createPipeline({ store, registry, media, estimator, events, log }),
+        {
+          concurrency: config.runner.concurrency,
+          leaseMs: config.runner.leaseSeconds * 1000,
+          pollIntervalMs: config.runner.pollIntervalMs,
+        },
+        log.child({ component: "runner" }),
+      )
+    : null;
+
+  // Links point at DARKROOM_PUBLIC_URL, or at the address actually listened on (port 0 in tests).
+  let publicUrl = config.publicUrl ?? "";
+  const app = buildApp({
+    store,
+    admin,
+    catalogue,
+    registry,
+    media,
+    estimator,
+    keys: new KeyCache(store, config.authCacheMs),
+    signingSecret,
+    signLink: (key) =>
+      signFileUrl({
+        baseUrl: publicUrl,
+        key,
+        expiresAt: Math.floor(Date.now() / 1000) + config.resultUrlTtlSeconds,
+        secret: signingSecret,
+      }),
+    onCancelRequested: async (taskId) => {
+      await runner?.cancel(taskId);
+    },
+    onSubmitted: (taskId, model) => {
+      events.emit("task:submitted", { taskId, model });
+      runner?.wake();
+    },
+    log,
+    bodyLimitBytes: config.bodyLimitBytes,
+    accessLog: config.accessLog,
+  });
+
+  const address = await app.listen({ host: config.host, port: config.port });
+  if (!config.publicUrl) {
+    const a = app.server.address();
+    const port = a && typeof a === "object" ? a.port : config.port;
+    const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+    publicUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  }
+  runner?.start();
+  log.info({ address, dataDir: config.dataDir, runner: Boolean(runner) }, "darkroom is ready");
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url: address,
+    config,
+    store,
+    events,
+    runner,
+    bootstrap: boot,
+    log,
+    stop() {
+      stopping ??= (async () => {
+        await app.close();
+        await runner?.stop();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}

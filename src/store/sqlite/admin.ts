@@ -1,0 +1,423 @@
+/** AdminStore on SQLite: accounts, keys, groups, prices and the ledger. */
+import type { Database } from "better-sqlite3";
+import type {
+  AccountRecord,
+  AdminResult,
+  AdminStore,
+  KeyRecord,
+  KeySettings,
+  LedgerEntry,
+  LedgerProblem,
+  Page,
+} from "../admin.js";
+
+interface AccountRow {
+  id: string;
+  name: string;
+  group_name: string;
+  balance_micros: number;
+  held_micros: number;
+  used_micros: number;
+  disabled_ms: number | null;
+  created_ms: number;
+}
+
+interface KeyRow {
+  id: string;
+  account_id: string;
+  name: string;
+  prefix: string;
+  allowed_models: string | null;
+  credit_limit_micros: number | null;
+  held_micros: number;
+  used_micros: number;
+  rpm_limit: number | null;
+  max_concurrent: number | null;
+  active_tasks: number;
+  expires_s: number | null;
+  revoked_ms: number | null;
+  created_ms: number;
+}
+
+interface LedgerRow {
+  id: number;
+  account_id: string;
+  api_key_id: string | null;
+  task_id: string | null;
+  kind: LedgerEntry["kind"];
+  amount_micros: number;
+  balance_after_micros: number;
+  held_after_micros: number;
+  reason: string | null;
+  created_ms: number;
+}
+
+const nn = (v: number | null) => (v === null ? null : Number(v));
+
+export const accountFromRow = (r: AccountRow): AccountRecord => ({
+  id: r.id,
+  name: r.name,
+  group: r.group_name,
+  balanceMicros: Number(r.balance_micros),
+  heldMicros: Number(r.held_micros),
+  usedMicros: Number(r.used_micros),
+  disabled: r.disabled_ms !== null,
+  createdAt: Math.floor(Number(r.created_ms) / 1000),
+});
+
+export const keyFromRow = (r: KeyRow): KeyRecord => ({
+  id: r.id,
+  accountId: r.account_id,
+  name: r.name,
+  prefix: r.prefix,
+  allowedModels: r.allowed_models ? (JSON.parse(r.allowed_models) as string[]) : null,
+  creditLimitMicros: nn(r.credit_limit_micros),
+  heldMicros: Number(r.held_micros),
+  usedMicros: Number(r.used_micros),
+  rpmLimit: nn(r.rpm_limit),
+  maxConcurrent: nn(r.max_concurrent),
+  activeTasks: Number(r.active_tasks),
+  expiresAt: nn(r.expires_s),
+  revokedAt: r.revoked_ms === null ? null : Math.floor(Number(r.revoked_ms) / 1000),
+  createdAt: Math.floor(Number(r.created_ms) / 1000),
+});
+
+export const ledgerFromRow = (r: LedgerRow): LedgerEntry => ({
+  id: Number(r.id),
+  accountId: r.account_id,
+  apiKeyId: r.api_key_id,
+  taskId: r.task_id,
+  kind: r.kind,
+  amountMicros: Number(r.amount_micros),
+  balanceAfterMicros: Number(r.balance_after_micros),
+  heldAfterMicros: Number(r.held_after_micros),
+  reason: r.reason,
+  createdAt: Math.floor(Number(r.created_ms) / 1000),
+});
+
+const KEY_COLUMNS: Array<[keyof KeySettings, string]> = [
+  ["name", "name"],
+  ["allowedModels", "allowed_models"],
+  ["creditLimitMicros", "credit_limit_micros"],
+  ["rpmLimit", "rpm_limit"],
+  ["maxConcurrent", "max_concurrent"],
+  ["expiresAt", "expires_s"],
+];
+
+function keyColumnValue(field: keyof KeySettings, s: KeySettings): unknown {
+  const v = s[field];
+  if (field === "allowedModels") return v === null || v === undefined ? null : JSON.stringify(v);
+  return v ?? null;
+}
+
+export class SqliteAdmin implements AdminStore {
+  constructor(private readonly db: Database) {}
+
+  private account(id: string): AccountRecord | null {
+    const r = this.db.prepare(`SELECT * FROM accounts WHERE id = ?`).get(id) as
+      AccountRow | undefined;
+    return r ? accountFromRow(r) : null;
+  }
+
+  private key(id: string): KeyRecord | null {
+    const r = this.db.prepare(`SELECT * FROM api_keys WHERE id = ?`).get(id) as KeyRow | undefined;
+    return r ? keyFromRow(r) : null;
+  }
+
+  private groupExists(name: string): boolean {
+    return this.db.prepare(`SELECT 1 FROM groups WHERE name = ?`).get(name) !== undefined;
+  }
+
+  async createAccount(a: {
+    id: string;
+    name: string;
+    group: string;
+    webhookSecret: string;
+    nowMs: number;
+  }): Promise<AdminResult<AccountRecord>> {
+    if (!this.groupExists(a.group)) return { ok: false, reason: "group_not_found" };
+    const r = this.db
+      .prepare(
+        `INSERT INTO accounts (id, name, group_name, webhook_secret, created_ms) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO NOTHING`,
+      )
+      .run(a.id, a.name, a.group, a.webhookSecret, a.nowMs);
+    if (r.changes !== 1) return { ok: false, reason: "conflict" };
+    return { ok: true, value: this.account(a.id)! };
+  }
+
+  async listAccounts(page: number, pageSize: number): Promise<Page<AccountRecord>> {
+    const rows = this.db
+      .prepare(`SELECT * FROM accounts ORDER BY created_ms DESC, id LIMIT ? OFFSET ?`)
+      .all(pageSize, (page - 1) * pageSize) as AccountRow[];
+    const { c } = this.db.prepare(`SELECT COUNT(*) AS c FROM accounts`).get() as { c: number };
+    return { data: rows.map(accountFromRow), total: Number(c) };
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | null> {
+    return this.account(id);
+  }
+
+  async updateAccount(
+    id: string,
+    patch: { group?: string; disabled?: boolean },
+    nowMs: number,
+  ): Promise<AdminResult<AccountRecord>> {
+    if (!this.account(id)) return { ok: false, reason: "not_found" };
+    if (patch.group !== undefined && !this.groupExists(patch.group))
+      return { ok: false, reason: "group_not_found" };
+    this.db.transaction(() => {
+      if (patch.group !== undefined)
+        this.db.prepare(`UPDATE accounts SET group_name = ? WHERE id = ?`).run(patch.group, id);
+      if (patch.disabled !== undefined) {
+        this.db
+          .prepare(
+            `UPDATE accounts SET disabled_ms = CASE WHEN ? THEN COALESCE(disabled_ms, ?) ELSE NULL END WHERE id = ?`,
+          )
+          .run(patch.disabled ? 1 : 0, nowMs, id);
+      }
+    })();
+    return { ok: true, value: this.account(id)! };
+  }
+
+  async moveCredits(
+    accountId: string,
+    m: { kind: "topup" | "adjust"; amountMicros: number; reason: string; nowMs: number },
+  ): Promise<AdminResult<LedgerEntry>> {
+    return this.db
+      .transaction((): AdminResult<LedgerEntry> => {
+        // The condition keeps running tasks' holds covered: an adjustment never takes
+        // back credits that are already promised to a task in flight.
+        const after = this.db
+          .prepare(
+            `UPDATE accounts SET balance_micros = balance_micros + @amount
+           WHERE id = @id AND balance_micros + @amount >= held_micros
+           RETURNING balance_micros, held_micros`,
+          )
+          .get({ id: accountId, amount: m.amountMicros }) as
+          { balance_micros: number; held_micros: number } | undefined;
+        if (!after)
+          return {
+            ok: false,
+            reason: this.account(accountId) ? "would_go_below_held" : "not_found",
+          };
+        const row = this.db
+          .prepare(
+            `INSERT INTO ledger_entries (account_id, kind, amount_micros, balance_after_micros, held_after_micros, reason, created_ms)
+           VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+          )
+          .get(
+            accountId,
+            m.kind,
+            m.amountMicros,
+            after.balance_micros,
+            after.held_micros,
+            m.reason,
+            m.nowMs,
+          ) as LedgerRow;
+        return { ok: true, value: ledgerFromRow(row) };
+      })
+      .immediate();
+  }
+
+  async createKey(k: {
+    id: string;
+    accountId: string;
+    hash: string;
+    prefix: string;
+    settings: KeySettings;
+    nowMs: number;
+  }): Promise<AdminResult<KeyRecord>> {
+    if (!this.account(k.accountId)) return { ok: false, reason: "not_found" };
+    const s = k.settings;
+    this.db
+      .prepare(
+        `INSERT INTO api_keys (id, account_id, name, key_hash, prefix, allowed_models, credit_limit_micros, rpm_limit, max_concurrent, expires_s, created_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        k.id,
+        k.accountId,
+        s.name ?? "",
+        k.hash,
+        k.prefix,
+        keyColumnValue("allowedModels", s),
+        s.creditLimitMicros ?? null,
+        s.rpmLimit ?? null,
+        s.maxConcurrent ?? null,
+        s.expiresAt ?? null,
+        k.nowMs,
+      );
+    return { ok: true, value: this.key(k.id)! };
+  }
+
+  async listKeys(accountId: string): Promise<KeyRecord[]> {
+    return (
+      this.db
+        .prepare(`SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_ms, id`)
+        .all(accountId) as KeyRow[]
+    ).map(keyFromRow);
+  }
+
+  async getKey(id: string): Promise<KeyRecord | null> {
+    return this.key(id);
+  }
+
+  async updateKey(id: string, settings: KeySettings): Promise<AdminResult<KeyRecord>> {
+    if (!this.key(id)) return { ok: false, reason: "not_found" };
+    const sets = KEY_COLUMNS.filter(([f]) => settings[f] !== undefined);
+    if (sets.length > 0) {
+      const sql = `UPDATE api_keys SET ${sets.map(([, c]) => `${c} = ?`).join(", ")} WHERE id = ?`;
+      this.db.prepare(sql).run(...sets.map(([f]) => keyColumnValue(f, settings)), id);
+    }
+    return { ok: true, value: this.key(id)! };
+  }
+
+  async revokeKey(id: string, nowMs: number): Promise<AdminResult<KeyRecord>> {
+    const r = this.db
+      .prepare(`UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?`)
+      .run(nowMs, id);
+    if (r.changes !== 1) return { ok: false, reason: "not_found" };
+    return { ok: true, value: this.key(id)! };
+  }
+
+  async listGroups(): Promise<Array<{ name: string; multiplierPpm: number }>> {
+    return (
+      this.db.prepare(`SELECT name, multiplier_ppm FROM groups ORDER BY name`).all() as Array<{
+        name: string;
+        multiplier_ppm: number;
+      }>
+    ).map((g) => ({ name: g.name, multiplierPpm: Number(g.multiplier_ppm) }));
+  }
+
+  async putGroup(name: string, multiplierPpm: number, nowMs: number): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO groups (name, multiplier_ppm, created_ms) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET multiplier_ppm = excluded.multiplier_ppm`,
+      )
+      .run(name, multiplierPpm, nowMs);
+  }
+
+  async listModelPrices(): Promise<Array<{ model: string; priceMicros: number }>> {
+    return (
+      this.db
+        .prepare(`SELECT model, price_micros FROM model_prices ORDER BY model`)
+        .all() as Array<{ model: string; price_micros: number }>
+    ).map((r) => ({ model: r.model, priceMicros: Number(r.price_micros) }));
+  }
+
+  async putModelPrice(model: string, priceMicros: number, nowMs: number): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO model_prices (model, price_micros, updated_ms) VALUES (?, ?, ?)
+         ON CONFLICT (model) DO UPDATE SET price_micros = excluded.price_micros, updated_ms = excluded.updated_ms`,
+      )
+      .run(model, priceMicros, nowMs);
+  }
+
+  async listLedger(
+    filter: { accountId?: string; taskId?: string },
+    page: number,
+    pageSize: number,
+  ): Promise<Page<LedgerEntry>> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.accountId) {
+      where.push("account_id = ?");
+      args.push(filter.accountId);
+    }
+    if (filter.taskId) {
+      where.push("task_id = ?");
+      args.push(filter.taskId);
+    }
+    const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const rows = this.db
+      .prepare(`SELECT * FROM ledger_entries ${w} ORDER BY id DESC LIMIT ? OFFSET ?`)
+      .all(...args, pageSize, (page - 1) * pageSize) as LedgerRow[];
+    const { c } = this.db.prepare(`SELECT COUNT(*) AS c FROM ledger_entries ${w}`).get(...args) as {
+      c: number;
+    };
+    return { data: rows.map(ledgerFromRow), total: Number(c) };
+  }
+
+  async checkLedger(): Promise<LedgerProblem[]> {
+    const problems: LedgerProblem[] = [];
+    const rows = this.db
+      .prepare(
+        `SELECT a.id, a.balance_micros, a.held_micros, a.used_micros,
+           COALESCE(SUM(CASE WHEN l.kind IN ('topup', 'adjust') THEN l.amount_micros END), 0) AS credited,
+           COALESCE(SUM(CASE WHEN l.kind = 'capture' THEN l.amount_micros END), 0) AS captured,
+           COALESCE(SUM(CASE WHEN l.kind = 'reserve' THEN l.amount_micros END), 0) AS reserved,
+           COALESCE(SUM(CASE WHEN l.kind = 'release' THEN l.amount_micros END), 0) AS released
+         FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id GROUP BY a.id`,
+      )
+      .all() as Array<Record<string, number> & { id: string }>;
+    for (const r of rows) {
+      const balance = Number(r.credited) - Number(r.captured);
+      const held = Number(r.reserved) - Number(r.captured) - Number(r.released);
+      if (Number(r.balance_micros) !== balance)
+        problems.push({
+          accountId: r.id,
+          problem: `balance ${r.balance_micros} but the ledger gives ${balance}`,
+        });
+      if (Number(r.held_micros) !== held)
+        problems.push({
+          accountId: r.id,
+          problem: `held ${r.held_micros} but the ledger gives ${held}`,
+        });
+      if (Number(r.used_micros) !== Number(r.captured))
+        problems.push({
+          accountId: r.id,
+          problem: `used ${r.used_micros} but captures sum to ${r.captured}`,
+        });
+    }
+    const open = this.db
+      .prepare(
+        `SELECT account_id, SUM(credits_reserved_micros) AS s FROM tasks WHERE status IN ('pending', 'processing') GROUP BY account_id`,
+      )
+      .all() as Array<{ account_id: string; s: number }>;
+    const openBy = new Map(open.map((o) => [o.account_id, Number(o.s)]));
+    for (const r of rows) {
+      const expect = openBy.get(r.id) ?? 0;
+      if (Number(r.held_micros) !== expect)
+        problems.push({
+          accountId: r.id,
+          problem: `held ${r.held_micros} but open tasks reserve ${expect}`,
+        });
+    }
+    const unsettled = this.db
+      .prepare(
+        `SELECT t.account_id, t.id FROM tasks t WHERE t.status IN ('completed', 'failed')
+           AND (SELECT COUNT(*) FROM ledger_entries l WHERE l.task_id = t.id AND l.kind IN ('capture', 'release')) <> 2`,
+      )
+      .all() as Array<{ account_id: string; id: string }>;
+    for (const u of unsettled)
+      problems.push({
+        accountId: u.account_id,
+        problem: `task ${u.id} is terminal but not settled exactly once`,
+      });
+    return problems;
+  }
+
+  async setAdminTokenHash(hash: string): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO settings (key, value) VALUES ('admin_token_hash', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      )
+      .run(hash);
+  }
+
+  async getWebhookSecret(accountId: string): Promise<string | null> {
+    const r = this.db.prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`).get(accountId) as
+      { webhook_secret: string } | undefined;
+    return r?.webhook_secret ?? null;
+  }
+
+  async rotateWebhookSecret(accountId: string, secret: string): Promise<boolean> {
+    return (
+      this.db.prepare(`UPDATE accounts SET webhook_secret = ? WHERE id = ?`).run(secret, accountId)
+        .changes === 1
+    );
+  }
+}

@@ -1,0 +1,107 @@
+/** Row ↔ record mapping shared by the SQL backends. */
+import type { FailureCode, GenerationRequest, StoredImage, TaskStatus } from "../../core/types.js";
+import type { KeyPrincipal, TaskRecord, TaskView } from "../store.js";
+
+/** The columns a poll reads (keep in step with TaskViewRow). */
+export const TASK_VIEW_COLUMNS =
+  "id, model, status, progress, created_s, user_group, credits_reserved_micros, credits_used_micros, estimated_s, results, error_code, error_message";
+
+export type TaskViewRow = Pick<
+  TaskRow,
+  | "id"
+  | "model"
+  | "status"
+  | "progress"
+  | "created_s"
+  | "user_group"
+  | "credits_reserved_micros"
+  | "credits_used_micros"
+  | "estimated_s"
+  | "results"
+  | "error_code"
+  | "error_message"
+>;
+
+export function viewFromRow(r: TaskViewRow): TaskView {
+  return {
+    id: r.id,
+    model: r.model,
+    status: r.status as TaskStatus,
+    progress: Number(r.progress),
+    createdAt: Number(r.created_s),
+    userGroup: r.user_group,
+    creditsReservedMicros: Number(r.credits_reserved_micros),
+    creditsUsedMicros: r.credits_used_micros === null ? null : Number(r.credits_used_micros),
+    estimatedSeconds: Number(r.estimated_s),
+    results: r.results ? (JSON.parse(r.results) as StoredImage[]) : [],
+    errorCode: (r.error_code as FailureCode | null) ?? null,
+    errorMessage: r.error_message,
+  };
+}
+
+export interface TaskRow {
+  id: string;
+  account_id: string;
+  api_key_id: string;
+  model: string;
+  status: string;
+  progress: number;
+  request: string;
+  user_group: string;
+  price_micros: number;
+  multiplier_ppm: number;
+  credits_reserved_micros: number;
+  credits_used_micros: number | null;
+  estimated_s: number;
+  results: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  cancel_requested: number;
+  attempts: number;
+  created_s: number;
+  finished_ms: number | null;
+}
+
+export function taskFromRow(r: TaskRow): TaskRecord {
+  return {
+    ...viewFromRow(r),
+    accountId: r.account_id,
+    apiKeyId: r.api_key_id,
+    finishedAt: r.finished_ms === null ? null : Math.floor(Number(r.finished_ms) / 1000),
+    request: JSON.parse(r.request) as GenerationRequest,
+    cancelRequested: Number(r.cancel_requested) === 1,
+    attempts: Number(r.attempts),
+  };
+}
+
+export interface KeyRow {
+  id: string;
+  account_id: string;
+  group_name: string;
+  multiplier_ppm: number;
+  allowed_models: string | null;
+  credit_limit_micros: number | null;
+  rpm_limit: number | null;
+  max_concurrent: number | null;
+  expires_s: number | null;
+  revoked_ms: number | null;
+  disabled_ms: number | null;
+}
+
+const numOrNull = (v: number | null): number | null => (v === null ? null : Number(v));
+
+export function principalFromRow(r: KeyRow): KeyPrincipal {
+  return {
+    keyId: r.id,
+    accountId: r.account_id,
+    groupName: r.group_name,
+    multiplierPpm: Number(r.multiplier_ppm),
+    allowedModels: r.allowed_models ? (JSON.parse(r.allowed_models) as string[]) : null,
+    creditLimitMicros: numOrNull(r.credit_limit_micros),
+    rpmLimit: numOrNull(r.rpm_limit),
+    maxConcurrent: numOrNull(r.max_concurrent),
+    expiresAt: numOrNull(r.expires_s),
+    revoked: r.revoked_ms !== null,
+    accountDisabled: r.disabled_ms !== null,
+  };
+}

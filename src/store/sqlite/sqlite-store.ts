@@ -1,0 +1,252 @@
+/**
+ * The embedded backend: one SQLite file (better-sqlite3, WAL) in the data dir.
+ *
+ * better-sqlite3 is synchronous, which on SQLite is a feature: a statement is a few
+ * microseconds, far less than hopping to a thread pool. Durability: WAL with
+ * `synchronous=FULL`, so an answered submission survives power loss; group commit
+ * (submit.ts) keeps that affordable.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { Kysely, SqliteDialect } from "kysely";
+import { migrateToLatest } from "../migrations/index.js";
+import type {
+  AccountBalance,
+  BootstrapInput,
+  CancelResult,
+  ClaimedTask,
+  CreditsView,
+  KeyPrincipal,
+  Store,
+  SubmitInput,
+  SubmitResult,
+  TaskOutcome,
+  TaskView,
+} from "../store.js";
+import { SqliteLeases } from "./claim.js";
+import { SqliteFinisher } from "./finish.js";
+import {
+  principalFromRow,
+  TASK_VIEW_COLUMNS,
+  viewFromRow,
+  type KeyRow,
+  type TaskViewRow,
+} from "./rows.js";
+import { SqliteSubmitter } from "./submit.js";
+
+export class SqliteStore implements Store {
+  readonly dialect = "sqlite" as const;
+  private readonly db: Database.Database;
+  private parts: {
+    submitter: SqliteSubmitter;
+    leases: SqliteLeases;
+    finisher: SqliteFinisher;
+    getTask: Database.Statement;
+    findKey: Database.Statement;
+    balance: Database.Statement;
+  } | null = null;
+
+  constructor(file: string) {
+    if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.pragma("foreign_keys = ON");
+  }
+
+  async migrate(): Promise<void> {
+    const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: this.db }) });
+    // Kysely's SqliteDialect closes the database on destroy(), so it is not destroyed here.
+    await migrateToLatest(kysely, "sqlite");
+    this.prepare();
+  }
+
+  private prepare(): void {
+    const db = this.db;
+    this.parts = {
+      submitter: new SqliteSubmitter(db),
+      leases: new SqliteLeases(db),
+      finisher: new SqliteFinisher(db),
+      getTask: db.prepare(`SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`),
+      findKey: db.prepare(
+        `SELECT k.id, k.account_id, a.group_name, g.multiplier_ppm, k.allowed_models, k.credit_limit_micros,
+                k.rpm_limit, k.max_concurrent, k.expires_s, k.revoked_ms, a.disabled_ms
+         FROM api_keys k JOIN accounts a ON a.id = k.account_id JOIN groups g ON g.name = a.group_name
+         WHERE k.key_hash = ?`,
+      ),
+      balance: db.prepare(
+        `SELECT id, balance_micros, held_micros, used_micros FROM accounts WHERE id = ?`,
+      ),
+    };
+  }
+
+  private get p() {
+    if (!this.parts) throw new Error("store used before migrate()");
+    return this.parts;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    const r = this.db.prepare(`SELECT value FROM settings WHERE key = ?`).get(key) as
+      { value: string } | undefined;
+    return r?.value ?? null;
+  }
+
+  async initSetting(key: string, value: string): Promise<string> {
+    this.db
+      .prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`)
+      .run(key, value);
+    return (await this.getSetting(key))!;
+  }
+
+  async isEmpty(): Promise<boolean> {
+    return this.db.prepare(`SELECT 1 FROM accounts LIMIT 1`).get() === undefined;
+  }
+
+  async upsertGroups(
+    groups: Array<{ name: string; multiplierPpm: number }>,
+    nowMs: number,
+  ): Promise<void> {
+    const up = this.db.prepare(
+      `INSERT INTO groups (name, multiplier_ppm, created_ms) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET multiplier_ppm = excluded.multiplier_ppm`,
+    );
+    this.db.transaction(() => {
+      for (const g of groups) up.run(g.name, g.multiplierPpm, nowMs);
+    })();
+  }
+
+  async bootstrap(b: BootstrapInput): Promise<void> {
+    const db = this.db;
+    db.transaction(() => {
+      db.prepare(
+        `INSERT INTO settings (key, value) VALUES ('admin_token_hash', ?) ON CONFLICT (key) DO NOTHING`,
+      ).run(b.adminTokenHash);
+      const up = db.prepare(
+        `INSERT INTO groups (name, multiplier_ppm, created_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+      );
+      for (const g of b.groups) up.run(g.name, g.multiplierPpm, b.nowMs);
+      const accountId = `acct_${b.apiKey.id.slice(4)}`;
+      db.prepare(
+        `INSERT INTO accounts (id, name, group_name, balance_micros, webhook_secret, created_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+      ).run(accountId, b.accountName, b.groupName, b.creditsMicros, b.webhookSecret, b.nowMs);
+      db.prepare(
+        `INSERT INTO ledger_entries (account_id, kind, amount_micros, balance_after_micros, held_after_micros, reason, created_ms)
+         VALUES (?, 'topup', ?, ?, 0, 'initial credits', ?)`,
+      ).run(accountId, b.creditsMicros, b.creditsMicros, b.nowMs);
+      db.prepare(
+        `INSERT INTO api_keys (id, account_id, name, key_hash, prefix, created_ms) VALUES (?, ?, 'bootstrap', ?, ?, ?)`,
+      ).run(b.apiKey.id, accountId, b.apiKey.hash, b.apiKey.prefix, b.nowMs);
+    }).immediate();
+  }
+
+  async findKeyByHash(hash: string): Promise<KeyPrincipal | null> {
+    const r = this.p.findKey.get(hash) as KeyRow | undefined;
+    return r ? principalFromRow(r) : null;
+  }
+
+  submitTask(input: SubmitInput): Promise<SubmitResult> {
+    return this.p.submitter.submit(input);
+  }
+
+  async getTask(accountId: string, taskId: string): Promise<TaskView | null> {
+    const r = this.p.getTask.get(taskId, accountId) as TaskViewRow | undefined;
+    return r ? viewFromRow(r) : null;
+  }
+
+  async getBalance(accountId: string): Promise<AccountBalance | null> {
+    const r = this.p.balance.get(accountId) as
+      { id: string; balance_micros: number; held_micros: number; used_micros: number } | undefined;
+    if (!r) return null;
+    return {
+      accountId: r.id,
+      balanceMicros: Number(r.balance_micros),
+      heldMicros: Number(r.held_micros),
+      usedMicros: Number(r.used_micros),
+    };
+  }
+
+  async getCredits(accountId: string, keyId: string): Promise<CreditsView | null> {
+    const r = this.db
+      .prepare(
+        `SELECT a.balance_micros, a.held_micros, a.used_micros, k.credit_limit_micros, k.held_micros AS key_held, k.used_micros AS key_used
+         FROM accounts a JOIN api_keys k ON k.account_id = a.id WHERE a.id = ? AND k.id = ?`,
+      )
+      .get(accountId, keyId) as Record<string, number | null> | undefined;
+    if (!r) return null;
+    return {
+      account: {
+        balanceMicros: Number(r.balance_micros),
+        heldMicros: Number(r.held_micros),
+        usedMicros: Number(r.used_micros),
+      },
+      key: {
+        creditLimitMicros: r.credit_limit_micros === null ? null : Number(r.credit_limit_micros),
+        heldMicros: Number(r.key_held),
+        usedMicros: Number(r.key_used),
+      },
+    };
+  }
+
+  async cancelTask(accountId: string, taskId: string, nowMs: number): Promise<CancelResult> {
+    return this.p.finisher.cancel(accountId, taskId, nowMs);
+  }
+
+  async claimTasks(
+    owner: string,
+    limit: number,
+    leaseMs: number,
+    nowMs: number,
+  ): Promise<ClaimedTask[]> {
+    return this.p.leases.claim(owner, limit, leaseMs, nowMs);
+  }
+
+  async heartbeat(
+    _owner: string,
+    leases: Array<{ taskId: string; leaseToken: string }>,
+    leaseMs: number,
+    nowMs: number,
+  ): Promise<{ lost: string[]; cancelRequested: string[] }> {
+    return this.p.leases.heartbeat(leases, leaseMs, nowMs);
+  }
+
+  async reportProgress(
+    taskId: string,
+    leaseToken: string,
+    progress: number,
+    nowMs: number,
+  ): Promise<boolean> {
+    return this.p.leases.progress(taskId, leaseToken, progress, nowMs);
+  }
+
+  async finishTask(
+    taskId: string,
+    leaseToken: string,
+    outcome: TaskOutcome,
+    nowMs: number,
+  ): Promise<boolean> {
+    return this.p.finisher.finish(taskId, leaseToken, outcome, nowMs);
+  }
+
+  async recentDurations(limitPerModel: number): Promise<Array<{ model: string; seconds: number }>> {
+    const rows = this.db
+      .prepare(
+        `SELECT model, (finished_ms - created_ms) / 1000.0 AS seconds FROM (
+           SELECT model, finished_ms, created_ms,
+                  ROW_NUMBER() OVER (PARTITION BY model ORDER BY finished_ms DESC) AS rn
+           FROM tasks WHERE status = 'completed') WHERE rn <= ?`,
+      )
+      .all(limitPerModel) as Array<{ model: string; seconds: number }>;
+    return rows;
+  }
+
+  /** Test and audit access to the raw database (ledger checks). */
+  raw(): Database.Database {
+    return this.db;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The one seam between Darkroom and its SQL database. Everything above this file
+ * (HTTP, runner, CLI) speaks these methods; each backend (store/sqlite, later
+ * store/postgres) implements them, and test/contract runs one suite over every backend.
+ *
+ * Every method that changes money or a task's state is one transaction. Writes made
+ * on behalf of a claimed task carry `(taskId, leaseToken)` and report `false` when
+ * the lease is gone (another runner owns the task now): the caller stops and writes
+ * nothing more.
+ */
+import type {
+  FailureCode,
+  GenerationRequest,
+  Micros,
+  StoredImage,
+  TaskStatus,
+} from "../core/types.js";
+
+/** The identity behind an API key, as the HTTP layer needs it on every request. */
+export interface KeyPrincipal {
+  keyId: string;
+  accountId: string;
+  groupName: string;
+  multiplierPpm: number;
+  /** null = every model. */
+  allowedModels: string[] | null;
+  /** null = unlimited (only the account balance applies). */
+  creditLimitMicros: Micros | null;
+  rpmLimit: number | null;
+  maxConcurrent: number | null;
+  /** Unix seconds; null = never. */
+  expiresAt: number | null;
+  revoked: boolean;
+  accountDisabled: boolean;
+}
+
+/** What a poll needs: the public fields of a task, read with a narrow projection. */
+export interface TaskView {
+  id: string;
+  model: string;
+  status: TaskStatus;
+  progress: number;
+  createdAt: number;
+  userGroup: string;
+  creditsReservedMicros: Micros;
+  creditsUsedMicros: Micros | null;
+  estimatedSeconds: number;
+  results: StoredImage[];
+  errorCode: FailureCode | null;
+  errorMessage: string | null;
+}
+
+/** The whole task, as the runner needs it. */
+export interface TaskRecord extends TaskView {
+  accountId: string;
+  apiKeyId: string;
+  finishedAt: number | null;
+  request: GenerationRequest;
+  cancelRequested: boolean;
+  attempts: number;
+}
+
+export interface SubmitInput {
+  taskId: string;
+  principal: KeyPrincipal;
+  request: GenerationRequest;
+  reserveMicros: Micros;
+  priceMicros: Micros;
+  estimatedSeconds: number;
+  nowMs: number;
+  idempotency: { key: string; requestHash: string } | null;
+}
+
+export type SubmitResult =
+  | { kind: "created"; task: TaskRecord }
+  | { kind: "replayed"; task: TaskRecord }
+  | { kind: "idempotency_conflict" }
+  | { kind: "insufficient_balance" }
+  | { kind: "key_limit_exceeded" }
+  | { kind: "too_many_active_tasks" };
+
+/** A task handed to a runner, fenced by its lease token. */
+export interface ClaimedTask {
+  task: TaskRecord;
+  leaseToken: string;
+  priceMicros: Micros;
+  multiplierPpm: number;
+}
+
+export type TaskOutcome =
+  | { kind: "completed"; images: StoredImage[]; chargeMicros: Micros }
+  | { kind: "failed"; code: FailureCode; message: string };
+
+/** cancelled: a pending task, failed and refunded now; requested: the runner will stop it. */
+export type CancelResult = "cancelled" | "requested" | "not_cancellable";
+
+export interface CreditsView {
+  account: { balanceMicros: Micros; heldMicros: Micros; usedMicros: Micros };
+  key: { creditLimitMicros: Micros | null; heldMicros: Micros; usedMicros: Micros };
+}
+
+export interface AccountBalance {
+  accountId: string;
+  balanceMicros: Micros;
+  heldMicros: Micros;
+  usedMicros: Micros;
+}
+
+export interface BootstrapInput {
+  nowMs: number;
+  adminTokenHash: string;
+  accountName: string;
+  groupName: string;
+  groups: Array<{ name: string; multiplierPpm: number }>;
+  apiKey: { id: string; hash: string; prefix: string };
+  creditsMicros: Micros;
+  webhookSecret: string;
+}
+
+export interface Store {
+  readonly dialect: "sqlite" | "postgres";
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Key-value settings that must survive restarts (signing secret, admin token hash). */
+  getSetting(key: string): Promise<string | null>;
+  /** Sets the value only if absent; returns the value in force. */
+  initSetting(key: string, value: string): Promise<string>;
+
+  /** True when no account exists yet (first start). */
+  isEmpty(): Promise<boolean>;
+  /** First start: groups, the `default` account, its first key and its credits, at once. */
+  bootstrap(input: BootstrapInput): Promise<void>;
+  /** Keeps configured groups in the database (multiplier changes apply to new tasks). */
+  upsertGroups(
+    groups: Array<{ name: string; multiplierPpm: number }>,
+    nowMs: number,
+  ): Promise<void>;
+
+  findKeyByHash(hash: string): Promise<KeyPrincipal | null>;
+
+  submitTask(input: SubmitInput): Promise<SubmitResult>;
+  /** A poll: one indexed read of the public fields, scoped to the account. */
+  getTask(accountId: string, taskId: string): Promise<TaskView | null>;
+  getBalance(accountId: string): Promise<AccountBalance | null>;
+  getCredits(accountId: string, keyId: string): Promise<CreditsView | null>;
+  cancelTask(accountId: string, taskId: string, nowMs: number): Promise<CancelResult>;
+
+  /** Claims up to `limit` runnable tasks: pending ones, and processing ones whose lease lapsed. */
+  claimTasks(owner: string, limit: number, leaseMs: number, nowMs: number): Promise<ClaimedTask[]>;
+  /** Extends the leases held; returns the ids whose lease is lost (or that were asked to cancel). */
+  heartbeat(
+    owner: string,
+    leases: Array<{ taskId: string; leaseToken: string }>,
+    leaseMs: number,
+    nowMs: number,
+  ): Promise<{ lost: string[]; cancelRequested: string[] }>;
+  reportProgress(
+    taskId: string,
+    leaseToken: string,
+    progress: number,
+    nowMs: number,
+  ): Promise<boolean>;
+  /** Terminal move + settlement (+ callback outbox row), once, fenced by the lease. */
+  finishTask(
+    taskId: string,
+    leaseToken: string,
+    outcome: TaskOutcome,
+    nowMs: number,
+  ): Promise<boolean>;
+  /** Recent completed durations (seconds) per model, newest first, to seed estimates. */
+  recentDurations(limitPerModel: number): Promise<Array<{ model: string; seconds: number }>>;
+}

@@ -1,0 +1,218 @@
+/**
+ * The runner against a real SQLite store and the real sandbox provider: concurrency
+ * limit, lease fencing, and recovery of tasks whose runner died mid-flight.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/config.js";
+import { DurationEstimator } from "../../src/core/estimate.js";
+import { newTaskId } from "../../src/core/ids.js";
+import { BUILTIN_MODELS, ModelCatalogue } from "../../src/core/models.js";
+import { validateGenerationRequest } from "../../src/core/validate.js";
+import { hashApiKey } from "../../src/http/plugins/auth.js";
+import { FsStorage } from "../../src/media/fs-storage.js";
+import { DarkroomEventBus } from "../../src/obs/events.js";
+import { ProviderRegistry } from "../../src/providers/registry.js";
+import { createSandboxProvider } from "../../src/providers/sandbox/index.js";
+import { createPipeline } from "../../src/runner/pipeline.js";
+import { Runner } from "../../src/runner/runner.js";
+import { bootstrapIfEmpty } from "../../src/server/bootstrap.js";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import type { KeyPrincipal } from "../../src/store/store.js";
+import { ledgerInvariants, TEST_API_KEY } from "../helpers/server.js";
+
+const log = pino({ level: "silent" });
+const catalogue = new ModelCatalogue(BUILTIN_MODELS);
+let dir: string;
+let store: SqliteStore;
+let principal: KeyPrincipal;
+const runners: Runner[] = [];
+
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), "darkroom-runner-"));
+  const config = loadConfig({
+    DARKROOM_DATA_DIR: dir,
+    DARKROOM_BOOTSTRAP_API_KEY: TEST_API_KEY,
+    DARKROOM_BOOTSTRAP_CREDITS: "1000",
+  });
+  store = new SqliteStore(config.sqlitePath);
+  await store.migrate();
+  await bootstrapIfEmpty(store, config);
+  principal = (await store.findKeyByHash(hashApiKey(TEST_API_KEY)))!;
+});
+
+afterEach(async () => {
+  await Promise.all(runners.splice(0).map((r) => r.stop()));
+  ledgerInvariants(store);
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function submit(prompt: string, n = 1): Promise<string> {
+  const v = validateGenerationRequest(
+    { model: "doubao-seedream-4.0", prompt, n, size: "1K" },
+    catalogue,
+  );
+  if (!v.ok) throw v.error;
+  const taskId = newTaskId();
+  const r = await store.submitTask({
+    taskId,
+    principal,
+    request: v.request,
+    reserveMicros: 1_800_000 * n,
+    priceMicros: 1_800_000,
+    estimatedSeconds: 45,
+    nowMs: Date.now(),
+    idempotency: null,
+  });
+  expect(r.kind).toBe("created");
+  return taskId;
+}
+
+function makeRunner(opts: {
+  concurrency: number;
+  leaseMs: number;
+  durationMs: number;
+  events?: DarkroomEventBus;
+}) {
+  const events = opts.events ?? new DarkroomEventBus();
+  const registry = new ProviderRegistry().register(
+    createSandboxProvider({ durationMs: opts.durationMs }),
+  );
+  const pipeline = createPipeline({
+    store,
+    registry,
+    media: new FsStorage(path.join(dir, "files")),
+    estimator: new DurationEstimator(() => 45),
+    events,
+    log,
+  });
+  const runner = new Runner(
+    store,
+    pipeline,
+    { concurrency: opts.concurrency, leaseMs: opts.leaseMs, pollIntervalMs: 20 },
+    log,
+  );
+  runners.push(runner);
+  return { runner, events };
+}
+
+function waitFinished(
+  events: DarkroomEventBus,
+  count: number,
+): Promise<Array<{ taskId: string; status: string }>> {
+  return new Promise((resolve) => {
+    const done: Array<{ taskId: string; status: string }> = [];
+    events.on("task:finished", (e) => {
+      done.push(e);
+      if (done.length === count) resolve(done);
+    });
+  });
+}
+
+describe("runner", () => {
+  it("never runs more tasks at once than its concurrency limit, and finishes them all", async () => {
+    const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(`task ${i}`)));
+    const { runner, events } = makeRunner({ concurrency: 3, leaseMs: 5000, durationMs: 80 });
+    let active = 0;
+    let maxActive = 0;
+    events.on("task:claimed", () => {
+      active += 1;
+      maxActive = Math.max(maxActive, active);
+    });
+    events.on("task:finished", () => (active -= 1));
+    const finished = waitFinished(events, 10);
+    runner.start();
+    const done = await finished;
+    expect(maxActive).toBe(3);
+    expect(new Set(done.map((d) => d.taskId))).toEqual(new Set(ids));
+    expect(done.every((d) => d.status === "completed")).toBe(true);
+  });
+
+  it("recovers tasks whose runner died mid-flight, finishing each exactly once", async () => {
+    const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => submit(`crash ${i}`, 2)));
+    // A runner claims everything and then "dies": it never heartbeats nor finishes.
+    const dead = await store.claimTasks("dead-runner", 10, 300, Date.now());
+    expect(dead.map((c) => c.task.id).sort()).toEqual([...ids].sort());
+    const { runner, events } = makeRunner({ concurrency: 5, leaseMs: 5000, durationMs: 20 });
+    const finished = waitFinished(events, 5);
+    runner.start();
+    const done = await finished;
+    expect(done.every((d) => d.status === "completed")).toBe(true);
+    // The dead runner wakes up late: its writes are fenced off by the lease token.
+    for (const c of dead) {
+      expect(await store.reportProgress(c.task.id, c.leaseToken, 50, Date.now())).toBe(false);
+      expect(
+        await store.finishTask(
+          c.task.id,
+          c.leaseToken,
+          { kind: "failed", code: "service_error", message: "late" },
+          Date.now(),
+        ),
+      ).toBe(false);
+    }
+    const db = store.raw();
+    for (const id of ids) {
+      const t = db
+        .prepare(`SELECT status, attempts, credits_used_micros FROM tasks WHERE id = ?`)
+        .get(id);
+      expect(t).toEqual({ status: "completed", attempts: 2, credits_used_micros: 3_600_000 });
+      const entries = db
+        .prepare(`SELECT kind, amount_micros FROM ledger_entries WHERE task_id = ? ORDER BY id`)
+        .all(id);
+      expect(entries).toEqual([
+        { kind: "reserve", amount_micros: 3_600_000 },
+        { kind: "capture", amount_micros: 3_600_000 },
+        { kind: "release", amount_micros: 0 },
+      ]);
+    }
+  });
+
+  it("a live lease is not stolen: a second runner waits while the first heartbeats", async () => {
+    const id = await submit("slow [sandbox:delay=600]");
+    const a = makeRunner({ concurrency: 1, leaseMs: 300, durationMs: 600 });
+    const b = makeRunner({ concurrency: 1, leaseMs: 300, durationMs: 600, events: a.events });
+    let claims = 0;
+    a.events.on("task:claimed", () => (claims += 1));
+    const finished = waitFinished(a.events, 1);
+    a.runner.start();
+    await new Promise((r) => setTimeout(r, 50));
+    b.runner.start();
+    const [done] = await finished;
+    expect(done).toMatchObject({ taskId: id, status: "completed" });
+    expect(claims).toBe(1);
+  });
+
+  it("the ledger refuses a second settlement for the same task", async () => {
+    const id = await submit("once");
+    const [c] = await store.claimTasks("r", 1, 5000, Date.now());
+    expect(
+      await store.finishTask(
+        id,
+        c!.leaseToken,
+        { kind: "completed", images: [], chargeMicros: 1_800_000 },
+        Date.now(),
+      ),
+    ).toBe(true);
+    expect(
+      await store.finishTask(
+        id,
+        c!.leaseToken,
+        { kind: "completed", images: [], chargeMicros: 1_800_000 },
+        Date.now(),
+      ),
+    ).toBe(false);
+    const db = store.raw();
+    expect(() =>
+      db
+        .prepare(
+          `INSERT INTO ledger_entries (account_id, task_id, kind, amount_micros, balance_after_micros, held_after_micros, created_ms)
+           SELECT account_id, id, 'capture', 1, 0, 0, 0 FROM tasks WHERE id = ?`,
+        )
+        .run(id),
+    ).toThrow(/UNIQUE/);
+  });
+});
