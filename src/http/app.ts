@@ -2,7 +2,7 @@
  * The Fastify app factory. It wires plugins and routes to the services it is given
  * and starts nothing: the caller (server/start.ts, or a test) decides when to listen.
  */
-import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { DurationEstimator } from "../core/estimate.js";
@@ -13,7 +13,9 @@ import type { AdminStore } from "../store/admin.js";
 import type { Store } from "../store/store.js";
 import { installErrorHandling } from "./error-handler.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
-import { installAuth, type KeyCache } from "./plugins/auth.js";
+import { createPollFastPath } from "./fast-path.js";
+import { AuthGate, installAuth, type KeyCache } from "./plugins/auth.js";
+import { requestIdFrom } from "./request-id.js";
 import { adminAccountRoutes } from "./routes/admin/accounts.js";
 import { adminCatalogueRoutes } from "./routes/admin/catalogue.js";
 import { adminKeyRoutes } from "./routes/admin/keys.js";
@@ -43,25 +45,33 @@ export interface AppDeps {
   accessLog: boolean;
 }
 
-const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const gate = new AuthGate(deps.keys);
+  // With the access log on, every request must go through Fastify's logging.
+  const fastPath = deps.accessLog
+    ? null
+    : createPollFastPath({ store: deps.store, gate, signLink: deps.signLink });
   const app = Fastify({
+    serverFactory: (handler) =>
+      createServer((req, res) => {
+        if (!fastPath?.(req, res, () => handler(req, res))) handler(req, res);
+      }),
     // pino's Logger is a FastifyBaseLogger; the cast keeps the instance type the default one.
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !deps.accessLog }),
     bodyLimit: deps.bodyLimitBytes,
     requestIdHeader: false,
-    genReqId: (req) => {
-      const given = req.headers["x-request-id"];
-      return typeof given === "string" && REQUEST_ID_RE.test(given) ? given : randomUUID();
-    },
+    genReqId: (req) => requestIdFrom(req.headers["x-request-id"]),
     // Wrong types are the client's error: never coerce "3" into 3.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     return503OnClosing: true,
     forceCloseConnections: "idle",
   });
 
+  app.addHook("onClose", (_app, done) => {
+    fastPath?.close();
+    done();
+  });
   app.addHook("onRequest", (req, reply, done) => {
     reply.header("x-request-id", req.id);
     done();
@@ -74,7 +84,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.register(
     async (v1) => {
-      installAuth(v1, deps.keys);
+      installAuth(v1, gate);
       generationRoutes(v1, deps);
       taskRoutes(v1, deps);
       accountRoutes(v1, deps);

@@ -70,6 +70,8 @@ export class ProviderError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly mayHaveCharged = false,
+    /** The upstream's Retry-After (429/503), so routing can back the channel off. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = "ProviderError";

@@ -73,9 +73,40 @@ function authenticate(principal: KeyPrincipal | null, nowMs: number): string | n
   return null;
 }
 
-export function installAuth(app: FastifyInstance, cache: KeyCache): void {
-  const failures = new SlidingWindowLimiter();
-  const rpm = new SlidingWindowLimiter();
+/**
+ * The per-process authentication state shared by the Fastify auth hook and the poll
+ * fast path (http/fast-path.ts): the key cache and both sliding-window limiters, so
+ * the two paths can never disagree about who is admitted or how often.
+ */
+export class AuthGate {
+  readonly failures = new SlidingWindowLimiter();
+  readonly rpm = new SlidingWindowLimiter();
+
+  constructor(readonly cache: KeyCache) {}
+
+  /** The key carried by an Authorization header, or null when it is missing or malformed. */
+  static bearer(header: string | undefined): string | null {
+    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    return m && KEY_RE.test(m[1]!) ? m[1]! : null;
+  }
+
+  /**
+   * Read-only admission for the fast path: the principal when the address is not
+   * throttled, the key is cached and valid, and the key has no rpm limit (so admitting
+   * it changes no counter). Anything else: undefined, and the caller takes the full path.
+   */
+  peekAdmissible(header: string | undefined, ip: string, nowMs: number): KeyPrincipal | undefined {
+    if (this.failures.peek(ip, nowMs) >= MAX_AUTH_FAILURES_PER_MINUTE) return undefined;
+    const key = AuthGate.bearer(header);
+    if (!key) return undefined;
+    const principal = this.cache.peek(hashApiKey(key), nowMs);
+    if (!principal || principal.rpmLimit !== null) return undefined;
+    return authenticate(principal, nowMs) === null ? principal : undefined;
+  }
+}
+
+export function installAuth(app: FastifyInstance, gate: AuthGate): void {
+  const { failures, rpm, cache } = gate;
   app.decorateRequest("principal", null as unknown as KeyPrincipal);
 
   /** Accepts or refuses a looked-up key; counts failures per address. */
@@ -117,8 +148,8 @@ export function installAuth(app: FastifyInstance, cache: KeyCache): void {
       return;
     }
     const header = req.headers.authorization;
-    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!m || !KEY_RE.test(m[1]!)) {
+    const key = AuthGate.bearer(header);
+    if (!key) {
       failures.count(req.ip, nowMs);
       done(
         unauthorized(
@@ -129,7 +160,7 @@ export function installAuth(app: FastifyInstance, cache: KeyCache): void {
       );
       return;
     }
-    const hash = hashApiKey(m[1]!);
+    const hash = hashApiKey(key);
     const cached = cache.peek(hash, nowMs);
     if (cached) {
       done(admit(req, cached, nowMs) ?? undefined);

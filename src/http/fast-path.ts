@@ -1,0 +1,76 @@
+/**
+ * The poll fast path: `GET /v1/tasks/{id}` served straight from node:http, before
+ * Fastify's router, hook chain and reply machinery.
+ *
+ * Why: a poll is one indexed read, and clients poll in tight loops, so the framework's
+ * fixed cost per request is most of a poll's cost (BENCHMARKS.md: bare Fastify alone
+ * reaches ~65–75% of a bare node:http server on this class of machine).
+ *
+ * It answers only the plain success case and changes no state while deciding: the
+ * address is not throttled, the key is in the auth cache, valid and has no rpm limit,
+ * the path is exactly a task id, and the task exists for the caller's account. Anything
+ * else — a query string, an unknown or rate-limited key, a missing task, a server that
+ * is closing, the access log switched on — falls through to Fastify, which produces the
+ * same answer it always did (the first poll with a key warms the cache there).
+ * The body is the same taskView() through the same JSON Schema, compiled once.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import fastJsonStringify, { type Schema } from "fast-json-stringify";
+import { looksLikeTaskId } from "../core/ids.js";
+import type { Store } from "../store/store.js";
+import type { AuthGate } from "./plugins/auth.js";
+import { requestIdFrom } from "./request-id.js";
+import { taskSchema, taskView, type LinkSigner } from "./task-view.js";
+
+const PREFIX = "/v1/tasks/";
+
+export interface FastPathDeps {
+  store: Store;
+  gate: AuthGate;
+  signLink: LinkSigner;
+}
+
+/** Returns true when it took the request; false means "give it to Fastify". */
+export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () => void) => boolean;
+
+export function createPollFastPath(deps: FastPathDeps): FastPath & { close(): void } {
+  // The schema is declared `as const` for Fastify; the compiler wants a mutable copy.
+  const serialize = fastJsonStringify(structuredClone(taskSchema) as unknown as Schema);
+  let closing = false;
+
+  const handle = (req: IncomingMessage, res: ServerResponse, fallback: () => void): boolean => {
+    const url = req.url;
+    if (closing || req.method !== "GET" || !url || !url.startsWith(PREFIX)) return false;
+    const taskId = url.slice(PREFIX.length);
+    if (!looksLikeTaskId(taskId) || taskId.includes("/") || taskId.includes("?")) return false;
+    const nowMs = Date.now();
+    const principal = deps.gate.peekAdmissible(
+      req.headers.authorization,
+      req.socket.remoteAddress ?? "",
+      nowMs,
+    );
+    if (!principal) return false;
+
+    deps.store.getTask(principal.accountId, taskId).then(
+      (task) => {
+        if (!task || res.headersSent) return fallback();
+        const body = serialize(taskView(task, deps.signLink));
+        res.writeHead(200, {
+          "content-type": "application/json; charset=utf-8",
+          "content-length": Buffer.byteLength(body),
+          "x-request-id": requestIdFrom(req.headers["x-request-id"]),
+        });
+        res.end(body);
+      },
+      // A store failure is Fastify's to report (500 JSON, logged with a request id).
+      () => fallback(),
+    );
+    return true;
+  };
+
+  return Object.assign(handle, {
+    close() {
+      closing = true;
+    },
+  });
+}

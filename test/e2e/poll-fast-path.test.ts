@@ -1,0 +1,163 @@
+/**
+ * The poll fast path (src/http/fast-path.ts) serves only the plain success case and
+ * hands everything else to Fastify. These tests pin both halves: which requests it
+ * takes (a raw server whose fallback answers 599), and that with the key cache on,
+ * the real server's answers are the same whichever path served them.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPollFastPath } from "../../src/http/fast-path.js";
+import { AuthGate, KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
+import {
+  TEST_ADMIN_TOKEN,
+  addAccount,
+  request,
+  startTestServer,
+  type TestServer,
+} from "../helpers/server.js";
+
+const OTHER_KEY = "sk-other000000000000000000000000000000000fast";
+const FALLBACK = 599;
+
+describe("poll fast path: which requests it takes", () => {
+  let s: TestServer;
+  let raw: Server;
+  let base: string;
+  let gate: AuthGate;
+  let taskId: string;
+
+  beforeAll(async () => {
+    s = await startTestServer({ DARKROOM_RUNNER: "false" });
+    addAccount(s.store, { name: "other", key: OTHER_KEY, credits: 10 });
+    const r = await s.api("/v1/images/generations", {
+      body: { model: "doubao-seedream-4.0", prompt: "fast path" },
+    });
+    taskId = r.json.id;
+    gate = new AuthGate(new KeyCache(s.store, 60_000));
+    await gate.cache.lookup(hashApiKey(s.apiKey), Date.now());
+    await gate.cache.lookup(hashApiKey(OTHER_KEY), Date.now());
+    const fast = createPollFastPath({
+      store: s.store,
+      gate,
+      signLink: (k) => `signed:${k}`,
+    });
+    raw = createServer((req, res) => {
+      const fallback = () => res.writeHead(FALLBACK).end();
+      if (!fast(req, res, fallback)) fallback();
+    });
+    await new Promise<void>((ok) => raw.listen(0, "127.0.0.1", ok));
+    base = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((ok) => raw.close(ok));
+    await s.stop();
+  });
+
+  it("answers a cached, valid key's own task with the task JSON", async () => {
+    const r = await request(`${base}/v1/tasks/${taskId}`, {}, s.apiKey);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(r.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(r.json).toMatchObject({ id: taskId, status: "pending", progress: 0 });
+    const echoed = await request(
+      `${base}/v1/tasks/${taskId}`,
+      { headers: { "x-request-id": "poll-42" } },
+      s.apiKey,
+    );
+    expect(echoed.headers.get("x-request-id")).toBe("poll-42");
+  });
+
+  it.each([
+    ["another account's task", `/v1/tasks/TASK`, OTHER_KEY, {}],
+    ["an unknown task", `/v1/tasks/task-unified-1-zzzzzzzz`, "MAIN", {}],
+    ["a query string", `/v1/tasks/TASK?x=1`, "MAIN", {}],
+    ["a malformed id", `/v1/tasks/nope`, "MAIN", {}],
+    ["a deeper path", `/v1/tasks/TASK/cancel`, "MAIN", {}],
+    ["no key", `/v1/tasks/TASK`, null, {}],
+    ["a key not in the cache", `/v1/tasks/TASK`, `sk-${"u".repeat(40)}`, {}],
+    ["a POST", `/v1/tasks/TASK`, "MAIN", { method: "POST", rawBody: "{}" }],
+  ])("falls through for %s", async (_what, path, key, init) => {
+    const r = await request(
+      base + path.replace("TASK", taskId),
+      { key: key === "MAIN" ? s.apiKey : key, ...init },
+      undefined,
+    );
+    expect(r.status).toBe(FALLBACK);
+  });
+
+  it("falls through for a key with an rpm limit, a revoked key and a throttled address", async () => {
+    const principal = gate.cache.peek(hashApiKey(s.apiKey), Date.now())!;
+    const saved = { ...principal };
+    try {
+      principal.rpmLimit = 1000;
+      expect((await request(`${base}/v1/tasks/${taskId}`, {}, s.apiKey)).status).toBe(FALLBACK);
+      principal.rpmLimit = null;
+      principal.revoked = true;
+      expect((await request(`${base}/v1/tasks/${taskId}`, {}, s.apiKey)).status).toBe(FALLBACK);
+      principal.revoked = false;
+      const now = Date.now();
+      for (let i = 0; i < 25; i++) gate.failures.count("127.0.0.1", now);
+      expect((await request(`${base}/v1/tasks/${taskId}`, {}, s.apiKey)).status).toBe(FALLBACK);
+    } finally {
+      Object.assign(principal, saved);
+    }
+  });
+});
+
+describe("poll fast path: the real server with the key cache on", () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ DARKROOM_AUTH_CACHE_MS: "60000" });
+  });
+  afterAll(() => s.stop());
+
+  it("answers the same JSON on the first (framework) and later (fast) polls, through to completion", async () => {
+    const sub = await s.api("/v1/images/generations", {
+      body: {
+        model: "doubao-seedream-4.0",
+        prompt: "same answer",
+        n: 2,
+        size: "1:1",
+        quality: "1K",
+      },
+    });
+    expect(sub.status).toBe(200);
+    const first = await s.api(`/v1/tasks/${sub.json.id}`);
+    const second = await s.api(`/v1/tasks/${sub.json.id}`);
+    expect(second.status).toBe(200);
+    expect(Object.keys(second.json).sort()).toEqual(Object.keys(first.json).sort());
+    expect(second.json.usage).toEqual(first.json.usage);
+    let done = second.json;
+    for (let i = 0; i < 400 && done.status !== "completed"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      done = (await s.api(`/v1/tasks/${sub.json.id}`)).json;
+    }
+    expect(done.status).toBe("completed");
+    expect(done.progress).toBe(100);
+    expect(done.results).toHaveLength(2);
+    const img = await fetch(done.results[0]);
+    expect(img.status).toBe(200);
+    expect(img.headers.get("content-type")).toBe("image/jpeg");
+  });
+
+  it("stops serving a revoked key at once on this process", async () => {
+    const admin = (p: string, init: Parameters<typeof request>[1] = {}) =>
+      request(`${s.url}/admin/v1${p}`, init, TEST_ADMIN_TOKEN);
+    const account = (await admin("/accounts")).json.data[0].id as string;
+    const created = await admin(`/accounts/${account}/keys`, { body: { name: "poller" } });
+    expect(created.status).toBe(200);
+    const key = created.json.key as string;
+    const sub = await s.api("/v1/images/generations", {
+      key,
+      body: { model: "doubao-seedream-4.0", prompt: "revoke me" },
+    });
+    // Twice: the first poll warms the cache, the second is served by the fast path.
+    expect((await s.api(`/v1/tasks/${sub.json.id}`, { key })).status).toBe(200);
+    expect((await s.api(`/v1/tasks/${sub.json.id}`, { key })).status).toBe(200);
+    expect((await admin(`/keys/${created.json.id}/revoke`, { method: "POST" })).status).toBe(200);
+    const after = await s.api(`/v1/tasks/${sub.json.id}`, { key });
+    expect(after.status).toBe(401);
+    expect(after.json.error.code).toBe("unauthorized");
+  });
+});
