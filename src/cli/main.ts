@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { CliError } from "./admin-client.js";
 import { registerAdminCommands } from "./admin-commands.js";
+import { registerChannelCommands } from "./channel-commands.js";
 import { serve } from "./serve.js";
 
 const program = new Command()
@@ -19,6 +20,7 @@ program
   .action(serve);
 
 registerAdminCommands(program);
+registerChannelCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`darkroom: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -7,7 +7,13 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { BUILTIN_MODELS, type ModelSpec } from "../core/models.js";
+import { parseOutboundAllow, type OutboundPolicy } from "../net/policy.js";
 import { parseCredits, ppmFromMultiplier } from "../core/money.js";
+import {
+  channelFileFields,
+  loadChannelsConfig,
+  type ChannelsConfig,
+} from "../channels/config-file.js";
 
 export interface GroupConfig {
   name: string;
@@ -38,8 +44,23 @@ export interface Config {
     pollIntervalMs: number;
   };
   sandbox: { durationMs: number };
+  /** Where user-chosen URLs (reference images, callbacks) may lead: DARKROOM_OUTBOUND_ALLOW (src/net/policy.ts). */
+  outbound: OutboundPolicy;
+  /** Callback delivery (src/webhooks). */
+  webhooks: {
+    /** Run the outbox dispatcher in this process (DARKROOM_WEBHOOKS). */
+    enabled: boolean;
+    /** Accept and send plain-http callback URLs (DARKROOM_ALLOW_HTTP_CALLBACKS); https only otherwise. */
+    allowHttp: boolean;
+    /** Extra CA certificates (PEM) trusted for callback TLS, added to the system roots. */
+    caPem: string | null;
+    /** Deliveries one dispatcher sends at once. */
+    concurrency: number;
+  };
   models: ModelSpec[];
   groups: GroupConfig[];
+  /** Upstream channels from the config file, routing settings (src/channels/config-file.ts). */
+  channels: ChannelsConfig;
   /** Key-lookup cache lifetime; bounds how long a revoked key may still work on another process. */
   authCacheMs: number;
 }
@@ -80,6 +101,7 @@ const fileSchema = z
     groups: z
       .array(z.object({ name: z.string().min(1), multiplier: z.union([z.string(), z.number()]) }))
       .optional(),
+    ...channelFileFields,
   })
   .strict();
 
@@ -156,11 +178,33 @@ function readConfigFile(file: string | undefined): z.infer<typeof fileSchema> | 
   return r.data;
 }
 
+function parseOutboundPolicy(text: string | undefined): OutboundPolicy {
+  try {
+    return parseOutboundAllow(text);
+  } catch (err) {
+    throw new ConfigError(`DARKROOM_OUTBOUND_ALLOW: ${(err as Error).message}`);
+  }
+}
+
+function readPemFile(file: string | undefined): string | null {
+  if (!file) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    throw new ConfigError(`DARKROOM_WEBHOOK_CA_FILE: cannot read ${file}`);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----"))
+    throw new ConfigError(`DARKROOM_WEBHOOK_CA_FILE: ${file} holds no PEM certificate`);
+  return text;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const host = env.HOST || "127.0.0.1";
   const port = parseEnvValue(env, "PORT", intFrom("PORT", 0, 65535), 8080);
   const dataDir = path.resolve(env.DARKROOM_DATA_DIR || "./data");
   const file = readConfigFile(env.DARKROOM_CONFIG);
+  const models = loadModels(file);
   const credits = env.DARKROOM_BOOTSTRAP_CREDITS ?? "100";
   const bootstrapCreditsMicros = parseCredits(credits);
   if (bootstrapCreditsMicros === null) {
@@ -226,6 +270,23 @@ export function loadConfig(env: Env = process.env): Config {
         500,
       ),
     },
+    outbound: parseOutboundPolicy(env.DARKROOM_OUTBOUND_ALLOW),
+    webhooks: {
+      enabled: parseEnvValue(env, "DARKROOM_WEBHOOKS", boolFrom("DARKROOM_WEBHOOKS"), true),
+      allowHttp: parseEnvValue(
+        env,
+        "DARKROOM_ALLOW_HTTP_CALLBACKS",
+        boolFrom("DARKROOM_ALLOW_HTTP_CALLBACKS"),
+        false,
+      ),
+      caPem: readPemFile(env.DARKROOM_WEBHOOK_CA_FILE),
+      concurrency: parseEnvValue(
+        env,
+        "DARKROOM_WEBHOOK_CONCURRENCY",
+        intFrom("DARKROOM_WEBHOOK_CONCURRENCY", 1, 1000),
+        16,
+      ),
+    },
     sandbox: {
       durationMs: parseEnvValue(
         env,
@@ -234,8 +295,14 @@ export function loadConfig(env: Env = process.env): Config {
         3000,
       ),
     },
-    models: loadModels(file),
+    models,
     groups: loadGroups(file),
+    channels: loadChannelsConfig(
+      file,
+      models.map((m) => m.id),
+      env,
+      (message) => new ConfigError(message),
+    ),
     authCacheMs: parseEnvValue(
       env,
       "DARKROOM_AUTH_CACHE_MS",

@@ -130,9 +130,38 @@ const INTERNAL_SUFFIXES = [
   ".corp",
 ];
 
+/**
+ * An IPv4 address in any spelling inet_aton accepts — decimal "2130706433", octal
+ * "0177.0.0.1", hex "0x7f.1", short "127.1" — as dotted decimal; null if the text is
+ * not such a number. WHATWG URL parsing already normalises these, but a host that
+ * reaches us by another path (or a resolver that parses numbers) must be caught too.
+ */
+export function looseIPv4ToDotted(text: string): string | null {
+  const parts = text.replace(/\.$/, "").split(".");
+  if (parts.length < 1 || parts.length > 4) return null;
+  const nums: number[] = [];
+  for (const p of parts) {
+    let n: number;
+    if (/^0x[0-9a-f]*$/i.test(p)) n = p.length === 2 ? 0 : parseInt(p.slice(2), 16);
+    else if (/^0[0-7]+$/.test(p)) n = parseInt(p, 8);
+    else if (/^(0|[1-9][0-9]*)$/.test(p)) n = Number(p);
+    else return null;
+    nums.push(n);
+  }
+  const last = nums.pop()!;
+  if (nums.some((n) => n > 255) || last >= 256 ** (4 - nums.length)) return null;
+  const value = nums.reduce((acc, n, i) => acc + n * 256 ** (3 - i), 0) + last;
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join(".");
+}
+
 /** Why a host name may not be used, before any DNS (null = acceptable so far). */
 export function checkHostName(hostname: string): string | null {
   const host = hostname.toLowerCase().replace(/\.$/, "");
+  const loose = isIP(host) ? null : looseIPv4ToDotted(host);
+  if (loose !== null) {
+    const v = classifyIp(loose);
+    return v.blocked ? `its host is blocked (${v.reason})` : null;
+  }
   if (host.startsWith("[") && host.endsWith("]")) {
     const v = classifyIp(host.slice(1, -1));
     return v.blocked ? `its host is blocked (${v.reason})` : null;
@@ -147,8 +176,15 @@ export function checkHostName(hostname: string): string | null {
   return null;
 }
 
-/** Checks a callback URL's text: scheme, length, credentials, literal and internal hosts. */
-export function checkCallbackUrl(raw: string, opts: { allowHttp: boolean }): string | null {
+/**
+ * Checks a callback URL's text: scheme, length, credentials, literal and internal hosts.
+ * `hostVerdict` replaces the host check when the operator's outbound policy allows
+ * exceptions (net/policy.ts); names still get their resolved addresses checked at send time.
+ */
+export function checkCallbackUrl(
+  raw: string,
+  opts: { allowHttp: boolean; hostVerdict?: (hostname: string) => string | null },
+): string | null {
   if (raw.length > 2048) return "callback_url must be at most 2048 characters.";
   let url: URL;
   try {
@@ -160,6 +196,10 @@ export function checkCallbackUrl(raw: string, opts: { allowHttp: boolean }): str
     return "callback_url must use https.";
   }
   if (url.username || url.password) return "callback_url must not carry credentials.";
+  if (opts.hostVerdict) {
+    const refused = opts.hostVerdict(url.hostname);
+    return refused ? `callback_url is not allowed: its host is blocked (${refused}).` : null;
+  }
   const why = checkHostName(url.hostname);
   return why ? `callback_url is not allowed: ${why}.` : null;
 }

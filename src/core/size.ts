@@ -9,6 +9,8 @@
  * - ratio × 3K (not in the table): width = round16(sqrt(3072² · rw/rh)),
  *   height = round16(width · rh/rw) — the ratio at about the 3K pixel budget, both
  *   sides multiples of 16.
+ * - a model that declares `sizePresets` (OpenAI style) takes only `auto` (its
+ *   `autoSize`) or one of its presets, and its non-tier qualities have no ratio form.
  * Every resolved size must still satisfy the model's pixel and aspect limits.
  */
 import type { ModelSpec } from "./models.js";
@@ -68,15 +70,45 @@ function withinLimits(w: number, h: number, model: ModelSpec): string | null {
   return null;
 }
 
-export function resolveSize(size: string, quality: Quality, model: ModelSpec): Resolved {
+const isTier = (q: string): q is Quality => Object.hasOwn(TIER_SIDE, q);
+
+/** A model with its own size list (OpenAI style): `auto` or one of its presets, nothing else. */
+function resolvePreset(size: string, presets: string[], model: ModelSpec): Resolved {
+  if (size === "auto") {
+    const [width, height] = model.autoSize ?? [2048, 2048];
+    return { ok: true, size: { kind: "auto", width, height } };
+  }
+  const m = /^(\d+)x(\d+)$/.exec(size);
+  if (!m || !presets.includes(size)) {
+    return {
+      ok: false,
+      message: `size must be auto or one of ${presets.join(", ")} for ${model.id}.`,
+    };
+  }
+  return { ok: true, size: { kind: "pixels", width: Number(m[1]), height: Number(m[2]) } };
+}
+
+/**
+ * `quality` is the model's quality in force: a pixel tier for the seedream models
+ * (it sizes the ratio form); a model whose qualities are not tiers has no ratio form.
+ */
+export function resolveSize(size: string, quality: string, model: ModelSpec): Resolved {
+  if (model.sizePresets) return resolvePreset(size, model.sizePresets, model);
   let spec: SizeSpec;
   if (size === "auto") {
-    spec = { kind: "auto", width: 2048, height: 2048 };
+    const [width, height] = model.autoSize ?? [2048, 2048];
+    spec = { kind: "auto", width, height };
   } else if ((RATIOS as readonly string[]).includes(size)) {
+    if (!isTier(quality)) {
+      return {
+        ok: false,
+        message: `size ${size} (a ratio) needs a quality of 1K, 2K, 3K or 4K.`,
+      };
+    }
     const [width, height] = ratioPixels(size as Ratio, quality);
     spec = { kind: "ratio", ratio: size, quality, width, height };
-  } else if (size in TIER_SIDE) {
-    const tier = size as Quality;
+  } else if (isTier(size)) {
+    const tier = size;
     if (!model.qualities.includes(tier)) {
       return {
         ok: false,

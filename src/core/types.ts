@@ -32,8 +32,11 @@ export interface GenerationRequest {
   prompt: string;
   n: number;
   size: SizeSpec;
-  /** The `quality` in force (explicit or the model's default). */
-  quality: Quality;
+  /**
+   * The `quality` in force (explicit or the model's default): a pixel tier (1K..4K) for
+   * the seedream models, or the model's own value (e.g. gpt-image-1's low/medium/high/auto).
+   */
+  quality: string;
   promptPriority: PromptPriority;
   imageUrls: string[];
   callbackUrl: string | null;

@@ -8,7 +8,7 @@ import { ApiError } from "./errors.js";
 import { checkCallbackUrl } from "./ip-rules.js";
 import type { ModelCatalogue, ModelSpec } from "./models.js";
 import { resolveSize } from "./size.js";
-import type { GenerationRequest, PromptPriority, Quality } from "./types.js";
+import type { GenerationRequest, PromptPriority } from "./types.js";
 
 type Result =
   { ok: true; request: GenerationRequest; spec: ModelSpec } | { ok: false; error: ApiError };
@@ -24,6 +24,8 @@ const isObject = (x: unknown): x is Record<string, unknown> =>
 export interface ValidateOptions {
   /** Operators may allow plain-http callbacks (tests, on-prem); off by default. */
   allowHttpCallbacks?: boolean;
+  /** Why a callback host is refused (null = allowed); default: the built-in SSRF rules. */
+  callbackHostVerdict?: (hostname: string) => string | null;
 }
 
 export function validateGenerationRequest(
@@ -72,12 +74,12 @@ export function validateGenerationRequest(
     n = body.n;
   }
 
-  let quality: Quality = spec.defaultQuality;
+  let quality = spec.defaultQuality;
   if (body.quality !== undefined) {
-    if (typeof body.quality !== "string" || !spec.qualities.includes(body.quality as Quality)) {
+    if (typeof body.quality !== "string" || !spec.qualities.includes(body.quality)) {
       return bad("quality", `quality must be one of ${spec.qualities.join(", ")} for ${spec.id}.`);
     }
-    quality = body.quality as Quality;
+    quality = body.quality;
   }
 
   let promptPriority: PromptPriority = "standard";
@@ -128,6 +130,7 @@ export function validateGenerationRequest(
       return bad("callback_url", "callback_url must be a string.");
     const problem = checkCallbackUrl(body.callback_url, {
       allowHttp: opts.allowHttpCallbacks ?? false,
+      ...(opts.callbackHostVerdict ? { hostVerdict: opts.callbackHostVerdict } : {}),
     });
     if (problem) return bad("callback_url", problem);
     callbackUrl = body.callback_url;

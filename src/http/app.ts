@@ -5,12 +5,16 @@
 import { createServer } from "node:http";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import type { ManageDeps } from "../channels/manage.js";
+import type { ChannelRouter } from "../channels/router.js";
 import type { DurationEstimator } from "../core/estimate.js";
 import type { ModelCatalogue } from "../core/models.js";
+import type { ValidateOptions } from "../core/validate.js";
 import type { MediaStorage } from "../media/storage.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { AdminStore } from "../store/admin.js";
 import type { Store } from "../store/store.js";
+import type { WebhookStore } from "../store/webhooks.js";
 import { installErrorHandling } from "./error-handler.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
 import { createPollFastPath } from "./fast-path.js";
@@ -20,17 +24,23 @@ import { adminAccountRoutes } from "./routes/admin/accounts.js";
 import { adminCatalogueRoutes } from "./routes/admin/catalogue.js";
 import { adminKeyRoutes } from "./routes/admin/keys.js";
 import { adminLedgerRoutes } from "./routes/admin/ledger.js";
+import { adminChannelRoutes } from "./routes/admin/channels.js";
+import { adminWebhookRoutes } from "./routes/admin/webhooks.js";
 import { fileRoutes } from "./routes/files.js";
 import { generationRoutes } from "./routes/generations.js";
 import { healthRoutes } from "./routes/health.js";
 import { accountRoutes } from "./routes/account.js";
 import { taskRoutes } from "./routes/tasks.js";
+import { webhookSecretRoutes } from "./routes/webhook-secret.js";
 
 export interface AppDeps {
   store: Store;
   admin: AdminStore;
   catalogue: ModelCatalogue;
   registry: ProviderRegistry;
+  /** Channel routing and health (availability at submission, the admin channel routes). */
+  channels: ChannelRouter;
+  channelAdmin: ManageDeps;
   media: MediaStorage;
   estimator: DurationEstimator;
   keys: KeyCache;
@@ -43,6 +53,12 @@ export interface AppDeps {
   log: Logger;
   bodyLimitBytes: number;
   accessLog: boolean;
+  /** Operator choices that change what a submission accepts (callback policy). */
+  validateOptions?: ValidateOptions;
+  /** The callback outbox (deliveries and their attempts). */
+  webhooks: WebhookStore;
+  /** A delivery was re-queued: the dispatcher (if it runs here) should look now. */
+  onWebhookQueued?: () => void;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -88,6 +104,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       generationRoutes(v1, deps);
       taskRoutes(v1, deps);
       accountRoutes(v1, deps);
+      webhookSecretRoutes(v1, deps);
     },
     { prefix: "/v1" },
   );
@@ -98,6 +115,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       adminKeyRoutes(admin, deps);
       adminCatalogueRoutes(admin, deps);
       adminLedgerRoutes(admin, deps);
+      adminChannelRoutes(admin, deps);
+      adminWebhookRoutes(admin, deps);
     },
     { prefix: "/admin/v1" },
   );

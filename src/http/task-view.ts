@@ -37,7 +37,7 @@ export function taskView(t: TaskView, sign: LinkSigner): PublicTask {
     object: "image.generation.task",
     progress: t.status === "completed" ? 100 : Math.min(t.progress, 99),
     status: t.status,
-    task_info: { can_cancel: !terminal, estimated_time: t.estimatedSeconds },
+    task_info: { can_cancel: !terminal && t.cancellable, estimated_time: t.estimatedSeconds },
     type: "image",
     usage: {
       billing_rule: "per_call",

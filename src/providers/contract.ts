@@ -37,6 +37,11 @@ export interface GenerateContext {
    */
   onImage(image: ProducedImage): Promise<void>;
   referenceImages: ReferenceImage[];
+  /**
+   * Our task's id, stable across attempts: a provider may derive an upstream
+   * idempotency key from it, so a re-run after a crash finds its upstream task again.
+   */
+  taskId?: string;
   /** The channel's settings (upstream model id, base URL, secret...). */
   channel: ChannelSettings;
 }
@@ -86,5 +91,18 @@ export interface Provider {
    * with a refund instead of being repeated.
    */
   readonly safeToRepeat: boolean;
+  /**
+   * True when aborting `ctx.signal` once the upstream call has started still stops the
+   * work and its cost (the sandbox; ComfyUI's interrupt). When false or absent, a task
+   * is cancellable only until its upstream call starts: then `task_info.can_cancel`
+   * turns false and a cancel answers 409 task_not_cancellable.
+   */
+  readonly canCancel?: boolean;
+  /**
+   * Checks a channel's provider-specific settings when the channel is loaded (config
+   * file at boot, admin channels on reload); throws an Error whose message names the
+   * problem (e.g. comfyui's workflow template). Absent: nothing to check.
+   */
+  validateChannel?(channel: { baseUrl?: string | null; options: Record<string, unknown> }): void;
   generate(req: GenerationRequest, ctx: GenerateContext): Promise<GenerateOutcome>;
 }

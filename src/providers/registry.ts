@@ -1,14 +1,10 @@
 /**
- * Which provider and channel serve a model. Until real upstreams are configured every
- * model is served by the built-in `sandbox` provider through one implicit channel.
- * Adding a provider touches its own folder and one line here.
+ * Providers by name. Which provider (and which upstream account) serves a model is
+ * the channels' business (src/channels/router.ts); the registry only knows the
+ * implementations. Adding a provider touches its own folder and one line in
+ * src/server/darkroom.ts.
  */
-import type { ChannelSettings, Provider } from "./contract.js";
-
-export interface Route {
-  provider: Provider;
-  channel: ChannelSettings;
-}
+import type { Provider } from "./contract.js";
 
 export class ProviderRegistry {
   private readonly providers = new Map<string, Provider>();
@@ -22,13 +18,7 @@ export class ProviderRegistry {
     return this.providers.get(name);
   }
 
-  /** The route for a model, or null when no channel serves it (503 at submission). */
-  route(_model: string): Route | null {
-    const sandbox = this.providers.get("sandbox");
-    if (!sandbox) return null;
-    return {
-      provider: sandbox,
-      channel: { id: "sandbox", provider: "sandbox", timeoutMs: 600_000, options: {} },
-    };
+  names(): string[] {
+    return [...this.providers.keys()];
   }
 }

@@ -1,49 +1,54 @@
 /**
  * What happens to one claimed task, start to finish:
  *
- *   claimed ─► crash check ─► provider.generate ─► store each image ─► finish (1 tx)
- *                 │                 │                                   ▲
- *                 │                 ├─ ProviderError ───────────────────┤ failed + refund
- *                 │                 ├─ cancelled ───────────────────────┤ failed request_cancelled + refund
- *                 │                 └─ lease lost / shutdown ─► write nothing (another claim owns it)
- *                 └─ repeated attempt on a provider that may have charged ─► failed service_error + refund
+ *   claimed ─► checks ─► channel slot ─► (reference images) ─► mark channel ─► provider.generate ─► finish (1 tx)
+ *                │           │                                   │                  │
+ *                │           │ none usable ─► failed service_unavailable             ├─ retryable ProviderError, nothing
+ *                │           │ all open/full ─► released (attempt not counted)       │  delivered, not charged upstream:
+ *                │           │                                   │                  │  next channel (failover) ──┐
+ *                │           │                                   │                  │◄──────────────────────────┘
+ *                │           │                   cancel got in first ─► failed request_cancelled
+ *                │           │                                                      ├─ other ProviderError ─► failed + refund
+ *                │           │                                                      │  (images already stored: completed, charged for those)
+ *                │           │                                                      ├─ cancelled ─► failed request_cancelled + refund
+ *                │           │                                                      └─ lease lost / shutdown ─► write nothing
+ *                └─ repeated attempt whose last channel may have charged ─► failed service_error + refund
+ *
+ * The charge is computed once, at finish, from the images stored: failing over never
+ * charges twice. When every channel failed retryably the task fails with the last
+ * error's code (e.g. resource_exhausted after 429s).
  *
  * Progress is written at most every PROGRESS_MIN_INTERVAL_MS per task and only when it
  * grows, so a chatty provider does not turn into a write storm.
  */
 import type { Logger } from "pino";
-import { chargeMicros } from "../core/money.js";
+import type { ChannelLease, ChannelRouter } from "../channels/router.js";
 import type { DurationEstimator } from "../core/estimate.js";
+import { chargeMicros } from "../core/money.js";
 import type { FailureCode, StoredImage } from "../core/types.js";
+import type { ReferenceLoader } from "../media/reference-images.js";
 import type { MediaStorage } from "../media/storage.js";
 import type { DarkroomEventBus } from "../obs/events.js";
-import { ProviderError, type ProducedImage } from "../providers/contract.js";
-import type { ProviderRegistry } from "../providers/registry.js";
+import { ProviderError, type ReferenceImage } from "../providers/contract.js";
 import type { ClaimedTask, Store, TaskOutcome } from "../store/store.js";
+import { callProvider, imageKey } from "./attempt.js";
 import { TaskAbort, type TaskPipeline } from "./runner.js";
 
-const PROGRESS_MIN_INTERVAL_MS = 250;
+export { imageKey };
+
 /** A task claimed this many times has crashed its runners repeatedly: stop retrying it. */
 export const MAX_ATTEMPTS = 5;
 
 export interface PipelineDeps {
   store: Store;
-  registry: ProviderRegistry;
+  router: ChannelRouter;
   media: MediaStorage;
   estimator: DurationEstimator;
   events: DarkroomEventBus;
   log: Logger;
   now?: () => number;
-}
-
-const EXTENSIONS: Record<string, string> = {
-  "image/jpeg": "jpg",
-  "image/png": "png",
-  "image/webp": "webp",
-};
-
-export function imageKey(taskId: string, index: number, contentType: string): string {
-  return `images/${taskId}/${index}.${EXTENSIONS[contentType] ?? "bin"}`;
+  /** Fetches and checks `image_urls` (media/reference-images.ts); absent = no references. */
+  loadReferences?: ReferenceLoader;
 }
 
 export function createPipeline(deps: PipelineDeps): TaskPipeline {
@@ -73,88 +78,152 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
     };
     const fail = (code: FailureCode, message: string) => finish({ kind: "failed", code, message });
 
-    const route = deps.registry.route(task.model);
-    if (!route) {
-      await fail("service_unavailable", "No upstream is available for this model.");
+    if (task.cancelRequested) {
+      await fail("request_cancelled", "The task was cancelled.");
       return;
     }
     if (task.attempts > MAX_ATTEMPTS) {
       await fail("unknown_error", "The task was interrupted too many times and was abandoned.");
       return;
     }
-    if (task.attempts > 1 && !route.provider.safeToRepeat) {
-      // The previous runner died mid-call: the upstream may already have charged for it.
-      await fail(
-        "service_error",
-        "The task was interrupted while generating and was not repeated, to avoid a double charge.",
-      );
+    if (task.attempts > 1 && task.channelId !== null) {
+      // The previous runner died after choosing an upstream: unless that upstream is
+      // free to repeat, it may already have charged for the call.
+      if (!deps.router.providerOf(task.channelId)?.safeToRepeat) {
+        await fail(
+          "service_error",
+          "The task was interrupted while generating and was not repeated, to avoid a double charge.",
+        );
+        return;
+      }
+    }
+
+    // The slot is taken before the first await, so the runner's claim budgets stay exact.
+    const tried = new Set<string>();
+    let lease: ChannelLease | null = await deps.router.acquire(task.model, tried, signal);
+    if (!lease) {
+      if (signal.aborted) return settleAbort(signal.reason);
+      if (deps.router.hasUsableChannel(task.model)) {
+        // Every channel is open (or full): give the task back; it keeps its place.
+        await deps.store.releaseTask(task.id, leaseToken, now());
+        return;
+      }
+      await fail("service_unavailable", "No upstream is available for this model.");
       return;
     }
 
     const images: StoredImage[] = [];
-    let lastProgress = task.progress;
-    let lastProgressWrite = 0;
-    let progressWrite: Promise<unknown> = Promise.resolve();
-
+    let lastError: ProviderError | null = null;
+    const progress = {
+      value: task.progress,
+      writtenAt: 0,
+      write: Promise.resolve() as Promise<unknown>,
+    };
     try {
-      const outcome = await route.provider.generate(task.request, {
-        signal,
-        channel: route.channel,
-        referenceImages: [],
-        onProgress(percent) {
-          const p = Math.max(0, Math.min(99, Math.floor(percent)));
-          const t = now();
-          if (p <= lastProgress || t - lastProgressWrite < PROGRESS_MIN_INTERVAL_MS) return;
-          lastProgress = p;
-          lastProgressWrite = t;
-          progressWrite = progressWrite
-            .then(() => deps.store.reportProgress(task.id, leaseToken, p, t))
-            .catch((err: unknown) => log.warn({ err }, "progress write failed"));
-        },
-        async onImage(image: ProducedImage) {
-          if (signal.aborted) throw signal.reason;
-          const key = imageKey(task.id, image.index, image.contentType);
-          await deps.media.put(key, image.data, image.contentType);
-          images.push({
-            key,
-            contentType: image.contentType,
-            bytes: image.data.length,
-            width: image.width,
-            height: image.height,
-          });
-        },
-      });
-      await progressWrite;
-      if (signal.aborted) throw signal.reason;
-      images.sort((a, b) => indexOf(a) - indexOf(b));
-      if (images.length === 0) {
-        const first = outcome.failures[0];
-        await fail(
-          first?.code ?? "generation_failed_no_content",
-          first?.message ?? "The upstream finished without producing any image.",
-        );
-        return;
+      // Reference images are fetched once, before the first upstream call, for every channel.
+      let referenceImages: ReferenceImage[] = [];
+      if (deps.loadReferences && task.request.imageUrls.length > 0) {
+        try {
+          referenceImages = await deps.loadReferences(task.request, signal);
+        } catch (err) {
+          if (!(err instanceof ProviderError) || signal.aborted) throw err;
+          // A bad reference image says nothing about the channel: hand its slot back.
+          lease.abandoned();
+          lease = null;
+          await fail(err.code, err.message);
+          return;
+        }
       }
+
+      while (lease) {
+        const current: ChannelLease = lease;
+        tried.add(current.channel.id);
+        const marked = await deps.store.markChannel(
+          task.id,
+          leaseToken,
+          current.channel.id,
+          current.provider.canCancel === true,
+          now(),
+        );
+        if (marked !== "ok") {
+          current.abandoned();
+          if (marked === "cancel_requested")
+            await fail("request_cancelled", "The task was cancelled.");
+          else deps.events.emit("task:lease_lost", { taskId: task.id });
+          return;
+        }
+        const r = await callProvider({
+          lease: current,
+          task: claimed,
+          signal,
+          referenceImages,
+          images,
+          progress,
+          store: deps.store,
+          media: deps.media,
+          now,
+          log,
+        });
+        await progress.write;
+        if (r.kind === "aborted") {
+          current.abandoned();
+          return settleAbort(r.reason);
+        }
+        if (r.kind === "ok") {
+          const first = r.outcome.failures[0];
+          if (images.length === 0) {
+            current.failed(first?.code ?? "generation_failed_no_content");
+            await fail(
+              first?.code ?? "generation_failed_no_content",
+              first?.message ?? "The upstream finished without producing any image.",
+            );
+            return;
+          }
+          current.succeeded();
+          return completeWith(images);
+        }
+        const err = r.error;
+        current.failed(err.code, err.retryAfterMs);
+        // Something was delivered or may have been billed upstream: never repeat elsewhere.
+        if (images.length > 0) return completeWith(images);
+        if (!err.retryable || err.mayHaveCharged) {
+          await fail(err.code, err.message);
+          return;
+        }
+        lastError = err;
+        log.info(
+          { channel: current.channel.id, code: err.code },
+          "failing over to the next channel",
+        );
+        lease = await deps.router.acquire(task.model, tried, signal);
+      }
+      if (signal.aborted) return settleAbort(signal.reason);
+      await fail(
+        lastError?.code ?? "service_unavailable",
+        lastError?.message ?? "No upstream is available for this model.",
+      );
+    } catch (err) {
+      // Not a provider outcome: storage or the store failed under us.
+      lease?.abandoned();
+      await progress.write;
+      if (signal.aborted) return settleAbort(signal.reason);
+      log.error({ err }, "task pipeline failed unexpectedly");
+      await fail("unknown_error", "The generation failed unexpectedly.");
+    }
+
+    async function completeWith(stored: StoredImage[]): Promise<void> {
+      stored.sort((a, b) => indexOf(a) - indexOf(b));
       await finish({
         kind: "completed",
-        images,
-        chargeMicros: chargeMicros(claimed.priceMicros, images.length, claimed.multiplierPpm),
+        images: stored,
+        chargeMicros: chargeMicros(claimed.priceMicros, stored.length, claimed.multiplierPpm),
       });
-    } catch (err) {
-      await progressWrite;
-      const reason = signal.aborted ? signal.reason : err;
-      if (reason instanceof TaskAbort) {
-        if (reason.reason === "cancelled")
-          await fail("request_cancelled", "The task was cancelled.");
-        // lease_lost / shutdown: write nothing; whoever holds the task now finishes it.
-        return;
-      }
-      if (err instanceof ProviderError) {
-        await fail(err.code, err.message);
-        return;
-      }
-      log.error({ err }, "provider failed unexpectedly");
-      await fail("unknown_error", "The generation failed unexpectedly.");
+    }
+
+    async function settleAbort(reason: unknown): Promise<void> {
+      // lease_lost / shutdown: write nothing; whoever holds the task now finishes it.
+      if (reason instanceof TaskAbort && reason.reason === "cancelled")
+        await fail("request_cancelled", "The task was cancelled.");
     }
   };
 }

@@ -16,6 +16,11 @@ export interface RunnerOptions {
   leaseMs: number;
   pollIntervalMs: number;
   now?: () => number;
+  /**
+   * Free upstream slots per model (channels/router.ts): a model with none left is not
+   * claimed, so its tasks wait as pending and other models' tasks go ahead.
+   */
+  claimBudgets?: () => ReadonlyMap<string, number>;
 }
 
 export type TaskPipeline = (claimed: ClaimedTask, signal: AbortSignal) => Promise<void>;
@@ -106,7 +111,13 @@ export class Runner {
       let claimed: ClaimedTask[] = [];
       if (free > 0) {
         try {
-          claimed = await this.store.claimTasks(this.owner, free, this.opts.leaseMs, this.now());
+          claimed = await this.store.claimTasks(
+            this.owner,
+            free,
+            this.opts.leaseMs,
+            this.now(),
+            this.opts.claimBudgets?.(),
+          );
         } catch (err) {
           this.log.error({ err }, "claiming tasks failed; retrying after the poll interval");
         }

@@ -5,22 +5,36 @@
  */
 import { randomBytes } from "node:crypto";
 import path from "node:path";
+import { rootCertificates } from "node:tls";
 import pino, { type Logger } from "pino";
-import type { Config } from "../config/config.js";
+import { ChannelRouter } from "../channels/router.js";
+import { ConfigError, type Config } from "../config/config.js";
 import { DurationEstimator } from "../core/estimate.js";
 import { ModelCatalogue } from "../core/models.js";
 import { buildApp } from "../http/app.js";
 import { KeyCache } from "../http/plugins/auth.js";
 import { FsStorage } from "../media/fs-storage.js";
+import { hostVerdict } from "../net/policy.js";
+import { createSafeClient } from "../net/safe-request.js";
 import { signFileUrl } from "../media/signed-url.js";
 import { DarkroomEventBus } from "../obs/events.js";
+import type { Provider } from "../providers/contract.js";
 import { ProviderRegistry } from "../providers/registry.js";
+import { createArkProvider } from "../providers/ark/index.js";
+import { createComfyUiProvider } from "../providers/comfyui/index.js";
+import { createEvolinkProvider } from "../providers/evolink/index.js";
+import { createOpenAIProvider } from "../providers/openai/index.js";
 import { createSandboxProvider } from "../providers/sandbox/index.js";
+import { createReferenceLoader } from "../media/reference-images.js";
 import { createPipeline } from "../runner/pipeline.js";
 import { Runner } from "../runner/runner.js";
 import { SqliteAdmin } from "../store/sqlite/admin.js";
+import { SqliteChannels } from "../store/sqlite/channels.js";
+import { SqliteOutbox } from "../store/sqlite/outbox.js";
 import { SqliteStore } from "../store/sqlite/sqlite-store.js";
 import type { Store } from "../store/store.js";
+import { WebhookDispatcher } from "../webhooks/dispatcher.js";
+import { safeWebhookSender } from "../webhooks/sender.js";
 import { bootstrapIfEmpty, hashAdminToken, type BootstrapOutcome } from "./bootstrap.js";
 
 export interface Darkroom {
@@ -29,6 +43,8 @@ export interface Darkroom {
   store: Store;
   events: DarkroomEventBus;
   runner: Runner | null;
+  /** The callback outbox dispatcher (null with DARKROOM_WEBHOOKS=false). */
+  webhooks: WebhookDispatcher | null;
   bootstrap: BootstrapOutcome;
   log: Logger;
   stop(): Promise<void>;
@@ -45,9 +61,15 @@ export function createLogger(config: Pick<Config, "logLevel">): Logger {
   });
 }
 
+export interface StartOptions {
+  /** Test hook: providers registered next to the built-in ones (e.g. a scripted fake upstream). */
+  extraProviders?: Provider[];
+}
+
 export async function startDarkroom(
   config: Config,
   log: Logger = createLogger(config),
+  opts: StartOptions = {},
 ): Promise<Darkroom> {
   if (config.databaseUrl) {
     throw new Error(
@@ -76,42 +98,126 @@ export async function startDarkroom(
   for (const d of (await store.recentDurations(50)).reverse()) estimator.record(d.model, d.seconds);
 
   const media = new FsStorage(path.join(config.dataDir, "files"));
-  const registry = new ProviderRegistry().register(
-    createSandboxProvider({ durationMs: config.sandbox.durationMs }),
-  );
+  const registry = new ProviderRegistry()
+    .register(createSandboxProvider({ durationMs: config.sandbox.durationMs }))
+    .register(createComfyUiProvider())
+    .register(createOpenAIProvider())
+    .register(createEvolinkProvider())
+    .register(createArkProvider());
+  for (const p of opts.extraProviders ?? []) registry.register(p);
   const events = new DarkroomEventBus();
+
+  const channelStore = new SqliteChannels(store.raw());
+  let router: ChannelRouter;
+  try {
+    // Provider-specific settings (e.g. a comfyui workflow template) are checked at boot.
+    for (const d of config.channels.definitions) {
+      try {
+        registry.get(d.provider)?.validateChannel?.(d);
+      } catch (err) {
+        throw new Error(`config: channel "${d.id}": ${(err as Error).message}`);
+      }
+    }
+    router = new ChannelRouter({
+      registry,
+      config: config.channels,
+      store: channelStore,
+      modelIds: () => catalogue.list().map((m) => m.id),
+      log: log.child({ component: "channels" }),
+    });
+  } catch (err) {
+    await store.close();
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  await router.start();
 
   const runner = config.runner.enabled
     ? new Runner(
         store,
-        createPipeline({ store, registry, media, estimator, events, log }),
+        createPipeline({
+          store,
+          router,
+          media,
+          estimator,
+          events,
+          log,
+          loadReferences: createReferenceLoader({
+            client: createSafeClient(config.outbound),
+            maxBytesFor: (model) => catalogue.get(model)?.maxReferenceBytes,
+          }),
+        }),
         {
           concurrency: config.runner.concurrency,
           leaseMs: config.runner.leaseSeconds * 1000,
           pollIntervalMs: config.runner.pollIntervalMs,
+          claimBudgets: () => router.claimBudgets(),
         },
         log.child({ component: "runner" }),
       )
     : null;
+  router.onCapacity = () => runner?.wake();
 
   // Links point at DARKROOM_PUBLIC_URL, or at the address actually listened on (port 0 in tests).
   let publicUrl = config.publicUrl ?? "";
+  const signLink = (key: string) =>
+    signFileUrl({
+      baseUrl: publicUrl,
+      key,
+      expiresAt: Math.floor(Date.now() / 1000) + config.resultUrlTtlSeconds,
+      secret: signingSecret,
+    });
+  const webhookStore = new SqliteOutbox(store.raw());
+  const allowHttp = config.webhooks.allowHttp;
+  const dispatcher = config.webhooks.enabled
+    ? new WebhookDispatcher(
+        {
+          webhooks: webhookStore,
+          store,
+          signLink,
+          send: safeWebhookSender(
+            createSafeClient(
+              config.outbound,
+              config.webhooks.caPem ? { ca: [...rootCertificates, config.webhooks.caPem] } : {},
+            ),
+            { allowHttp },
+          ),
+          log: log.child({ component: "webhooks" }),
+        },
+        {
+          concurrency: config.webhooks.concurrency,
+          pollIntervalMs: config.runner.pollIntervalMs,
+          leaseMs: 30_000,
+          allowHttp,
+        },
+      )
+    : null;
+  events.on("task:finished", () => dispatcher?.wake());
+
   const app = buildApp({
     store,
     admin,
     catalogue,
     registry,
+    channels: router,
+    channelAdmin: {
+      router,
+      store: channelStore,
+      providerExists: (name) => registry.get(name) !== undefined,
+      modelExists: (id) => catalogue.get(id) !== undefined,
+      lookupEnv: config.channels.lookupEnv,
+      now: Date.now,
+    },
     media,
     estimator,
     keys: new KeyCache(store, config.authCacheMs),
     signingSecret,
-    signLink: (key) =>
-      signFileUrl({
-        baseUrl: publicUrl,
-        key,
-        expiresAt: Math.floor(Date.now() / 1000) + config.resultUrlTtlSeconds,
-        secret: signingSecret,
-      }),
+    signLink,
+    webhooks: webhookStore,
+    onWebhookQueued: () => dispatcher?.wake(),
+    validateOptions: {
+      allowHttpCallbacks: allowHttp,
+      callbackHostVerdict: (host) => hostVerdict(config.outbound, host),
+    },
     onCancelRequested: async (taskId) => {
       await runner?.cancel(taskId);
     },
@@ -132,6 +238,7 @@ export async function startDarkroom(
     publicUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   }
   runner?.start();
+  dispatcher?.start();
   log.info({ address, dataDir: config.dataDir, runner: Boolean(runner) }, "darkroom is ready");
 
   let stopping: Promise<void> | null = null;
@@ -141,12 +248,15 @@ export async function startDarkroom(
     store,
     events,
     runner,
+    webhooks: dispatcher,
     bootstrap: boot,
     log,
     stop() {
       stopping ??= (async () => {
         await app.close();
         await runner?.stop();
+        router.stop();
+        await dispatcher?.stop();
         await store.close();
       })();
       return stopping;

@@ -48,6 +48,8 @@ export interface TaskView {
   results: StoredImage[];
   errorCode: FailureCode | null;
   errorMessage: string | null;
+  /** false once the upstream serving the task can no longer be stopped (task_info.can_cancel). */
+  cancellable: boolean;
 }
 
 /** The whole task, as the runner needs it. */
@@ -58,6 +60,8 @@ export interface TaskRecord extends TaskView {
   request: GenerationRequest;
   cancelRequested: boolean;
   attempts: number;
+  /** The channel the last attempt used (null until one was chosen). */
+  channelId: string | null;
 }
 
 export interface SubmitInput {
@@ -117,6 +121,13 @@ export interface BootstrapInput {
   webhookSecret: string;
 }
 
+export interface TaskListQuery {
+  status: TaskStatus | null;
+  model: string | null;
+  page: number;
+  pageSize: number;
+}
+
 export interface Store {
   readonly dialect: "sqlite" | "postgres";
   migrate(): Promise<void>;
@@ -147,7 +158,33 @@ export interface Store {
   cancelTask(accountId: string, taskId: string, nowMs: number): Promise<CancelResult>;
 
   /** Claims up to `limit` runnable tasks: pending ones, and processing ones whose lease lapsed. */
-  claimTasks(owner: string, limit: number, leaseMs: number, nowMs: number): Promise<ClaimedTask[]>;
+  claimTasks(
+    owner: string,
+    limit: number,
+    leaseMs: number,
+    nowMs: number,
+    /** Per-model caps on this claim (free channel slots); models absent are not capped. */
+    modelBudgets?: ReadonlyMap<string, number>,
+  ): Promise<ClaimedTask[]>;
+  /**
+   * Records the channel a claimed task is about to call, and whether that upstream can
+   * still be stopped. Refused ("cancel_requested") when a cancel got in first, so a
+   * cancel and a non-cancellable start cannot both win.
+   */
+  markChannel(
+    taskId: string,
+    leaseToken: string,
+    channelId: string,
+    cancellable: boolean,
+    nowMs: number,
+  ): Promise<"ok" | "lease_lost" | "cancel_requested">;
+  /**
+   * Gives a claimed task back without counting the attempt (no channel could take it):
+   * its lease lapses at once, so a later claim picks it up in its turn.
+   */
+  releaseTask(taskId: string, leaseToken: string, nowMs: number): Promise<boolean>;
+  /** The account's tasks, newest first. */
+  listTasks(accountId: string, q: TaskListQuery): Promise<{ data: TaskView[]; total: number }>;
   /** Extends the leases held; returns the ids whose lease is lost (or that were asked to cancel). */
   heartbeat(
     owner: string,

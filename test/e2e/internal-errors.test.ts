@@ -11,7 +11,9 @@ import { KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
 import { FsStorage } from "../../src/media/fs-storage.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { AdminStore } from "../../src/store/admin.js";
+import type { WebhookStore } from "../../src/store/webhooks.js";
 import type { KeyPrincipal, Store } from "../../src/store/store.js";
+import { channelAdminFor, sandboxRouter } from "../helpers/channels.js";
 import { request } from "../helpers/server.js";
 
 const KEY = "sk-internal00000000000000000000000000000000";
@@ -43,11 +45,16 @@ const brokenStore = {
 } as unknown as Store;
 
 let url = "";
+const registry = new ProviderRegistry(); // no provider at all: nothing can serve a model
+const channels = await sandboxRouter(registry);
 const app = buildApp({
   store: brokenStore,
   admin: brokenStore as unknown as AdminStore,
+  webhooks: brokenStore as unknown as WebhookStore,
   catalogue: new ModelCatalogue(BUILTIN_MODELS),
-  registry: new ProviderRegistry(), // no provider at all: nothing can serve a model
+  registry,
+  channels,
+  channelAdmin: channelAdminFor(channels),
   media: new FsStorage("/nonexistent-darkroom-test"),
   estimator: new DurationEstimator(() => 45),
   keys: new KeyCache(brokenStore, 0),

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { loadConfig } from "../../src/config/config.js";
-import { startDarkroom, type Darkroom } from "../../src/server/darkroom.js";
+import { startDarkroom, type Darkroom, type StartOptions } from "../../src/server/darkroom.js";
 import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 
 export const TEST_API_KEY = "sk-test0000000000000000000000000000000000main";
@@ -68,7 +68,10 @@ export async function request(
   return { status: res.status, headers: res.headers, json, text };
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  opts: StartOptions = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "darkroom-test-"));
   const config = loadConfig({
     HOST: "127.0.0.1",
@@ -82,7 +85,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     LOG_LEVEL: "silent",
     ...env,
   });
-  const dr = await startDarkroom(config, pino({ level: config.logLevel }));
+  const dr = await startDarkroom(config, pino({ level: config.logLevel }), opts);
   return {
     url: dr.url,
     dr,

@@ -16,6 +16,7 @@ import { hashApiKey } from "../../src/http/plugins/auth.js";
 import { FsStorage } from "../../src/media/fs-storage.js";
 import { DarkroomEventBus } from "../../src/obs/events.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
+import { sandboxRouter } from "../helpers/channels.js";
 import { createSandboxProvider } from "../../src/providers/sandbox/index.js";
 import { createPipeline } from "../../src/runner/pipeline.js";
 import { Runner } from "../../src/runner/runner.js";
@@ -72,7 +73,7 @@ async function submit(prompt: string, n = 1): Promise<string> {
   return taskId;
 }
 
-function makeRunner(opts: {
+async function makeRunner(opts: {
   concurrency: number;
   leaseMs: number;
   durationMs: number;
@@ -84,7 +85,7 @@ function makeRunner(opts: {
   );
   const pipeline = createPipeline({
     store,
-    registry,
+    router: await sandboxRouter(registry),
     media: new FsStorage(path.join(dir, "files")),
     estimator: new DurationEstimator(() => 45),
     events,
@@ -116,7 +117,7 @@ function waitFinished(
 describe("runner", () => {
   it("never runs more tasks at once than its concurrency limit, and finishes them all", async () => {
     const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(`task ${i}`)));
-    const { runner, events } = makeRunner({ concurrency: 3, leaseMs: 5000, durationMs: 80 });
+    const { runner, events } = await makeRunner({ concurrency: 3, leaseMs: 5000, durationMs: 80 });
     let active = 0;
     let maxActive = 0;
     events.on("task:claimed", () => {
@@ -137,7 +138,7 @@ describe("runner", () => {
     // A runner claims everything and then "dies": it never heartbeats nor finishes.
     const dead = await store.claimTasks("dead-runner", 10, 300, Date.now());
     expect(dead.map((c) => c.task.id).sort()).toEqual([...ids].sort());
-    const { runner, events } = makeRunner({ concurrency: 5, leaseMs: 5000, durationMs: 20 });
+    const { runner, events } = await makeRunner({ concurrency: 5, leaseMs: 5000, durationMs: 20 });
     const finished = waitFinished(events, 5);
     runner.start();
     const done = await finished;
@@ -173,8 +174,8 @@ describe("runner", () => {
 
   it("a live lease is not stolen: a second runner waits while the first heartbeats", async () => {
     const id = await submit("slow [sandbox:delay=600]");
-    const a = makeRunner({ concurrency: 1, leaseMs: 300, durationMs: 600 });
-    const b = makeRunner({ concurrency: 1, leaseMs: 300, durationMs: 600, events: a.events });
+    const a = await makeRunner({ concurrency: 1, leaseMs: 300, durationMs: 600 });
+    const b = await makeRunner({ concurrency: 1, leaseMs: 300, durationMs: 600, events: a.events });
     let claims = 0;
     a.events.on("task:claimed", () => (claims += 1));
     const finished = waitFinished(a.events, 1);

@@ -41,7 +41,7 @@ export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
         idempotencyKey = idemHeader;
       }
 
-      const v = validateGenerationRequest(req.body, deps.catalogue);
+      const v = validateGenerationRequest(req.body, deps.catalogue, deps.validateOptions);
       if (!v.ok) throw v.error;
       const { request, spec } = v;
       const p = req.principal;
@@ -54,7 +54,7 @@ export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
           },
         );
       }
-      if (!deps.registry.route(request.model)) {
+      if (deps.channels.availability(request.model) === "unavailable") {
         throw new ApiError(
           "service_unavailable",
           `No upstream is available for ${request.model} right now.`,

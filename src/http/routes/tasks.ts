@@ -1,5 +1,9 @@
-/** GET /v1/tasks/{id}: one indexed lookup, scoped to the caller's account. */
+/**
+ * The account's tasks: GET /v1/tasks/{id} (one indexed lookup, scoped to the caller's
+ * account), GET /v1/tasks (newest first, filtered, paged) and POST /v1/tasks/{id}/cancel.
+ */
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
 import { ApiError } from "../../core/errors.js";
 import { looksLikeTaskId } from "../../core/ids.js";
 import type { AppDeps } from "../app.js";
@@ -13,7 +17,63 @@ function checkId(taskId: string): void {
   }
 }
 
+const listQuery = z.object({
+  status: z.enum(["pending", "processing", "completed", "failed"]).optional(),
+  model: z.string().min(1).max(200).optional(),
+  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+  page_size: z.coerce.number().int().min(1).max(100).default(20),
+});
+
 export function taskRoutes(app: FastifyInstance, deps: AppDeps): void {
+  app.get(
+    "/tasks",
+    {
+      schema: {
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              data: { type: "array", items: taskSchema },
+              total: { type: "integer" },
+              page: { type: "integer" },
+              page_size: { type: "integer" },
+            },
+            required: ["data", "total", "page", "page_size"],
+          },
+        },
+      },
+    },
+    async (req) => {
+      const r = listQuery.safeParse(req.query ?? {});
+      if (!r.success) {
+        const issue = r.error.issues[0]!;
+        const param = issue.path.join(".") || undefined;
+        const what =
+          param === "page"
+            ? "page must be a whole number of at least 1"
+            : param === "page_size"
+              ? "page_size must be a whole number from 1 to 100"
+              : param === "status"
+                ? "status must be one of pending, processing, completed, failed"
+                : `${param ? `${param}: ` : ""}${issue.message}`;
+        throw new ApiError("invalid_request", `${what}.`, param ? { param } : {});
+      }
+      const q = r.data;
+      const { data, total } = await deps.store.listTasks(req.principal.accountId, {
+        status: q.status ?? null,
+        model: q.model ?? null,
+        page: q.page,
+        pageSize: q.page_size,
+      });
+      return {
+        data: data.map((t) => taskView(t, deps.signLink)),
+        total,
+        page: q.page,
+        page_size: q.page_size,
+      };
+    },
+  );
+
   app.post<{ Params: { taskId: string } }>(
     "/tasks/:taskId/cancel",
     { schema: { response: { 200: taskSchema } } },
@@ -27,7 +87,12 @@ export function taskRoutes(app: FastifyInstance, deps: AppDeps): void {
       if (!task) throw new ApiError("task_not_found", `No task ${taskId} was found.`);
       // Lost the race to completion (or already terminal): exactly one outcome wins.
       if (result === "not_cancellable" || task.status === "completed") {
-        throw new ApiError("task_not_cancellable", `Task ${taskId} has already finished.`);
+        throw new ApiError(
+          "task_not_cancellable",
+          task.status === "processing"
+            ? `Task ${taskId} can no longer be cancelled: its upstream cannot be stopped.`
+            : `Task ${taskId} has already finished.`,
+        );
       }
       return taskView(task, deps.signLink);
     },

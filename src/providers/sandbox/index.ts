@@ -20,6 +20,7 @@ export function createSandboxProvider(opts: { durationMs: number }): Provider {
   return {
     name: "sandbox",
     safeToRepeat: true,
+    canCancel: true,
     async generate(req: GenerationRequest, ctx: GenerateContext): Promise<GenerateOutcome> {
       const d = parseSandboxDirectives(req.prompt);
       const duration = d.delayMs ?? opts.durationMs;

@@ -5,13 +5,19 @@
  */
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
 import { initial } from "./001_initial.js";
+import { webhooks } from "./002_webhooks.js";
+import { channels } from "./003_channels.js";
 
 export interface DialectSql {
   sqlite: string[];
   postgres: string[];
 }
 
-const STEPS: Array<[name: string, step: DialectSql]> = [["001_initial", initial]];
+const STEPS: Array<[name: string, step: DialectSql]> = [
+  ["001_initial", initial],
+  ["002_webhooks", webhooks],
+  ["003_channels", channels],
+];
 
 export async function migrateToLatest(
   db: Kysely<unknown>,

@@ -9,16 +9,36 @@
  * Runnable = `pending` and due, or `processing` with a lapsed lease (its runner
  * stopped heartbeating: killed, hung or partitioned). Every later write for the task
  * names `(id, lease_token)` and is refused once another claim has replaced the token.
+ *
+ * Capacity: the runner passes per-model budgets (free channel slots). A model with no
+ * budget left is excluded in SQL, so its queue does not hide other models' work; a
+ * model whose budget runs out mid-batch is excluded and the pick repeated, at most a
+ * few rounds. Within a model the order stays oldest first: nothing starves.
  */
 import { randomBytes } from "node:crypto";
 import type { Database, Statement, Transaction } from "better-sqlite3";
 import type { ClaimedTask } from "../store.js";
 import { taskFromRow, type TaskRow } from "./rows.js";
 
+interface PickRow {
+  id: string;
+  model: string;
+}
+
 export class SqliteLeases {
-  private readonly sql: Record<"duePending" | "lapsed" | "take" | "extend" | "progress", Statement>;
+  private readonly sql: Record<
+    "take" | "extend" | "progress" | "markChannel" | "held" | "release",
+    Statement
+  >;
+  private readonly picks = new Map<string, Statement>();
   private readonly claimTx: Transaction<
-    (owner: string, limit: number, leaseMs: number, nowMs: number) => ClaimedTask[]
+    (
+      owner: string,
+      limit: number,
+      leaseMs: number,
+      nowMs: number,
+      budgets: ReadonlyMap<string, number> | undefined,
+    ) => ClaimedTask[]
   >;
   private readonly heartbeatTx: (
     leases: Array<{ taskId: string; leaseToken: string }>,
@@ -27,13 +47,24 @@ export class SqliteLeases {
   ) => { lost: string[]; cancelRequested: string[] };
 
   constructor(db: Database) {
+    const pick = (kind: "pending" | "lapsed", excluded: number): Statement => {
+      const key = `${kind}:${excluded}`;
+      let st = this.picks.get(key);
+      if (!st) {
+        const notIn = excluded ? ` AND model NOT IN (${Array(excluded).fill("?").join(", ")})` : "";
+        st =
+          kind === "pending"
+            ? db.prepare(
+                `SELECT id, model FROM tasks WHERE status = 'pending' AND run_after_ms <= ?${notIn} ORDER BY run_after_ms LIMIT ?`,
+              )
+            : db.prepare(
+                `SELECT id, model FROM tasks WHERE status = 'processing' AND lease_expires_ms < ?${notIn} ORDER BY lease_expires_ms LIMIT ?`,
+              );
+        this.picks.set(key, st);
+      }
+      return st;
+    };
     this.sql = {
-      duePending: db.prepare(
-        `SELECT id FROM tasks WHERE status = 'pending' AND run_after_ms <= ? ORDER BY run_after_ms LIMIT ?`,
-      ),
-      lapsed: db.prepare(
-        `SELECT id FROM tasks WHERE status = 'processing' AND lease_expires_ms < ? ORDER BY lease_expires_ms LIMIT ?`,
-      ),
       take: db.prepare(
         `UPDATE tasks SET status = 'processing', lease_owner = @owner, lease_token = @token, lease_expires_ms = @until,
            attempts = attempts + 1, started_ms = COALESCE(started_ms, @now), updated_ms = @now
@@ -49,16 +80,61 @@ export class SqliteLeases {
         `UPDATE tasks SET progress = MAX(progress, @progress), updated_ms = @now
          WHERE id = @id AND lease_token = @token AND status = 'processing'`,
       ),
+      // A cancel that got in first wins: the upstream call must not start.
+      markChannel: db.prepare(
+        `UPDATE tasks SET channel_id = @channel, cancellable = @cancellable, updated_ms = @now
+         WHERE id = @id AND lease_token = @token AND status = 'processing'
+           AND (cancel_requested = 0 OR @cancellable = 1)
+         RETURNING id`,
+      ),
+      held: db.prepare(
+        `SELECT 1 FROM tasks WHERE id = @id AND lease_token = @token AND status = 'processing'`,
+      ),
+      // The lease lapses at once and the attempt is not counted: no upstream was called.
+      release: db.prepare(
+        `UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_ms = @now - 1,
+           attempts = MAX(attempts - 1, 0), updated_ms = @now
+         WHERE id = @id AND lease_token = @token AND status = 'processing'`,
+      ),
     };
 
     this.claimTx = db.transaction(
-      (owner: string, limit: number, leaseMs: number, nowMs: number) => {
-        const ids = [
-          ...(this.sql.lapsed.all(nowMs, limit) as Array<{ id: string }>),
-          ...(this.sql.duePending.all(nowMs, limit) as Array<{ id: string }>),
-        ].slice(0, limit);
+      (
+        owner: string,
+        limit: number,
+        leaseMs: number,
+        nowMs: number,
+        budgets: ReadonlyMap<string, number> | undefined,
+      ) => {
+        const left = new Map(budgets ?? []);
+        const excluded = [...left].filter(([, n]) => n <= 0).map(([m]) => m);
+        const picked: string[] = [];
+        const seen = new Set<string>();
+        for (let round = 0; round < 8 && picked.length < limit; round++) {
+          const want = limit - picked.length;
+          const rows = [
+            ...(pick("lapsed", excluded.length).all(nowMs, ...excluded, want) as PickRow[]),
+            ...(pick("pending", excluded.length).all(nowMs, ...excluded, want) as PickRow[]),
+          ];
+          let skipped = false;
+          for (const { id, model } of rows) {
+            if (picked.length >= limit || seen.has(id)) continue;
+            const budget = left.get(model);
+            if (budget !== undefined) {
+              if (budget <= 0) {
+                skipped = true;
+                continue;
+              }
+              left.set(model, budget - 1);
+              if (budget - 1 <= 0) excluded.push(model);
+            }
+            seen.add(id);
+            picked.push(id);
+          }
+          if (!skipped) break;
+        }
         const claimed: ClaimedTask[] = [];
-        for (const { id } of ids) {
+        for (const id of picked) {
           const token = randomBytes(12).toString("base64url");
           const row = this.sql.take.get({
             id,
@@ -92,10 +168,38 @@ export class SqliteLeases {
     });
   }
 
-  claim(owner: string, limit: number, leaseMs: number, nowMs: number): ClaimedTask[] {
+  claim(
+    owner: string,
+    limit: number,
+    leaseMs: number,
+    nowMs: number,
+    budgets?: ReadonlyMap<string, number>,
+  ): ClaimedTask[] {
     if (limit <= 0) return [];
     // IMMEDIATE takes the write lock up front, so two processes cannot pick the same ids.
-    return this.claimTx.immediate(owner, limit, leaseMs, nowMs);
+    return this.claimTx.immediate(owner, limit, leaseMs, nowMs, budgets);
+  }
+
+  markChannel(
+    taskId: string,
+    leaseToken: string,
+    channelId: string,
+    cancellable: boolean,
+    nowMs: number,
+  ): "ok" | "lease_lost" | "cancel_requested" {
+    const args = {
+      id: taskId,
+      token: leaseToken,
+      channel: channelId,
+      cancellable: cancellable ? 1 : 0,
+      now: nowMs,
+    };
+    if (this.sql.markChannel.get(args)) return "ok";
+    return this.sql.held.get({ id: taskId, token: leaseToken }) ? "cancel_requested" : "lease_lost";
+  }
+
+  release(taskId: string, leaseToken: string, nowMs: number): boolean {
+    return this.sql.release.run({ id: taskId, token: leaseToken, now: nowMs }).changes === 1;
   }
 
   heartbeat(

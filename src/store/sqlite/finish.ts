@@ -52,7 +52,7 @@ export class SqliteFinisher {
       ),
       requestCancel: db.prepare(
         `UPDATE tasks SET cancel_requested = 1, updated_ms = @now
-         WHERE id = @id AND account_id = @account AND status = 'processing' RETURNING id`,
+         WHERE id = @id AND account_id = @account AND status = 'processing' AND cancellable = 1 RETURNING id`,
       ),
       account: db.prepare(
         `UPDATE accounts SET balance_micros = balance_micros - @charge, held_micros = held_micros - @reserved,

@@ -4,7 +4,7 @@ import type { KeyPrincipal, TaskRecord, TaskView } from "../store.js";
 
 /** The columns a poll reads (keep in step with TaskViewRow). */
 export const TASK_VIEW_COLUMNS =
-  "id, model, status, progress, created_s, user_group, credits_reserved_micros, credits_used_micros, estimated_s, results, error_code, error_message";
+  "id, model, status, progress, created_s, user_group, credits_reserved_micros, credits_used_micros, estimated_s, results, error_code, error_message, cancellable";
 
 export type TaskViewRow = Pick<
   TaskRow,
@@ -20,6 +20,7 @@ export type TaskViewRow = Pick<
   | "results"
   | "error_code"
   | "error_message"
+  | "cancellable"
 >;
 
 export function viewFromRow(r: TaskViewRow): TaskView {
@@ -36,6 +37,7 @@ export function viewFromRow(r: TaskViewRow): TaskView {
     results: r.results ? (JSON.parse(r.results) as StoredImage[]) : [],
     errorCode: (r.error_code as FailureCode | null) ?? null,
     errorMessage: r.error_message,
+    cancellable: Number(r.cancellable ?? 1) === 1,
   };
 }
 
@@ -58,6 +60,8 @@ export interface TaskRow {
   error_message: string | null;
   cancel_requested: number;
   attempts: number;
+  channel_id: string | null;
+  cancellable: number;
   created_s: number;
   finished_ms: number | null;
 }
@@ -71,6 +75,7 @@ export function taskFromRow(r: TaskRow): TaskRecord {
     request: JSON.parse(r.request) as GenerationRequest,
     cancelRequested: Number(r.cancel_requested) === 1,
     attempts: Number(r.attempts),
+    channelId: r.channel_id ?? null,
   };
 }
 

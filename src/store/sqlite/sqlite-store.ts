@@ -21,6 +21,7 @@ import type {
   Store,
   SubmitInput,
   SubmitResult,
+  TaskListQuery,
   TaskOutcome,
   TaskView,
 } from "../store.js";
@@ -202,8 +203,49 @@ export class SqliteStore implements Store {
     limit: number,
     leaseMs: number,
     nowMs: number,
+    modelBudgets?: ReadonlyMap<string, number>,
   ): Promise<ClaimedTask[]> {
-    return this.p.leases.claim(owner, limit, leaseMs, nowMs);
+    return this.p.leases.claim(owner, limit, leaseMs, nowMs, modelBudgets);
+  }
+
+  async markChannel(
+    taskId: string,
+    leaseToken: string,
+    channelId: string,
+    cancellable: boolean,
+    nowMs: number,
+  ): Promise<"ok" | "lease_lost" | "cancel_requested"> {
+    return this.p.leases.markChannel(taskId, leaseToken, channelId, cancellable, nowMs);
+  }
+
+  async releaseTask(taskId: string, leaseToken: string, nowMs: number): Promise<boolean> {
+    return this.p.leases.release(taskId, leaseToken, nowMs);
+  }
+
+  async listTasks(
+    accountId: string,
+    q: TaskListQuery,
+  ): Promise<{ data: TaskView[]; total: number }> {
+    const where = ["account_id = ?"];
+    const args: unknown[] = [accountId];
+    if (q.status) {
+      where.push("status = ?");
+      args.push(q.status);
+    }
+    if (q.model) {
+      where.push("model = ?");
+      args.push(q.model);
+    }
+    const cond = where.join(" AND ");
+    const total = this.db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE ${cond}`).get(...args) as {
+      n: number;
+    };
+    const rows = this.db
+      .prepare(
+        `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE ${cond} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,
+      )
+      .all(...args, q.pageSize, (q.page - 1) * q.pageSize) as TaskViewRow[];
+    return { data: rows.map(viewFromRow), total: Number(total.n) };
   }
 
   async heartbeat(

@@ -201,12 +201,14 @@ export class SqliteSubmitter {
       results: [],
       errorCode: null,
       errorMessage: null,
+      cancellable: true,
       accountId: p.accountId,
       apiKeyId: p.keyId,
       finishedAt: null,
       request: req,
       cancelRequested: false,
       attempts: 0,
+      channelId: null,
     };
     return { kind: "created", task };
   }

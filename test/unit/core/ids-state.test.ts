@@ -56,4 +56,12 @@ describe("estimated_time", () => {
     for (const s of [20, 20, 20, 20, 20]) e.record("m", s);
     expect(e.estimate("m")).toBe(20);
   });
+
+  it("estimated_time is learned per model; a model without history keeps its configured default", () => {
+    const e = new DurationEstimator((m) => (m === "slow" ? 90 : 30));
+    for (const s of [4, 5, 6]) e.record("fast", s);
+    expect(e.estimate("fast")).toBe(5);
+    expect(e.estimate("slow")).toBe(90);
+    expect(e.estimate("unknown")).toBe(30);
+  });
 });

@@ -1,0 +1,410 @@
+/**
+ * The ChannelRouter: which channel serves a model's next upstream call, and the live
+ * accounting behind that choice — in-flight slots per channel, circuit breakers, the
+ * recent call history shown by the admin API.
+ *
+ * Channels come from the config file (read-only), the `channels` table (admin API;
+ * re-read after every admin change here and every `reloadMs` for changes made by
+ * other processes) and, for a model with neither, the built-in sandbox channel (no
+ * concurrency limit, no breaker) unless `sandbox_fallback` is false. Health and slots
+ * are per process: each runner process protects its own upstream connections.
+ *
+ * Capacity: the runner claims a model's tasks only while `claimBudgets()` says a
+ * channel slot is free, so a saturated model's tasks stay pending (and unclaimed)
+ * without blocking other models; a freed slot wakes the runner (`onCapacity`).
+ */
+import type { Logger } from "pino";
+import type { FailureCode } from "../core/types.js";
+import type { ChannelSettings, Provider } from "../providers/contract.js";
+import type { ProviderRegistry } from "../providers/registry.js";
+import {
+  breakerAdmits,
+  breakerOnFailure,
+  breakerOnNeutral,
+  breakerOnStart,
+  breakerOnSuccess,
+  closedBreaker,
+  currentBreaker,
+  type BreakerState,
+  type BreakerStateName,
+} from "./breaker.js";
+import type { ChannelStore } from "./channel-store.js";
+import type { ChannelsConfig } from "./config-file.js";
+import { resolveSecret, type ChannelDefinition, type ChannelSource } from "./definition.js";
+import { countsAgainstChannel } from "./fault.js";
+import { pickChannel } from "./select.js";
+import { ChannelStats, type ChannelStatsView } from "./stats.js";
+
+export interface LiveChannel {
+  def: ChannelDefinition;
+  source: ChannelSource;
+  provider: Provider | undefined;
+  /** Why the channel cannot serve (unknown provider, unreadable secret); null = usable. */
+  problem: string | null;
+  createdAt: number | null;
+  updatedAt: number | null;
+  /** Memory only. */
+  apiKey: string | undefined;
+}
+
+interface Runtime {
+  inFlight: number;
+  breaker: BreakerState;
+  stats: ChannelStats;
+}
+
+export interface ChannelHealth {
+  state: BreakerStateName;
+  in_flight: number;
+  max_concurrency: number | null;
+  open_until: number | null;
+  problem: string | null;
+}
+
+/** An acquired slot on one channel; settle it exactly once. */
+export interface ChannelLease {
+  channel: ChannelSettings;
+  provider: Provider;
+  succeeded(): void;
+  /** A failed call; counted against the channel only for upstream/system faults. */
+  failed(code: FailureCode, retryAfterMs?: number): void;
+  /** The call ended without telling anything about the channel (cancel, shutdown). */
+  abandoned(): void;
+}
+
+export type Availability = "available" | "unavailable";
+
+interface Waiter {
+  model: string;
+  tried: ReadonlySet<string>;
+  resolve: (lease: ChannelLease | null) => void;
+}
+
+export interface RouterDeps {
+  registry: ProviderRegistry;
+  config: ChannelsConfig;
+  store: ChannelStore;
+  /** The catalogue's model ids (for the built-in sandbox channels). */
+  modelIds: () => readonly string[];
+  log: Logger;
+  now?: () => number;
+  random?: () => number;
+  /** A slot freed or a channel changed: claimable work may exist again. */
+  onCapacity?: () => void;
+}
+
+const BUILTIN_TIMEOUT_MS = 600_000;
+
+export class ChannelRouter {
+  private live = new Map<string, LiveChannel>();
+  private byModel = new Map<string, LiveChannel[]>();
+  private readonly runtime = new Map<string, Runtime>();
+  private waiters: Waiter[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  onCapacity: () => void;
+
+  constructor(private readonly deps: RouterDeps) {
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.onCapacity = deps.onCapacity ?? (() => {});
+    for (const d of deps.config.definitions) {
+      if (!deps.registry.get(d.provider)) {
+        throw new Error(
+          `config: channel "${d.id}": unknown provider "${d.provider}" (one of ${deps.registry.names().join(", ")})`,
+        );
+      }
+    }
+  }
+
+  /** Loads the channels and re-reads the admin-defined ones every `reloadMs`. */
+  async start(): Promise<void> {
+    await this.reload();
+    this.timer = setInterval(() => {
+      this.reload().catch((err: unknown) => this.deps.log.warn({ err }, "channel reload failed"));
+    }, this.deps.config.reloadMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const w of this.waiters.splice(0)) w.resolve(null);
+  }
+
+  /** Rebuilds the channel set; in-flight counts and health survive (keyed by id). */
+  async reload(): Promise<void> {
+    const { config, registry } = this.deps;
+    const live = new Map<string, LiveChannel>();
+    for (const def of config.definitions) {
+      live.set(def.id, {
+        def,
+        source: "config",
+        provider: registry.get(def.provider),
+        problem: null,
+        createdAt: null,
+        updatedAt: null,
+        apiKey: config.secrets.get(def.id),
+      });
+    }
+    for (const stored of await this.deps.store.listChannels()) {
+      if (live.has(stored.id)) continue; // the file wins; the admin API refuses such ids anyway
+      const { createdAt, updatedAt, ...def } = stored;
+      const provider = registry.get(def.provider);
+      const secret = resolveSecret(def, {
+        [def.apiKeyEnv ?? ""]: config.lookupEnv(def.apiKeyEnv ?? ""),
+      });
+      live.set(def.id, {
+        def,
+        source: "admin",
+        provider,
+        problem: !provider ? `unknown provider ${def.provider}` : secret.ok ? null : secret.why,
+        createdAt,
+        updatedAt,
+        apiKey: secret.ok ? secret.apiKey : undefined,
+      });
+    }
+    const byModel = new Map<string, LiveChannel[]>();
+    for (const c of live.values()) {
+      const list = byModel.get(c.def.model) ?? [];
+      list.push(c);
+      byModel.set(c.def.model, list);
+    }
+    const sandbox = registry.get("sandbox");
+    if (config.sandboxFallback && sandbox) {
+      for (const model of this.deps.modelIds()) {
+        if (byModel.has(model)) continue;
+        const builtin = builtinChannel(model, sandbox);
+        live.set(builtin.def.id, builtin);
+        byModel.set(model, [builtin]);
+      }
+    }
+    this.live = live;
+    this.byModel = byModel;
+    this.serveWaiters();
+    this.onCapacity();
+  }
+
+  /** For submissions: unavailable = no enabled, usable channel, or every one of them is open. */
+  availability(model: string): Availability {
+    const usable = this.usable(model);
+    if (usable.length === 0) return "unavailable";
+    const t = this.now();
+    return usable.some((c) => currentBreaker(this.rt(c).breaker, t).state !== "open")
+      ? "available"
+      : "unavailable";
+  }
+
+  /**
+   * Free slots per model, for the claim: a model absent from the map is not limited
+   * (the built-in sandbox; or no usable channel at all, so its tasks are claimed and
+   * failed with service_unavailable rather than held forever).
+   */
+  claimBudgets(): Map<string, number> {
+    const budgets = new Map<string, number>();
+    const t = this.now();
+    for (const [model, channels] of this.byModel) {
+      const usable = channels.filter((c) => this.isUsable(c));
+      if (usable.length === 0 || usable.some((c) => c.source === "builtin")) continue;
+      let free = 0;
+      for (const c of usable) {
+        const rt = this.rt(c);
+        if (!breakerAdmits(rt.breaker, t)) continue;
+        const room = c.def.maxConcurrency - rt.inFlight;
+        free += currentBreaker(rt.breaker, t).state === "half-open" ? Math.min(1, room) : room;
+      }
+      const waiting = this.waiters.filter((w) => w.model === model).length;
+      budgets.set(model, Math.max(0, free - waiting));
+    }
+    return budgets;
+  }
+
+  /**
+   * A slot on the best channel of `model` not yet `tried`. Waits (FIFO) while the
+   * remaining channels are healthy but full; null when none is left to try (all
+   * tried, open, disabled) or the signal aborts.
+   */
+  acquire(
+    model: string,
+    tried: ReadonlySet<string>,
+    signal: AbortSignal,
+  ): Promise<ChannelLease | null> {
+    const r = this.tryAcquire(model, tried);
+    if (r !== "wait") return Promise.resolve(r);
+    if (signal.aborted) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        model,
+        tried,
+        resolve: (lease) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(lease);
+        },
+      };
+      const onAbort = () => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(null);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Whether any enabled, usable channel serves the model (healthy or not). */
+  hasUsableChannel(model: string): boolean {
+    return this.usable(model).length > 0;
+  }
+
+  /** The provider behind a channel id (crash recovery asks whether it is safe to repeat). */
+  providerOf(channelId: string): Provider | undefined {
+    return this.live.get(channelId)?.provider;
+  }
+
+  get(id: string): LiveChannel | undefined {
+    return this.live.get(id);
+  }
+
+  list(): LiveChannel[] {
+    return [...this.live.values()].sort(
+      (a, b) =>
+        a.def.model.localeCompare(b.def.model) ||
+        a.def.priority - b.def.priority ||
+        a.def.id.localeCompare(b.def.id),
+    );
+  }
+
+  health(c: LiveChannel): ChannelHealth & ChannelStatsView {
+    const rt = this.rt(c);
+    const b = currentBreaker(rt.breaker, this.now());
+    return {
+      state: b.state,
+      in_flight: rt.inFlight,
+      max_concurrency: c.source === "builtin" ? null : c.def.maxConcurrency,
+      open_until: b.state === "open" ? b.openUntil : null,
+      problem: c.problem,
+      ...rt.stats.view(),
+    };
+  }
+
+  private usable(model: string): LiveChannel[] {
+    return (this.byModel.get(model) ?? []).filter((c) => this.isUsable(c));
+  }
+
+  private isUsable(c: LiveChannel): boolean {
+    return c.def.enabled && c.problem === null && c.provider !== undefined;
+  }
+
+  private rt(c: LiveChannel): Runtime {
+    let rt = this.runtime.get(c.def.id);
+    if (!rt) {
+      rt = { inFlight: 0, breaker: closedBreaker(), stats: new ChannelStats() };
+      this.runtime.set(c.def.id, rt);
+    }
+    return rt;
+  }
+
+  private tryAcquire(model: string, tried: ReadonlySet<string>): ChannelLease | null | "wait" {
+    const t = this.now();
+    const remaining = this.usable(model).filter((c) => !tried.has(c.def.id));
+    const admitting = remaining.filter((c) => breakerAdmits(this.rt(c).breaker, t));
+    const free = admitting.filter(
+      (c) => c.source === "builtin" || this.rt(c).inFlight < c.def.maxConcurrency,
+    );
+    const picked = pickChannel(
+      free.map((c) => ({ id: c.def.id, priority: c.def.priority, weight: c.def.weight, c })),
+      this.random,
+    );
+    if (picked) return this.lease(picked.c);
+    // Healthy but full channels free up soon; open (or probing) ones are skipped.
+    return admitting.length > 0 ? "wait" : null;
+  }
+
+  private lease(c: LiveChannel): ChannelLease {
+    const rt = this.rt(c);
+    const builtin = c.source === "builtin";
+    rt.inFlight++;
+    if (!builtin) rt.breaker = breakerOnStart(rt.breaker, this.now());
+    const started = this.now();
+    let settled = false;
+    const settle = (record: () => void) => {
+      if (settled) return;
+      settled = true;
+      rt.inFlight--;
+      record();
+      this.serveWaiters();
+      this.onCapacity();
+    };
+    const { def } = c;
+    return {
+      provider: c.provider!,
+      channel: {
+        id: def.id,
+        provider: def.provider,
+        ...(def.baseUrl ? { baseUrl: def.baseUrl } : {}),
+        ...(c.apiKey ? { apiKey: c.apiKey } : {}),
+        ...(def.upstreamModel ? { upstreamModel: def.upstreamModel } : {}),
+        timeoutMs: def.timeoutMs,
+        options: def.options,
+      },
+      succeeded: () =>
+        settle(() => {
+          const t = this.now();
+          rt.stats.record({ ok: true, latencyMs: t - started, at: t });
+          rt.breaker = breakerOnSuccess(rt.breaker);
+        }),
+      failed: (code, retryAfterMs) =>
+        settle(() => {
+          const t = this.now();
+          rt.stats.record({ ok: false, latencyMs: t - started, code, at: t });
+          if (builtin) return;
+          rt.breaker = countsAgainstChannel(code)
+            ? breakerOnFailure(rt.breaker, t, this.deps.config.breaker, retryAfterMs)
+            : breakerOnNeutral(rt.breaker, t);
+          if (rt.breaker.state === "open")
+            this.deps.log.warn({ channel: def.id, code }, "channel circuit opened");
+        }),
+      abandoned: () =>
+        settle(() => {
+          if (!builtin) rt.breaker = breakerOnNeutral(rt.breaker, this.now());
+        }),
+    };
+  }
+
+  private serveWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.waiters.splice(0)) {
+      const r = this.tryAcquire(w.model, w.tried);
+      if (r === "wait") still.push(w);
+      else w.resolve(r);
+    }
+    this.waiters = still.concat(this.waiters);
+  }
+}
+
+function builtinChannel(model: string, sandbox: Provider): LiveChannel {
+  return {
+    def: {
+      id: `sandbox:${model}`,
+      model,
+      provider: "sandbox",
+      baseUrl: null,
+      apiKeyEnv: null,
+      apiKeyFile: null,
+      upstreamModel: null,
+      priority: 0,
+      weight: 1,
+      maxConcurrency: Number.MAX_SAFE_INTEGER,
+      timeoutMs: BUILTIN_TIMEOUT_MS,
+      enabled: true,
+      options: {},
+    },
+    source: "builtin",
+    provider: sandbox,
+    problem: null,
+    createdAt: null,
+    updatedAt: null,
+    apiKey: undefined,
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * /admin/v1/webhooks: every callback delivery with each of its attempts, one
+ * delivery, and re-queueing a failed one. /admin/v1/accounts/{id}/webhook-secret: read
+ * and rotate the account's signing secret (the owner needs it to verify, so it is
+ * shown to the admin; it is never logged).
+ */
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { ApiError } from "../../../core/errors.js";
+import type { DeliveryRecord } from "../../../store/webhooks.js";
+import { newWebhookSecret } from "../../../webhooks/sign.js";
+import type { AppDeps } from "../../app.js";
+import { pageQuery, parseBody } from "./parse.js";
+
+const listQuery = pageQuery.extend({
+  account_id: z.string().optional(),
+  task_id: z.string().optional(),
+  status: z.enum(["pending", "delivered", "failed"]).optional(),
+});
+
+const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
+
+export const deliveryView = (d: DeliveryRecord) => ({
+  id: d.id,
+  object: "webhook_delivery",
+  task_id: d.taskId,
+  account_id: d.accountId,
+  url: d.url,
+  status: d.status,
+  attempts: d.attempts,
+  next_attempt_at: d.status === "pending" ? seconds(d.nextAttemptAt) : null,
+  last_status_code: d.lastStatusCode,
+  last_error: d.lastError,
+  delivered_at: seconds(d.deliveredAt),
+  created: seconds(d.createdAt),
+  attempt_list: d.attemptList.map((a) => ({
+    attempt: a.attempt,
+    status_code: a.statusCode,
+    latency_ms: a.latencyMs,
+    error_kind: a.errorKind,
+    error_message: a.errorMessage,
+    created: seconds(a.createdAt),
+    created_ms: a.createdAt,
+  })),
+});
+
+export function adminWebhookRoutes(app: FastifyInstance, deps: AppDeps): void {
+  app.get("/webhooks", async (req) => {
+    const q = parseBody(listQuery, req.query);
+    const page = await deps.webhooks.listDeliveries(
+      {
+        ...(q.account_id ? { accountId: q.account_id } : {}),
+        ...(q.task_id ? { taskId: q.task_id } : {}),
+        ...(q.status ? { status: q.status } : {}),
+      },
+      q.page,
+      q.page_size,
+    );
+    return {
+      object: "list",
+      data: page.data.map(deliveryView),
+      total: page.total,
+      page: q.page,
+      page_size: q.page_size,
+    };
+  });
+
+  app.get<{ Params: { id: string } }>("/webhooks/:id", async (req) => {
+    const d = await deps.webhooks.getDelivery(req.params.id);
+    if (!d) throw new ApiError("not_found", "No such webhook delivery.");
+    return deliveryView(d);
+  });
+
+  app.post<{ Params: { id: string } }>("/webhooks/:id/retry", async (req) => {
+    const r = await deps.webhooks.requeueDelivery(req.params.id, Date.now());
+    if (r === "not_found") throw new ApiError("not_found", "No such webhook delivery.");
+    if (r === "not_failed")
+      throw new ApiError("conflict", "Only a failed delivery can be retried.");
+    deps.onWebhookQueued?.();
+    return deliveryView((await deps.webhooks.getDelivery(req.params.id))!);
+  });
+
+  app.get<{ Params: { id: string } }>("/accounts/:id/webhook-secret", async (req) => {
+    const secret = await deps.admin.getWebhookSecret(req.params.id);
+    if (secret === null) throw new ApiError("not_found", "No such account.");
+    return { object: "webhook_secret", account_id: req.params.id, secret };
+  });
+
+  app.post<{ Params: { id: string } }>("/accounts/:id/webhook-secret/rotate", async (req) => {
+    const secret = newWebhookSecret();
+    if (!(await deps.admin.rotateWebhookSecret(req.params.id, secret)))
+      throw new ApiError("not_found", "No such account.");
+    return { object: "webhook_secret", account_id: req.params.id, secret };
+  });
+}

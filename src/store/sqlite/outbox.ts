@@ -1,0 +1,278 @@
+/**
+ * The webhook outbox on SQLite: claiming due deliveries with a lease, recording each
+ * attempt, and the operator's listing and re-queue.
+ *
+ * The claim is one `UPDATE … RETURNING` over the due rows; SQLite has a single writer,
+ * so no other process can interleave between choosing the rows and leasing them. The
+ * PostgreSQL version of the same statement (below, for the PostgreSQL backend) picks
+ * the rows with `FOR UPDATE SKIP LOCKED` so concurrent dispatchers skip each other's
+ * rows instead of waiting. Both leave `status = 'pending'`: a dispatcher that dies
+ * mid-send simply lets its lease lapse and the row is claimable again (at-least-once).
+ */
+import { randomBytes } from "node:crypto";
+import type { Database, Statement, Transaction } from "better-sqlite3";
+import type { Page } from "../admin.js";
+import type {
+  AttemptErrorKind,
+  AttemptRecord,
+  AttemptResultInput,
+  ClaimedDelivery,
+  DeliveryFilter,
+  DeliveryRecord,
+  DeliveryStatus,
+  WebhookStore,
+} from "../webhooks.js";
+
+/** The claim, in both dialects side by side so a reviewer checks both for the same race. */
+export const CLAIM_DUE_SQL = {
+  sqlite: `UPDATE webhook_outbox SET lease_token = @token, lease_expires_ms = @until, updated_ms = @now
+    WHERE id IN (
+      SELECT id FROM webhook_outbox
+      WHERE status = 'pending' AND next_attempt_ms <= @now
+        AND (lease_expires_ms IS NULL OR lease_expires_ms < @now)
+      ORDER BY next_attempt_ms LIMIT @limit)
+    RETURNING id, task_id, account_id, url, attempts, attempt_base`,
+  postgres: `UPDATE webhook_outbox o SET lease_token = $1, lease_expires_ms = $2, updated_ms = $3
+    FROM (
+      SELECT id FROM webhook_outbox
+      WHERE status = 'pending' AND next_attempt_ms <= $3
+        AND (lease_expires_ms IS NULL OR lease_expires_ms < $3)
+      ORDER BY next_attempt_ms LIMIT $4
+      FOR UPDATE SKIP LOCKED) due
+    WHERE o.id = due.id
+    RETURNING o.id, o.task_id, o.account_id, o.url, o.attempts, o.attempt_base`,
+} as const;
+
+interface OutboxRow {
+  id: string;
+  task_id: string;
+  account_id: string;
+  url: string;
+  status: DeliveryStatus;
+  attempts: number;
+  attempt_base: number;
+  next_attempt_ms: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_ms: number | null;
+  created_ms: number;
+  updated_ms: number | null;
+}
+
+interface AttemptRow {
+  outbox_id: string;
+  attempt: number;
+  status_code: number | null;
+  latency_ms: number;
+  error_kind: string | null;
+  error_message: string | null;
+  created_ms: number;
+}
+
+const attemptFromRow = (r: AttemptRow): AttemptRecord => ({
+  outboxId: r.outbox_id,
+  attempt: Number(r.attempt),
+  statusCode: r.status_code === null ? null : Number(r.status_code),
+  latencyMs: Number(r.latency_ms),
+  errorKind: r.error_kind as AttemptErrorKind | null,
+  errorMessage: r.error_message,
+  createdAt: Number(r.created_ms),
+});
+
+const deliveryFromRow = (r: OutboxRow, attempts: AttemptRecord[]): DeliveryRecord => ({
+  id: r.id,
+  taskId: r.task_id,
+  accountId: r.account_id,
+  url: r.url,
+  status: r.status,
+  attempts: Number(r.attempts),
+  nextAttemptAt: Number(r.next_attempt_ms),
+  lastStatusCode: r.last_status_code === null ? null : Number(r.last_status_code),
+  lastError: r.last_error,
+  deliveredAt: r.delivered_ms === null ? null : Number(r.delivered_ms),
+  createdAt: Number(r.created_ms),
+  updatedAt: r.updated_ms === null ? null : Number(r.updated_ms),
+  attemptList: attempts,
+});
+
+export class SqliteOutbox implements WebhookStore {
+  private readonly sql: Record<
+    "claim" | "secret" | "move" | "insertAttempt" | "release" | "nextDue" | "get" | "requeue",
+    Statement
+  >;
+  private readonly claimTx: Transaction<
+    (limit: number, leaseMs: number, nowMs: number) => ClaimedDelivery[]
+  >;
+  private readonly recordTx: Transaction<(input: AttemptResultInput) => boolean>;
+
+  constructor(private readonly db: Database) {
+    this.sql = {
+      claim: db.prepare(CLAIM_DUE_SQL.sqlite),
+      secret: db.prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`),
+      move: db.prepare(
+        `UPDATE webhook_outbox SET status = @status, attempts = @attempt, next_attempt_ms = @next,
+           last_status_code = @code, last_error = @error, delivered_ms = @delivered,
+           lease_token = NULL, lease_expires_ms = NULL, updated_ms = @now
+         WHERE id = @id AND lease_token = @token AND status = 'pending'`,
+      ),
+      insertAttempt: db.prepare(
+        `INSERT INTO webhook_attempts (outbox_id, attempt, status_code, latency_ms, error_kind, error_message, created_ms)
+         VALUES (@id, @attempt, @code, @latency, @kind, @message, @now)`,
+      ),
+      release: db.prepare(
+        `UPDATE webhook_outbox SET lease_token = NULL, lease_expires_ms = NULL
+         WHERE id = ? AND lease_token = ?`,
+      ),
+      nextDue: db.prepare(
+        `SELECT MIN(CASE WHEN lease_expires_ms IS NULL OR lease_expires_ms < next_attempt_ms
+                         THEN next_attempt_ms ELSE lease_expires_ms END) AS due
+         FROM webhook_outbox WHERE status = 'pending'`,
+      ),
+      get: db.prepare(`SELECT * FROM webhook_outbox WHERE id = ?`),
+      requeue: db.prepare(
+        `UPDATE webhook_outbox SET status = 'pending', attempt_base = attempts, next_attempt_ms = @now,
+           lease_token = NULL, lease_expires_ms = NULL, updated_ms = @now
+         WHERE id = @id AND status = 'failed'`,
+      ),
+    };
+
+    this.claimTx = db.transaction((limit: number, leaseMs: number, nowMs: number) => {
+      const token = randomBytes(12).toString("base64url");
+      const rows = this.sql.claim.all({
+        token,
+        until: nowMs + leaseMs,
+        now: nowMs,
+        limit,
+      }) as Array<
+        Pick<OutboxRow, "id" | "task_id" | "account_id" | "url" | "attempts" | "attempt_base">
+      >;
+      const secrets = new Map<string, string>();
+      return rows.map((r) => {
+        let secret = secrets.get(r.account_id);
+        if (secret === undefined) {
+          const s = this.sql.secret.get(r.account_id) as { webhook_secret: string } | undefined;
+          secret = s?.webhook_secret ?? "";
+          secrets.set(r.account_id, secret);
+        }
+        return {
+          id: r.id,
+          taskId: r.task_id,
+          accountId: r.account_id,
+          url: r.url,
+          leaseToken: token,
+          attempt: Number(r.attempts) + 1,
+          scheduleAttempt: Number(r.attempts) - Number(r.attempt_base) + 1,
+          secret,
+        };
+      });
+    });
+
+    this.recordTx = db.transaction((i: AttemptResultInput) => {
+      const v = i.verdict;
+      const moved = this.sql.move.run({
+        id: i.id,
+        token: i.leaseToken,
+        status: v.status,
+        attempt: i.attempt,
+        next: v.status === "pending" ? v.nextAttemptMs : i.nowMs,
+        code: i.statusCode,
+        error: i.errorMessage,
+        delivered: v.status === "delivered" ? i.nowMs : null,
+        now: i.nowMs,
+      });
+      // Lease lost: another dispatcher owns the row now and will record its own attempt.
+      if (moved.changes !== 1) return false;
+      this.sql.insertAttempt.run({
+        id: i.id,
+        attempt: i.attempt,
+        code: i.statusCode,
+        latency: Math.max(0, Math.round(i.latencyMs)),
+        kind: i.errorKind,
+        message: i.errorMessage,
+        now: i.nowMs,
+      });
+      return true;
+    });
+  }
+
+  async claimDue(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]> {
+    if (limit <= 0) return [];
+    // IMMEDIATE takes the write lock up front: two processes cannot lease the same rows.
+    return this.claimTx.immediate(limit, leaseMs, nowMs);
+  }
+
+  async recordAttempt(input: AttemptResultInput): Promise<boolean> {
+    return this.recordTx.immediate(input);
+  }
+
+  async releaseLease(id: string, leaseToken: string): Promise<void> {
+    this.sql.release.run(id, leaseToken);
+  }
+
+  async nextDueMs(): Promise<number | null> {
+    const r = this.sql.nextDue.get() as { due: number | null } | undefined;
+    return r?.due === null || r?.due === undefined ? null : Number(r.due);
+  }
+
+  private attemptsOf(ids: string[]): Map<string, AttemptRecord[]> {
+    const out = new Map<string, AttemptRecord[]>(ids.map((id) => [id, []]));
+    if (ids.length === 0) return out;
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM webhook_attempts WHERE outbox_id IN (${ids.map(() => "?").join(",")})
+         ORDER BY outbox_id, attempt`,
+      )
+      .all(...ids) as AttemptRow[];
+    for (const r of rows) out.get(r.outbox_id)?.push(attemptFromRow(r));
+    return out;
+  }
+
+  async listDeliveries(
+    filter: DeliveryFilter,
+    page: number,
+    pageSize: number,
+  ): Promise<Page<DeliveryRecord>> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.accountId) {
+      where.push("account_id = ?");
+      args.push(filter.accountId);
+    }
+    if (filter.taskId) {
+      where.push("task_id = ?");
+      args.push(filter.taskId);
+    }
+    if (filter.status) {
+      where.push("status = ?");
+      args.push(filter.status);
+    }
+    const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM webhook_outbox ${w} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,
+      )
+      .all(...args, pageSize, (page - 1) * pageSize) as OutboxRow[];
+    const { c } = this.db.prepare(`SELECT COUNT(*) AS c FROM webhook_outbox ${w}`).get(...args) as {
+      c: number;
+    };
+    const attempts = this.attemptsOf(rows.map((r) => r.id));
+    return {
+      data: rows.map((r) => deliveryFromRow(r, attempts.get(r.id) ?? [])),
+      total: Number(c),
+    };
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRecord | null> {
+    const r = this.sql.get.get(id) as OutboxRow | undefined;
+    if (!r) return null;
+    return deliveryFromRow(r, this.attemptsOf([id]).get(id) ?? []);
+  }
+
+  async requeueDelivery(
+    id: string,
+    nowMs: number,
+  ): Promise<"requeued" | "not_found" | "not_failed"> {
+    if (this.sql.requeue.run({ id, now: nowMs }).changes === 1) return "requeued";
+    return this.sql.get.get(id) ? "not_failed" : "not_found";
+  }
+}
