@@ -1,5 +1,5 @@
 /**
- * Admin changes to channels: validate against the providers, the catalogue and the
+ * Admin changes to channels: validate against the providers (validateChannel), the catalogue and the
  * environment, write the `channels` table, and reload the router so the change is in
  * force at once in this process (other processes pick it up within `reloadMs`).
  * Channels from the config file (and the built-in sandbox ones) are read-only here.
@@ -12,8 +12,10 @@ import {
   type ChannelJson,
   type ChannelPatchJson,
 } from "./definition.js";
+import type { Provider } from "../providers/contract.js";
 import type { ChannelStore } from "./channel-store.js";
 import type { EnvLookup } from "./config-file.js";
+import { providerProblem } from "./provider-check.js";
 import type { ChannelRouter } from "./router.js";
 
 export type ManageResult =
@@ -24,14 +26,15 @@ export type ManageResult =
 export interface ManageDeps {
   router: ChannelRouter;
   store: ChannelStore;
-  providerExists: (name: string) => boolean;
+  provider: (name: string) => Provider | undefined;
   modelExists: (id: string) => boolean;
   lookupEnv: EnvLookup;
   now: () => number;
 }
 
 function check(d: ChannelDefinition, deps: ManageDeps): ManageResult | null {
-  if (!deps.providerExists(d.provider))
+  const provider = deps.provider(d.provider);
+  if (!provider)
     return {
       ok: false,
       reason: "invalid",
@@ -40,6 +43,14 @@ function check(d: ChannelDefinition, deps: ManageDeps): ManageResult | null {
     };
   if (!deps.modelExists(d.model))
     return { ok: false, reason: "invalid", message: `Unknown model ${d.model}.`, param: "model" };
+  const bad = providerProblem(provider, d);
+  if (bad)
+    return {
+      ok: false,
+      reason: "invalid",
+      message: `Invalid ${d.provider} channel: ${bad.message}.`,
+      param: bad.param,
+    };
   const secret = resolveSecret(d, { [d.apiKeyEnv ?? ""]: deps.lookupEnv(d.apiKeyEnv ?? "") });
   if (!secret.ok) {
     return {

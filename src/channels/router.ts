@@ -32,6 +32,7 @@ import type { ChannelStore } from "./channel-store.js";
 import type { ChannelsConfig } from "./config-file.js";
 import { resolveSecret, type ChannelDefinition, type ChannelSource } from "./definition.js";
 import { countsAgainstChannel } from "./fault.js";
+import { providerProblem } from "./provider-check.js";
 import { pickChannel } from "./select.js";
 import { ChannelStats, type ChannelStatsView } from "./stats.js";
 
@@ -110,11 +111,15 @@ export class ChannelRouter {
     this.random = deps.random ?? Math.random;
     this.onCapacity = deps.onCapacity ?? (() => {});
     for (const d of deps.config.definitions) {
-      if (!deps.registry.get(d.provider)) {
+      const provider = deps.registry.get(d.provider);
+      if (!provider) {
         throw new Error(
           `config: channel "${d.id}": unknown provider "${d.provider}" (one of ${deps.registry.names().join(", ")})`,
         );
       }
+      // Provider-specific settings (a comfyui workflow, ark's upstream_model) stop the boot.
+      const bad = providerProblem(provider, d);
+      if (bad) throw new Error(`config: channel "${d.id}": ${d.provider}: ${bad.message}`);
     }
   }
 
@@ -155,11 +160,23 @@ export class ChannelRouter {
       const secret = resolveSecret(def, {
         [def.apiKeyEnv ?? ""]: config.lookupEnv(def.apiKeyEnv ?? ""),
       });
+      // Written by another process (or an older version): checked again here, so a
+      // channel its provider refuses is listed with the problem and skipped by routing.
+      const bad = provider ? providerProblem(provider, def) : null;
+      const problem = !provider
+        ? `unknown provider ${def.provider}`
+        : !secret.ok
+          ? secret.why
+          : bad
+            ? `${def.provider}: ${bad.message}`
+            : null;
+      if (problem && problem !== this.live.get(def.id)?.problem)
+        this.deps.log.warn({ channel: def.id, problem }, "channel not usable");
       live.set(def.id, {
         def,
         source: "admin",
         provider,
-        problem: !provider ? `unknown provider ${def.provider}` : secret.ok ? null : secret.why,
+        problem,
         createdAt,
         updatedAt,
         apiKey: secret.ok ? secret.apiKey : undefined,

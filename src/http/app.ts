@@ -11,6 +11,7 @@ import type { DurationEstimator } from "../core/estimate.js";
 import type { ModelCatalogue } from "../core/models.js";
 import type { ValidateOptions } from "../core/validate.js";
 import type { MediaStorage } from "../media/storage.js";
+import type { ProcessMonitor } from "../obs/process-monitor.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { AdminStore } from "../store/admin.js";
 import type { Store } from "../store/store.js";
@@ -24,6 +25,7 @@ import { adminAccountRoutes } from "./routes/admin/accounts.js";
 import { adminCatalogueRoutes } from "./routes/admin/catalogue.js";
 import { adminKeyRoutes } from "./routes/admin/keys.js";
 import { adminLedgerRoutes } from "./routes/admin/ledger.js";
+import { adminStatusRoutes } from "./routes/admin/status.js";
 import { adminChannelRoutes } from "./routes/admin/channels.js";
 import { adminWebhookRoutes } from "./routes/admin/webhooks.js";
 import { fileRoutes } from "./routes/files.js";
@@ -53,6 +55,9 @@ export interface AppDeps {
   log: Logger;
   bodyLimitBytes: number;
   accessLog: boolean;
+  monitor: ProcessMonitor;
+  /** The runner's load in this process, or null when it runs no runner (API only). */
+  runnerStatus: () => { in_flight: number; concurrency: number } | null;
   /** Operator choices that change what a submission accepts (callback policy). */
   validateOptions?: ValidateOptions;
   /** The callback outbox (deliveries and their attempts). */
@@ -115,6 +120,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       adminKeyRoutes(admin, deps);
       adminCatalogueRoutes(admin, deps);
       adminLedgerRoutes(admin, deps);
+      adminStatusRoutes(admin, deps);
       adminChannelRoutes(admin, deps);
       adminWebhookRoutes(admin, deps);
     },

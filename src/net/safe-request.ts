@@ -24,9 +24,10 @@
  *   IPv6 unique-local, IPv4-mapped/compatible/NAT64/6to4 forms of those, internal
  *   names (localhost, *.internal, single-label). Operators allow exceptions through
  *   the OutboundPolicy (DARKROOM_OUTBOUND_ALLOW, see policy.ts).
- * - At most 3 redirects (maxRedirects may lower it); 301/302/303 turn into GET without
- *   a body, 307/308 keep method and body; authorization and cookie headers are dropped
- *   when a redirect changes origin.
+ * - At most 3 redirects (maxRedirects may lower it; 0 refuses any); 301/302/303 turn
+ *   into GET without a body, 307/308 keep method and body; authorization and cookie
+ *   headers are dropped when a redirect changes origin. With followRedirects false a
+ *   3xx is returned as the response, un-followed (webhooks record its status).
  * - The body is streamed into memory with a hard cap (maxBytes): an announced
  *   Content-Length over the cap is refused before reading, a stream passing it is cut.
  * - connectTimeoutMs bounds DNS + TCP + TLS of each hop; timeoutMs bounds everything.
@@ -62,8 +63,13 @@ export interface SafeRequestOptions {
   method?: string;
   headers?: Record<string, string>;
   body?: Buffer | string;
-  /** 0..3, default 3. */
+  /** 0..3, default 3; over the limit (0: any 3xx) throws "too_many_redirects". */
   maxRedirects?: number;
+  /**
+   * false: a 3xx is not followed but returned like any other final status, its
+   * Location never fetched (maxRedirects then does not apply). Default true.
+   */
+  followRedirects?: boolean;
   /** Default 10 MiB. */
   maxBytes?: number;
   /** Per hop: DNS + TCP + TLS. Default 5 s. */
@@ -182,7 +188,7 @@ async function safeRequest(
       });
       const { res } = hop;
       const status = res.statusCode ?? 0;
-      if (REDIRECT_STATUSES.has(status)) {
+      if (REDIRECT_STATUSES.has(status) && ro.followRedirects !== false) {
         res.destroy();
         // The limit first: with maxRedirects 0 any 3xx is "too_many_redirects".
         if (redirects >= maxRedirects)

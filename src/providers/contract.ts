@@ -56,6 +56,13 @@ export interface ChannelSettings {
   options: Record<string, unknown>;
 }
 
+/** What validateChannel sees: a channel definition (snake_case fields in messages). */
+export interface ChannelToValidate {
+  baseUrl?: string | null;
+  upstreamModel?: string | null;
+  options: Record<string, unknown>;
+}
+
 /** What a provider reports when it returns normally. */
 export interface GenerateOutcome {
   /** Images delivered through onImage; the charge follows this count. */
@@ -100,9 +107,10 @@ export interface Provider {
   readonly canCancel?: boolean;
   /**
    * Checks a channel's provider-specific settings when the channel is loaded (config
-   * file at boot, admin channels on reload); throws an Error whose message names the
-   * problem (e.g. comfyui's workflow template). Absent: nothing to check.
+   * file at boot, admin API create/change, admin channels on reload); throws an Error
+   * whose message names the problem and the field (e.g. comfyui's workflow template,
+   * ark's missing upstream_model). Absent: nothing to check.
    */
-  validateChannel?(channel: { baseUrl?: string | null; options: Record<string, unknown> }): void;
+  validateChannel?(channel: ChannelToValidate): void;
   generate(req: GenerationRequest, ctx: GenerateContext): Promise<GenerateOutcome>;
 }

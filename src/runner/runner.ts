@@ -23,6 +23,16 @@ export interface RunnerOptions {
   claimBudgets?: () => ReadonlyMap<string, number>;
 }
 
+/**
+ * Claims and heartbeats are synchronous on SQLite: with thousands of tasks in flight,
+ * one statement batch for all of them would stall the event loop (polls, streams) for
+ * tens of milliseconds. Batches of these sizes, with I/O let through between them,
+ * keep each stall to a few milliseconds (BENCHMARKS.md, in-flight run).
+ */
+const CLAIM_BATCH = 256;
+const HEARTBEAT_BATCH = 500;
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export type TaskPipeline = (claimed: ClaimedTask, signal: AbortSignal) => Promise<void>;
 
 /** Why a running task was aborted; the pipeline decides what (if anything) to write. */
@@ -46,6 +56,7 @@ export class Runner {
   private loopDone: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeating = false;
   private readonly now: () => number;
 
   constructor(
@@ -107,13 +118,13 @@ export class Runner {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      const free = this.opts.concurrency - this.inFlight.size;
+      const want = Math.min(this.opts.concurrency - this.inFlight.size, CLAIM_BATCH);
       let claimed: ClaimedTask[] = [];
-      if (free > 0) {
+      if (want > 0) {
         try {
           claimed = await this.store.claimTasks(
             this.owner,
-            free,
+            want,
             this.opts.leaseMs,
             this.now(),
             this.opts.claimBudgets?.(),
@@ -123,8 +134,11 @@ export class Runner {
         }
         for (const c of claimed) this.launch(c);
       }
-      // A full batch suggests more work is waiting: claim again at once if there is room.
-      if (claimed.length > 0 && claimed.length === free) continue;
+      // A full batch suggests more work is waiting: claim again once pending I/O has run.
+      if (claimed.length > 0 && claimed.length === want) {
+        await yieldToIo();
+        continue;
+      }
       if (!this.running) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, this.opts.pollIntervalMs);
@@ -151,23 +165,30 @@ export class Runner {
   }
 
   private async heartbeat(): Promise<void> {
-    if (this.inFlight.size === 0) return;
+    // A heartbeat slower than its interval must not overlap the next one.
+    if (this.inFlight.size === 0 || this.heartbeating) return;
+    this.heartbeating = true;
     const leases = [...this.inFlight.values()].map((f) => ({
       taskId: f.claimed.task.id,
       leaseToken: f.claimed.leaseToken,
     }));
     try {
-      const { lost, cancelRequested } = await this.store.heartbeat(
-        this.owner,
-        leases,
-        this.opts.leaseMs,
-        this.now(),
-      );
-      for (const id of lost) this.inFlight.get(id)?.controller.abort(new TaskAbort("lease_lost"));
-      for (const id of cancelRequested)
-        this.inFlight.get(id)?.controller.abort(new TaskAbort("cancelled"));
+      for (let i = 0; i < leases.length; i += HEARTBEAT_BATCH) {
+        if (i > 0) await yieldToIo();
+        const { lost, cancelRequested } = await this.store.heartbeat(
+          this.owner,
+          leases.slice(i, i + HEARTBEAT_BATCH),
+          this.opts.leaseMs,
+          this.now(),
+        );
+        for (const id of lost) this.inFlight.get(id)?.controller.abort(new TaskAbort("lease_lost"));
+        for (const id of cancelRequested)
+          this.inFlight.get(id)?.controller.abort(new TaskAbort("cancelled"));
+      }
     } catch (err) {
       this.log.error({ err }, "lease heartbeat failed");
+    } finally {
+      this.heartbeating = false;
     }
   }
 }

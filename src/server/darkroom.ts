@@ -5,7 +5,6 @@
  */
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { rootCertificates } from "node:tls";
 import pino, { type Logger } from "pino";
 import { ChannelRouter } from "../channels/router.js";
 import { ConfigError, type Config } from "../config/config.js";
@@ -18,6 +17,7 @@ import { hostVerdict } from "../net/policy.js";
 import { createSafeClient } from "../net/safe-request.js";
 import { signFileUrl } from "../media/signed-url.js";
 import { DarkroomEventBus } from "../obs/events.js";
+import { ProcessMonitor } from "../obs/process-monitor.js";
 import type { Provider } from "../providers/contract.js";
 import { ProviderRegistry } from "../providers/registry.js";
 import { createArkProvider } from "../providers/ark/index.js";
@@ -110,14 +110,7 @@ export async function startDarkroom(
   const channelStore = new SqliteChannels(store.raw());
   let router: ChannelRouter;
   try {
-    // Provider-specific settings (e.g. a comfyui workflow template) are checked at boot.
-    for (const d of config.channels.definitions) {
-      try {
-        registry.get(d.provider)?.validateChannel?.(d);
-      } catch (err) {
-        throw new Error(`config: channel "${d.id}": ${(err as Error).message}`);
-      }
-    }
+    // Throws on a config channel whose provider is unknown or refuses its settings.
     router = new ChannelRouter({
       registry,
       config: config.channels,
@@ -177,7 +170,8 @@ export async function startDarkroom(
           send: safeWebhookSender(
             createSafeClient(
               config.outbound,
-              config.webhooks.caPem ? { ca: [...rootCertificates, config.webhooks.caPem] } : {},
+              // The safe client adds `ca` to the default roots itself.
+              config.webhooks.caPem ? { ca: config.webhooks.caPem } : {},
             ),
             { allowHttp },
           ),
@@ -193,6 +187,7 @@ export async function startDarkroom(
     : null;
   events.on("task:finished", () => dispatcher?.wake());
 
+  const monitor = new ProcessMonitor();
   const app = buildApp({
     store,
     admin,
@@ -202,7 +197,7 @@ export async function startDarkroom(
     channelAdmin: {
       router,
       store: channelStore,
-      providerExists: (name) => registry.get(name) !== undefined,
+      provider: (name) => registry.get(name),
       modelExists: (id) => catalogue.get(id) !== undefined,
       lookupEnv: config.channels.lookupEnv,
       now: Date.now,
@@ -228,6 +223,9 @@ export async function startDarkroom(
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     accessLog: config.accessLog,
+    monitor,
+    runnerStatus: () =>
+      runner ? { in_flight: runner.activeCount, concurrency: config.runner.concurrency } : null,
   });
 
   const address = await app.listen({ host: config.host, port: config.port });
@@ -258,6 +256,7 @@ export async function startDarkroom(
         router.stop();
         await dispatcher?.stop();
         await store.close();
+        monitor.stop();
       })();
       return stopping;
     },

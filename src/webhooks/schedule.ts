@@ -18,8 +18,6 @@ export const ATTEMPT_TIMEOUT_MS = 10_000;
 export type SendResult =
   | { kind: "response"; status: number }
   | { kind: "timeout" }
-  /** A 3xx whose exact status the sender could not report. */
-  | { kind: "redirect" }
   | { kind: "network"; message: string }
   | { kind: "blocked"; message: string }
   | { kind: "invalid"; message: string };
@@ -42,12 +40,6 @@ export function describeResult(r: SendResult): AttemptOutcome {
           r.status >= 300 && r.status < 400
             ? `The receiver answered ${r.status} (redirects are not followed).`
             : `The receiver answered ${r.status}.`,
-      };
-    case "redirect":
-      return {
-        statusCode: null,
-        errorKind: "http_status",
-        errorMessage: "The receiver answered with a redirect (redirects are not followed).",
       };
     case "timeout":
       return {

@@ -1,8 +1,9 @@
 /**
  * The real WebhookSender: one POST through the safe fetcher (src/net), which checks
  * the address at connect time on the IP actually connected to, never follows a
- * redirect here (maxRedirects 0: a 3xx is a failed attempt), and bounds the whole
- * attempt by the timeout. Its OutboundError kinds map onto attempt kinds.
+ * redirect here (followRedirects false: a 3xx comes back as a response and is a failed
+ * attempt with its status), and bounds the whole attempt by the timeout. Its
+ * OutboundError kinds map onto attempt kinds.
  */
 import { OutboundError, type SafeClient } from "../net/safe-request.js";
 import type { WebhookSender } from "./dispatcher.js";
@@ -18,7 +19,7 @@ export function safeWebhookSender(client: SafeClient, opts: { allowHttp: boolean
         method: "POST",
         headers: req.headers,
         body: req.body,
-        maxRedirects: 0,
+        followRedirects: false,
         maxBytes: MAX_RESPONSE_BYTES,
         timeoutMs: req.timeoutMs,
         connectTimeoutMs: Math.min(5000, req.timeoutMs),
@@ -40,11 +41,9 @@ function fromError(err: unknown): SendResult {
       return { kind: "blocked", message: err.message };
     case "timeout":
       return { kind: "timeout" };
-    case "too_many_redirects":
-      // maxRedirects is 0: the receiver answered with a redirect, which is never followed.
-      return { kind: "redirect" };
     case "http_error":
       return { kind: "response", status: err.status ?? 0 };
+    case "too_many_redirects": // not raised: redirects are returned, not followed
     case "aborted":
     case "dns_failed":
     case "connect_failed":

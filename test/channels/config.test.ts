@@ -68,4 +68,11 @@ describe("channels in DARKROOM_CONFIG", () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect(String(err)).toMatch(/channel "ark-main": unknown provider "warp-drive"/);
   });
+
+  it("an ark channel without upstream_model stops the start, naming the field", async () => {
+    const c = load({ channels: [{ ...base, base_url: "http://127.0.0.1:9" }] });
+    const err = await startDarkroom(c, pino({ level: "silent" })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(String(err)).toMatch(/channel "ark-main": ark: upstream_model is required/);
+  });
 });

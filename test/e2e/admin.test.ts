@@ -39,6 +39,7 @@ describe("admin authorisation", () => {
     ["PUT", "/models/x/price"],
     ["GET", "/ledger"],
     ["GET", "/ledger/check"],
+    ["GET", "/status"],
   ];
   for (const [method, p] of routes) {
     it(`${method} ${p}: 401 with an API key, with no credential and with a wrong token`, async () => {
@@ -265,5 +266,16 @@ describe("accounts, keys and credits", () => {
       expect(r.status).toBe(404);
       expect(r.json.error.code).toBe("not_found");
     }
+  });
+
+  it("reports the process's memory, event-loop delay and runner load", async () => {
+    const r = await admin("/status");
+    expect(r.status).toBe(200);
+    expect(r.json.object).toBe("status");
+    expect(r.json.memory.rss_bytes).toBeGreaterThan(10 * 1024 * 1024);
+    expect(r.json.event_loop_delay).toHaveProperty("max_since_start_ms");
+    // This file's server is API only (no runner in the process).
+    expect(s.dr.runner).toBeNull();
+    expect(r.json.runner).toBeNull();
   });
 });

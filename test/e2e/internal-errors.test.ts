@@ -9,6 +9,7 @@ import { BUILTIN_MODELS, ModelCatalogue } from "../../src/core/models.js";
 import { buildApp } from "../../src/http/app.js";
 import { KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
 import { FsStorage } from "../../src/media/fs-storage.js";
+import { ProcessMonitor } from "../../src/obs/process-monitor.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { AdminStore } from "../../src/store/admin.js";
 import type { WebhookStore } from "../../src/store/webhooks.js";
@@ -65,6 +66,8 @@ const app = buildApp({
   log: pino({ level: "error" }, { write: (line: string) => void logged.push(line) }),
   bodyLimitBytes: 1024 * 1024,
   accessLog: false,
+  monitor: new ProcessMonitor(),
+  runnerStatus: () => null,
 });
 
 beforeAll(async () => {

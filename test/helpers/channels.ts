@@ -31,7 +31,7 @@ export function channelAdminFor(router: ChannelRouter): ManageDeps {
   return {
     router,
     store: emptyChannelStore,
-    providerExists: () => false,
+    provider: () => undefined,
     modelExists: () => false,
     lookupEnv: () => undefined,
     now: Date.now,

@@ -239,6 +239,20 @@ describe("redirects", () => {
     );
   });
 
+  it("followRedirects false returns the 3xx itself and never fetches its location", async () => {
+    const echoes = web.hits.filter((h) => h === "/echo").length;
+    const res = await createSafeClient(policy).request(`${web.origin}/307`, {
+      method: "POST",
+      body: "x",
+      followRedirects: false,
+    });
+    expect(res.status).toBe(307);
+    expect(res.headers.location).toBe("/echo");
+    expect(res.redirects).toBe(0);
+    expect(res.finalUrl).toBe(`${web.origin}/307`);
+    expect(web.hits.filter((h) => h === "/echo").length).toBe(echoes);
+  });
+
   it("a chain ending in a private address is refused at that hop", async () => {
     await expectReason(
       createSafeClient(policy).request(`${web.origin}/to-private`),

@@ -416,9 +416,17 @@ describe("ark: provider contract and emulator faithfulness", () => {
       /options\.stream must be a boolean/,
     );
     expect(() => ark.validateChannel?.({ baseUrl: null, options: {} })).toThrow(/base_url/);
+    // Ark needs its own model (or endpoint) id: our model name means nothing to it.
+    expect(() => ark.validateChannel?.({ baseUrl: emu.url, options: {} })).toThrow(
+      /upstream_model is required/,
+    );
+    expect(() =>
+      ark.validateChannel?.({ baseUrl: emu.url, upstreamModel: null, options: {} }),
+    ).toThrow(/upstream_model is required/);
     expect(() =>
       ark.validateChannel?.({
         baseUrl: emu.url,
+        upstreamModel: "doubao-seedream-4-0-250828",
         options: { watermark: true, response_format: "url" },
       }),
     ).not.toThrow();

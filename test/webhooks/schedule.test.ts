@@ -28,7 +28,11 @@ describe("retry schedule", () => {
     for (const status of [101, 301, 302, 307, 308, 400, 404, 410, 429, 500, 502])
       expect(verdictFor(describeResult({ kind: "response", status }), 1, 0).status).toBe("pending");
     expect(verdictFor(describeResult({ kind: "timeout" }), 1, 0).status).toBe("pending");
-    expect(verdictFor(describeResult({ kind: "redirect" }), 1, 0).status).toBe("pending");
+    expect(describeResult({ kind: "response", status: 307 })).toEqual({
+      statusCode: 307,
+      errorKind: "http_status",
+      errorMessage: "The receiver answered 307 (redirects are not followed).",
+    });
     expect(
       verdictFor(
         describeResult({ kind: "network", message: "The server could not be reached." }),

@@ -11,7 +11,7 @@
  * A channel missing its base URL, key or upstream model id is an operator problem:
  * service_unavailable, which routing may fail over.
  */
-import { ProviderError, type ChannelSettings } from "../contract.js";
+import { ProviderError, type ChannelSettings, type ChannelToValidate } from "../contract.js";
 
 export interface ArkChannel {
   baseUrl: string;
@@ -36,11 +36,7 @@ function misconfigured(): ProviderError {
 }
 
 /** What is wrong with a channel's Ark settings, in words for the operator; null if nothing. */
-export function arkChannelProblem(ch: {
-  baseUrl?: string | null;
-  upstreamModel?: string | null;
-  options: Record<string, unknown>;
-}): string | null {
+export function arkChannelProblem(ch: ChannelToValidate): string | null {
   const o = ch.options;
   for (const k of ["watermark", "stream"]) {
     if (o[k] !== undefined && typeof o[k] !== "boolean") return `options.${k} must be a boolean`;
@@ -55,7 +51,7 @@ export function arkChannelProblem(ch: {
   if (max !== undefined && (typeof max !== "number" || !Number.isInteger(max) || max <= 0))
     return "options.max_image_bytes must be a positive integer";
   if (!ch.baseUrl) return "base_url is required";
-  if (ch.upstreamModel === "") return "upstream_model must not be empty";
+  if (!ch.upstreamModel) return "upstream_model is required (Ark's model or endpoint id)";
   return null;
 }
 

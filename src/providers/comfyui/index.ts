@@ -15,6 +15,7 @@ import type { GenerationRequest } from "../../core/types.js";
 import {
   ProviderError,
   type ChannelSettings,
+  type ChannelToValidate,
   type GenerateContext,
   type GenerateOutcome,
   type Provider,
@@ -49,7 +50,7 @@ interface ChannelPlan {
 
 export type ComfyUiProvider = Provider & {
   /** Checks a channel's settings when it is loaded; throws an Error naming the problem. */
-  validateChannel(channel: { baseUrl?: string | null; options: Record<string, unknown> }): void;
+  validateChannel(channel: ChannelToValidate): void;
 };
 
 export function createComfyUiProvider(opts: ComfyUiProviderOptions = {}): ComfyUiProvider {

@@ -1,0 +1,11 @@
+/** GET /admin/v1/status: the process's memory, event-loop delay and runner load. */
+import type { FastifyInstance } from "fastify";
+import type { AppDeps } from "../../app.js";
+
+export function adminStatusRoutes(app: FastifyInstance, deps: AppDeps): void {
+  app.get("/status", async () => ({
+    object: "status",
+    ...deps.monitor.snapshot(),
+    runner: deps.runnerStatus(),
+  }));
+}
