@@ -68,23 +68,24 @@ const DEFAULTS = {
   options: {},
 } as const;
 
+const channelFields = z.object({
+  id: z.string().regex(CHANNEL_ID_RE, "must be 1-64 letters, digits and . _ : -"),
+  model: fields.model,
+  provider: fields.provider,
+  base_url: fields.base_url.optional(),
+  api_key_env: fields.api_key_env.optional(),
+  api_key_file: fields.api_key_file.optional(),
+  upstream_model: fields.upstream_model.optional(),
+  priority: fields.priority.optional(),
+  weight: fields.weight.optional(),
+  max_concurrency: fields.max_concurrency.optional(),
+  timeout_ms: fields.timeout_ms.optional(),
+  enabled: fields.enabled.optional(),
+  options: fields.options.optional(),
+});
+
 /** A full channel (config file entry, or admin POST). */
-export const channelSchema = z
-  .object({
-    id: z.string().regex(CHANNEL_ID_RE, "must be 1-64 letters, digits and . _ : -"),
-    model: fields.model,
-    provider: fields.provider,
-    base_url: fields.base_url.optional(),
-    api_key_env: fields.api_key_env.optional(),
-    api_key_file: fields.api_key_file.optional(),
-    upstream_model: fields.upstream_model.optional(),
-    priority: fields.priority.optional(),
-    weight: fields.weight.optional(),
-    max_concurrency: fields.max_concurrency.optional(),
-    timeout_ms: fields.timeout_ms.optional(),
-    enabled: fields.enabled.optional(),
-    options: fields.options.optional(),
-  })
+export const channelSchema = channelFields
   .strict()
   .refine((c) => !(c.api_key_env && c.api_key_file), {
     message: "give api_key_env or api_key_file, not both",
@@ -92,22 +93,7 @@ export const channelSchema = z
   });
 
 /** An admin PATCH: any field but the id. */
-export const channelPatchSchema = z
-  .object({
-    model: fields.model.optional(),
-    provider: fields.provider.optional(),
-    base_url: fields.base_url.optional(),
-    api_key_env: fields.api_key_env.optional(),
-    api_key_file: fields.api_key_file.optional(),
-    upstream_model: fields.upstream_model.optional(),
-    priority: fields.priority.optional(),
-    weight: fields.weight.optional(),
-    max_concurrency: fields.max_concurrency.optional(),
-    timeout_ms: fields.timeout_ms.optional(),
-    enabled: fields.enabled.optional(),
-    options: fields.options.optional(),
-  })
-  .strict();
+export const channelPatchSchema = channelFields.omit({ id: true }).partial().strict();
 
 export type ChannelJson = z.infer<typeof channelSchema>;
 export type ChannelPatchJson = z.infer<typeof channelPatchSchema>;

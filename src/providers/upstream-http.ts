@@ -11,6 +11,7 @@
 import sharp from "sharp";
 import { request, type FormData } from "undici";
 import { ProviderError } from "./contract.js";
+import { errorCodes, NEVER_REACHED_CODES } from "./http-faults.js";
 
 /** The task's abort signal plus the channel's deadline, as one signal. */
 export class CallScope {
@@ -63,23 +64,6 @@ export interface UpstreamCall {
   maxBytes: number;
 }
 
-// Failures that happen before a single byte of the request left: nothing was received.
-const CONNECT_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_CONNECT_TIMEOUT",
-]);
-
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === "string") return code;
-  const cause = (err as { cause?: unknown } | null)?.cause;
-  return cause && cause !== err ? errorCode(cause) : undefined;
-}
-
 /**
  * One HTTP exchange with the whole body read under a byte cap. Resolves with any
  * status (the caller maps error statuses); rejects with the task's abort reason, or an
@@ -118,10 +102,10 @@ export async function callUpstream(
     scope.throwIfAborted();
     if (err instanceof UpstreamTransportError) throw err;
     if (scope.timedOut) throw new UpstreamTransportError("timeout", true);
-    const code = errorCode(err);
+    const code = errorCodes(err)[0];
     if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT")
       throw new UpstreamTransportError("timeout", true);
-    if (!sent && code !== undefined && CONNECT_CODES.has(code))
+    if (!sent && code !== undefined && NEVER_REACHED_CODES.has(code))
       throw new UpstreamTransportError("connect", false);
     // Socket closed, reset, or a body cut short: the request went out, the answer did not come back.
     throw new UpstreamTransportError("reset", true);
@@ -163,22 +147,6 @@ export function transportError(
         mayHaveCharged,
       );
   }
-}
-
-/** Retry-After as milliseconds: `retry-after-ms` (OpenAI), or `retry-after` seconds or date. */
-export function parseRetryAfter(
-  headers: Record<string, string | string[] | undefined>,
-  nowMs: number = Date.now(),
-): number | undefined {
-  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v)?.trim();
-  const cap = (ms: number) => Math.min(Math.max(0, Math.round(ms)), 3_600_000);
-  const ms = first(headers["retry-after-ms"]);
-  if (ms && /^\d+(\.\d+)?$/.test(ms)) return cap(Number(ms));
-  const ra = first(headers["retry-after"]);
-  if (!ra) return undefined;
-  if (/^\d+(\.\d+)?$/.test(ra)) return cap(Number(ra) * 1000);
-  const date = Date.parse(ra);
-  return Number.isNaN(date) ? undefined : cap(date - nowMs);
 }
 
 export interface ProbedImage {

@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { ClaimedTask, Store } from "../store/store.js";
+import { WakeableSleep } from "./wakeable-sleep.js";
 
 export interface RunnerOptions {
   concurrency: number;
@@ -54,7 +55,7 @@ export class Runner {
   private readonly inFlight = new Map<string, InFlight>();
   private running = false;
   private loopDone: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  private readonly idle = new WakeableSleep();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private heartbeating = false;
   private readonly now: () => number;
@@ -98,7 +99,7 @@ export class Runner {
 
   /** Cuts the idle wait short: there may be new work. */
   wake(): void {
-    this.wakeUp?.();
+    this.idle.wake();
   }
 
   /**
@@ -140,15 +141,7 @@ export class Runner {
         continue;
       }
       if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.opts.pollIntervalMs);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wakeUp = done;
-      });
-      this.wakeUp = null;
+      await this.idle.sleep(this.opts.pollIntervalMs);
     }
   }
 

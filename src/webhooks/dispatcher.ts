@@ -17,6 +17,7 @@
  */
 import type { Logger } from "pino";
 import { taskView, type LinkSigner } from "../http/task-view.js";
+import { WakeableSleep } from "../runner/wakeable-sleep.js";
 import type { Store } from "../store/store.js";
 import type { ClaimedDelivery, WebhookStore } from "../store/webhooks.js";
 import { ATTEMPT_TIMEOUT_MS, describeResult, verdictFor, type SendResult } from "./schedule.js";
@@ -61,7 +62,7 @@ interface InFlight {
 export class WebhookDispatcher {
   private running = false;
   private loopDone: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  private readonly idle = new WakeableSleep();
   private readonly inFlight = new Map<string, InFlight>();
   private readonly now: () => number;
   /** Observers of finished attempts (tests, metrics). */
@@ -88,7 +89,7 @@ export class WebhookDispatcher {
 
   /** Something may have become due (a task finished here): look now. */
   wake(): void {
-    this.wakeUp?.();
+    this.idle.wake();
   }
 
   async stop(): Promise<void> {
@@ -117,17 +118,7 @@ export class WebhookDispatcher {
         this.deps.log.error({ err }, "webhook dispatcher could not read the outbox");
       }
       if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.wakeUp = null;
-          resolve();
-        }, waitMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          this.wakeUp = null;
-          resolve();
-        };
-      });
+      await this.idle.sleep(waitMs);
     }
   }
 

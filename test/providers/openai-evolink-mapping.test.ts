@@ -6,7 +6,7 @@ import { buildSubmitBody, parseTask, sizeText } from "../../src/providers/evolin
 import { mapOpenAIError } from "../../src/providers/openai/errors.js";
 import { createOpenAIProvider } from "../../src/providers/openai/index.js";
 import { buildCall } from "../../src/providers/openai/request.js";
-import { parseRetryAfter } from "../../src/providers/upstream-http.js";
+import { parseRetryAfter } from "../../src/providers/http-faults.js";
 import { normalised } from "./fake-context.js";
 
 const channel = (over: Record<string, unknown> = {}) => ({

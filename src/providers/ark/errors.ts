@@ -11,6 +11,7 @@
  */
 import type { FailureCode } from "../../core/types.js";
 import { ProviderError } from "../contract.js";
+import { errorCodes, NEVER_REACHED_CODES, retryAfterValueMs } from "../http-faults.js";
 
 export interface ArkFailureClass {
   code: FailureCode;
@@ -90,42 +91,8 @@ export function arkHttpError(
   now = Date.now(),
 ): ProviderError {
   const k = classifyArkError(status, code);
-  const wait = k.retryable ? parseRetryAfter(retryAfter, now) : undefined;
+  const wait = k.retryable ? retryAfterValueMs(retryAfter, now) : undefined;
   return new ProviderError(k.code, k.message, k.retryable, false, wait);
-}
-
-/** Retry-After as delta-seconds or an HTTP date (RFC 9110 §10.2.3), in ms; capped at an hour. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  let ms: number;
-  if (/^\d+(\.\d+)?$/.test(v)) ms = Number(v) * 1000;
-  else {
-    const at = Date.parse(v);
-    if (Number.isNaN(at)) return undefined;
-    ms = at - now;
-  }
-  return Math.min(3_600_000, Math.max(0, Math.round(ms)));
-}
-
-/** Network-level error codes that mean the request never reached the upstream. */
-const NEVER_REACHED = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_CONNECT_TIMEOUT",
-]);
-
-function errorCodes(err: unknown): string[] {
-  const out: string[] = [];
-  for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string") out.push(code);
-    e = (e as { cause?: unknown }).cause;
-  }
-  return out;
 }
 
 /**
@@ -134,7 +101,7 @@ function errorCodes(err: unknown): string[] {
  * may be generating (and billing) images, so the call is not repeated elsewhere.
  */
 export function arkTransportError(err: unknown, timedOut: boolean): ProviderError {
-  const neverReached = !timedOut && errorCodes(err).some((c) => NEVER_REACHED.has(c));
+  const neverReached = !timedOut && errorCodes(err).some((c) => NEVER_REACHED_CODES.has(c));
   if (neverReached)
     return new ProviderError("service_error", "The upstream could not be reached.", true, false);
   if (timedOut)

@@ -7,6 +7,7 @@
  * silently repeat it on another channel — and failures before that carry `false`.
  * Messages never include the upstream's host, body or node tracebacks.
  */
+import { retryAfterValueMs } from "../http-faults.js";
 import { ProviderError } from "../contract.js";
 
 /** Stage of the call, for the messages and the mayHaveCharged flag. */
@@ -150,11 +151,7 @@ export function downloadFailure(reason: "status" | "too_large" | "network" | "no
   }
 }
 
-/** Retry-After as milliseconds (seconds or an HTTP date), or undefined. */
+/** Retry-After as milliseconds (seconds or an HTTP date, capped at an hour), or undefined. */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()) {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (!v) return undefined;
-  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  return retryAfterValueMs(Array.isArray(value) ? value[0] : value, now);
 }

@@ -23,7 +23,16 @@
  */
 import { isFailureCode, policyFor } from "../../core/failure.js";
 import { ProviderError } from "../contract.js";
-import { parseRetryAfter } from "../upstream-http.js";
+import { parseRetryAfter } from "../http-faults.js";
+import {
+  credentialsRefused,
+  invalidParameters,
+  modelNotOffered,
+  rateLimited,
+  referenceImageRejected,
+  unexpectedStatus,
+  upstreamFailed,
+} from "../upstream-faults.js";
 
 function errorFields(body: Buffer): { code?: string; param?: string } {
   try {
@@ -51,23 +60,15 @@ export function mapSubmitError(
     case 400:
     case 413:
       if (param === "image_urls" || param?.startsWith("image_urls"))
-        return new ProviderError(
-          "image_processing_error",
-          "The image service could not use a reference image.",
-          false,
-        );
-      return new ProviderError(
-        "invalid_parameters",
-        "The image service rejected the request's parameters.",
-        false,
-      );
+        return referenceImageRejected();
+      return invalidParameters();
     case 401:
-      return unavailable("The image service refused this channel's credentials.");
+      return credentialsRefused(retryAfter);
     case 402:
       return unavailable("This channel's upstream account has no credits left.");
     case 403:
     case 404:
-      return unavailable("The image service does not offer this channel's model.");
+      return modelNotOffered(retryAfter);
     case 409:
       return new ProviderError(
         "service_error",
@@ -78,25 +79,11 @@ export function mapSubmitError(
         true,
       );
     case 429:
-      return new ProviderError(
-        "resource_exhausted",
-        "The image service is rate limiting this channel.",
-        true,
-        false,
-        retryAfter,
-      );
+      return rateLimited(retryAfter);
     case 503:
       return unavailable("The image service is temporarily unavailable.");
     default:
-      return new ProviderError(
-        "service_error",
-        status >= 500
-          ? "The image service failed."
-          : `The image service answered with an unexpected status ${status}.`,
-        true,
-        false,
-        retryAfter,
-      );
+      return status >= 500 ? upstreamFailed(retryAfter) : unexpectedStatus(status, retryAfter);
   }
 }
 

@@ -33,6 +33,7 @@ import {
   UpstreamTransportError,
   type UpstreamResponse,
 } from "../upstream-http.js";
+import { imageNotProduced, noImageProduced, unreadableAnswer } from "../upstream-faults.js";
 import {
   authHeaders,
   cancelUrl,
@@ -85,13 +86,7 @@ export function createEvolinkProvider(opts: EvolinkProviderOptions = {}): Provid
     }
     if (res.status !== 200) throw mapSubmitError(res.status, res.body, res.headers);
     const task = parseTask(res.body);
-    if (!task)
-      throw new ProviderError(
-        "service_error",
-        "The image service sent an answer that could not be read.",
-        true,
-        true,
-      );
+    if (!task) throw unreadableAnswer();
     return task;
   }
 
@@ -217,24 +212,14 @@ export function createEvolinkProvider(opts: EvolinkProviderOptions = {}): Provid
       }
       if (generated === 0)
         throw results.length === 0
-          ? new ProviderError(
-              "generation_failed_no_content",
-              "The image service finished without producing an image.",
-              false,
-              true,
-            )
+          ? noImageProduced()
           : new ProviderError(
               "service_error",
               "The result images could not be downloaded from the image service.",
               true,
               true,
             );
-      for (let i = results.length; i < req.n; i++)
-        failures.push({
-          index: i,
-          code: "generation_failed_no_content",
-          message: "The image service produced fewer images than asked.",
-        });
+      for (let i = results.length; i < req.n; i++) failures.push(imageNotProduced(i));
       return { generated, failures };
     },
   };

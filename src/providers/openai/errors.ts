@@ -17,7 +17,16 @@
  * An error answer means the upstream did not bill: mayHaveCharged is false.
  */
 import { ProviderError } from "../contract.js";
-import { parseRetryAfter } from "../upstream-http.js";
+import { parseRetryAfter } from "../http-faults.js";
+import {
+  credentialsRefused,
+  invalidParameters,
+  modelNotOffered,
+  rateLimited,
+  referenceImageRejected,
+  unexpectedStatus,
+  upstreamFailed,
+} from "../upstream-faults.js";
 
 export interface UpstreamErrorBody {
   code?: string;
@@ -62,39 +71,15 @@ export function mapOpenAIError(
         false,
       );
     if (/^invalid_image|^image_/.test(code) || e.param === "image" || e.param === "image[]")
-      return new ProviderError(
-        "image_processing_error",
-        "The image service could not use a reference image.",
-        false,
-      );
+      return referenceImageRejected();
     if (QUOTA_CODES.has(code)) return quotaError();
-    return new ProviderError(
-      "invalid_parameters",
-      "The image service rejected the request's parameters.",
-      false,
-    );
+    return invalidParameters();
   }
-  if (status === 401 || status === 403)
-    return new ProviderError(
-      "service_unavailable",
-      "The image service refused this channel's credentials.",
-      true,
-    );
-  if (status === 404)
-    return new ProviderError(
-      "service_unavailable",
-      "The image service does not offer this channel's model.",
-      true,
-    );
+  if (status === 401 || status === 403) return credentialsRefused();
+  if (status === 404) return modelNotOffered();
   if (status === 429) {
     if (QUOTA_CODES.has(code) || QUOTA_CODES.has(type)) return quotaError();
-    return new ProviderError(
-      "resource_exhausted",
-      "The image service is rate limiting this channel.",
-      true,
-      false,
-      retryAfter,
-    );
+    return rateLimited(retryAfter);
   }
   if (status === 503)
     return new ProviderError(
@@ -104,13 +89,8 @@ export function mapOpenAIError(
       false,
       retryAfter,
     );
-  if (status >= 500)
-    return new ProviderError("service_error", "The image service failed.", true, false, retryAfter);
-  return new ProviderError(
-    "service_error",
-    `The image service answered with an unexpected status ${status}.`,
-    true,
-  );
+  if (status >= 500) return upstreamFailed(retryAfter);
+  return unexpectedStatus(status);
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   transportError,
   UpstreamTransportError,
 } from "../upstream-http.js";
+import { imageNotProduced, noImageProduced, unreadableAnswer } from "../upstream-faults.js";
 import { authHeaders, endpointUrl, familyOf } from "./api.js";
 import { mapOpenAIError } from "./errors.js";
 import { buildCall, imagesPerCall, parseImagesResponse, type ResponseItem } from "./request.js";
@@ -78,13 +79,7 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions = {}): Provider
     }
     if (res.status !== 200) throw mapOpenAIError(res.status, res.body, res.headers);
     const items = parseImagesResponse(res.body);
-    if (!items)
-      throw new ProviderError(
-        "service_error",
-        "The image service sent an answer that could not be read.",
-        true,
-        true,
-      );
+    if (!items) throw unreadableAnswer();
     return items.slice(0, n);
   }
 
@@ -156,20 +151,9 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions = {}): Provider
         // Fewer than asked: the upstream withheld the rest; asking again could bill twice.
         if (items.length < want) break;
       }
-      if (generated === 0)
-        throw new ProviderError(
-          "generation_failed_no_content",
-          "The image service finished without producing an image.",
-          false,
-          true,
-        );
+      if (generated === 0) throw noImageProduced();
       if (failures.length === 0)
-        for (let i = generated; i < req.n; i++)
-          failures.push({
-            index: i,
-            code: "generation_failed_no_content",
-            message: "The image service produced fewer images than asked.",
-          });
+        for (let i = generated; i < req.n; i++) failures.push(imageNotProduced(i));
       return { generated, failures };
     },
   };

@@ -10,6 +10,7 @@ import type {
   LedgerProblem,
   Page,
 } from "../admin.js";
+import { whereEquals } from "./where.js";
 
 interface AccountRow {
   id: string;
@@ -321,17 +322,7 @@ export class SqliteAdmin implements AdminStore {
     page: number,
     pageSize: number,
   ): Promise<Page<LedgerEntry>> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.accountId) {
-      where.push("account_id = ?");
-      args.push(filter.accountId);
-    }
-    if (filter.taskId) {
-      where.push("task_id = ?");
-      args.push(filter.taskId);
-    }
-    const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const { sql: w, args } = whereEquals({ account_id: filter.accountId, task_id: filter.taskId });
     const rows = this.db
       .prepare(`SELECT * FROM ledger_entries ${w} ORDER BY id DESC LIMIT ? OFFSET ?`)
       .all(...args, pageSize, (page - 1) * pageSize) as LedgerRow[];

@@ -22,6 +22,7 @@ import type {
   DeliveryStatus,
   WebhookStore,
 } from "../webhooks.js";
+import { whereEquals } from "./where.js";
 
 /** The claim, in both dialects side by side so a reviewer checks both for the same race. */
 export const CLAIM_DUE_SQL = {
@@ -232,21 +233,11 @@ export class SqliteOutbox implements WebhookStore {
     page: number,
     pageSize: number,
   ): Promise<Page<DeliveryRecord>> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.accountId) {
-      where.push("account_id = ?");
-      args.push(filter.accountId);
-    }
-    if (filter.taskId) {
-      where.push("task_id = ?");
-      args.push(filter.taskId);
-    }
-    if (filter.status) {
-      where.push("status = ?");
-      args.push(filter.status);
-    }
-    const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const { sql: w, args } = whereEquals({
+      account_id: filter.accountId,
+      task_id: filter.taskId,
+      status: filter.status,
+    });
     const rows = this.db
       .prepare(
         `SELECT * FROM webhook_outbox ${w} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,

@@ -35,6 +35,7 @@ import {
   type TaskViewRow,
 } from "./rows.js";
 import { SqliteSubmitter } from "./submit.js";
+import { whereEquals } from "./where.js";
 
 export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
@@ -226,23 +227,17 @@ export class SqliteStore implements Store {
     accountId: string,
     q: TaskListQuery,
   ): Promise<{ data: TaskView[]; total: number }> {
-    const where = ["account_id = ?"];
-    const args: unknown[] = [accountId];
-    if (q.status) {
-      where.push("status = ?");
-      args.push(q.status);
-    }
-    if (q.model) {
-      where.push("model = ?");
-      args.push(q.model);
-    }
-    const cond = where.join(" AND ");
-    const total = this.db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE ${cond}`).get(...args) as {
+    const { sql: where, args } = whereEquals({
+      account_id: accountId,
+      status: q.status,
+      model: q.model,
+    });
+    const total = this.db.prepare(`SELECT COUNT(*) AS n FROM tasks ${where}`).get(...args) as {
       n: number;
     };
     const rows = this.db
       .prepare(
-        `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE ${cond} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,
+        `SELECT ${TASK_VIEW_COLUMNS} FROM tasks ${where} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,
       )
       .all(...args, q.pageSize, (q.page - 1) * q.pageSize) as TaskViewRow[];
     return { data: rows.map(viewFromRow), total: Number(total.n) };

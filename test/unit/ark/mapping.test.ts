@@ -9,12 +9,12 @@ import {
   arkHttpError,
   arkTransportError,
   classifyArkError,
-  parseRetryAfter,
 } from "../../../src/providers/ark/errors.js";
 import { arkSize, buildArkBody } from "../../../src/providers/ark/request.js";
 import { parseArkResult } from "../../../src/providers/ark/response.js";
 import { parseArkStreamEvent } from "../../../src/providers/ark/stream.js";
 import { ProviderError } from "../../../src/providers/contract.js";
+import { retryAfterValueMs as parseRetryAfter } from "../../../src/providers/http-faults.js";
 import { genReq } from "../../providers/ark-helpers.js";
 
 describe("classifyArkError", () => {
@@ -61,7 +61,7 @@ describe("classifyArkError", () => {
   });
 });
 
-describe("parseRetryAfter", () => {
+describe("Retry-After (the shared parser ark uses)", () => {
   it("reads seconds and HTTP dates, rejects junk, caps at an hour", () => {
     const now = Date.parse("2026-01-01T00:00:00Z");
     expect(parseRetryAfter("2", now)).toBe(2000);
