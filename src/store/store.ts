@@ -73,6 +73,12 @@ export interface SubmitInput {
   estimatedSeconds: number;
   nowMs: number;
   idempotency: { key: string; requestHash: string } | null;
+  /**
+   * Replay an idempotent earlier submission, but create nothing: the route would refuse
+   * a new task (model not allowed, no upstream), yet a client retrying a submission
+   * that did go through must still get its task back.
+   */
+  replayOnly?: boolean;
 }
 
 export type SubmitResult =
@@ -81,7 +87,9 @@ export type SubmitResult =
   | { kind: "idempotency_conflict" }
   | { kind: "insufficient_balance" }
   | { kind: "key_limit_exceeded" }
-  | { kind: "too_many_active_tasks" };
+  | { kind: "too_many_active_tasks" }
+  /** replayOnly and there was nothing to replay. */
+  | { kind: "not_created" };
 
 /** A task handed to a runner, fenced by its lease token. */
 export interface ClaimedTask {

@@ -380,6 +380,10 @@ describe("GET /v1/tasks", () => {
     expect(page.json).toMatchObject({ total: 5, page: 2, page_size: 2 });
     const byModel = await s.api("/v1/tasks?model=m-race&status=completed", { key });
     expect(byModel.json.total).toBe(2);
+    // The contract's own template: empty parameters are no filter, not an error.
+    const blank = await s.api("/v1/tasks?status=&model=&page=&page_size=", { key });
+    expect(blank.status).toBe(200);
+    expect(blank.json).toMatchObject({ total: 5, page: 1, page_size: 20 });
     expect((await s.api("/v1/tasks?status=failed", { key })).json).toMatchObject({
       total: 0,
       data: [],

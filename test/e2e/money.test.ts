@@ -5,8 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  TEST_ADMIN_TOKEN,
   addAccount,
   ledgerInvariants,
+  request,
   startTestServer,
   waitForTask,
   type TestServer,
@@ -167,6 +169,40 @@ describe("idempotency under concurrency", () => {
     const n = s.store
       .raw()
       .prepare(`SELECT COUNT(*) AS c FROM tasks WHERE account_id = 'acct_idem'`)
+      .get();
+    expect(n).toEqual({ c: 1 });
+  });
+});
+
+describe("idempotent retries against a refusal", () => {
+  it("a retry that would now be refused (403) still gets its task back; without a replay it is refused", async () => {
+    const key = "sk-idemretry00000000000000000000000000000000";
+    addAccount(s.store, { name: "idemretry", key, credits: 50 });
+    const headers = { "idempotency-key": "retry-after-403" };
+    const first = await submit({ prompt: "went through" }, { key, headers });
+    expect(first.status).toBe(200);
+    // Another key of the same account, no longer allowed this model.
+    const narrow = await request(
+      `${s.url}/admin/v1/accounts/acct_idemretry/keys`,
+      { body: { name: "narrow", allowed_models: ["doubao-seedream-4.5"] } },
+      TEST_ADMIN_TOKEN,
+    );
+    expect(narrow.status).toBe(200);
+    const other = narrow.json.key as string;
+    const retry = await submit({ prompt: "went through" }, { key: other, headers });
+    expect(retry.status).toBe(200);
+    expect(retry.json.id).toBe(first.json.id);
+    expect(retry.headers.get("idempotency-replayed")).toBe("true");
+    const fresh = await submit(
+      { prompt: "went through" },
+      { key: other, headers: { "idempotency-key": "never-seen" } },
+    );
+    expect(fresh.status).toBe(403);
+    expect(fresh.json.error.code).toBe("model_access_denied");
+    expect((await submit({ prompt: "other body" }, { key: other, headers })).status).toBe(409);
+    const n = s.store
+      .raw()
+      .prepare(`SELECT COUNT(*) AS c FROM tasks WHERE account_id = 'acct_idemretry'`)
       .get();
     expect(n).toEqual({ c: 1 });
   });

@@ -45,21 +45,22 @@ export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
       if (!v.ok) throw v.error;
       const { request, spec } = v;
       const p = req.principal;
+      // A refusal that does not depend on the body's validity: an idempotent retry of a
+      // submission that went through still gets its task back (checked by the store).
+      let refusal: ApiError | null = null;
       if (p.allowedModels && !p.allowedModels.includes(request.model)) {
-        throw new ApiError(
+        refusal = new ApiError(
           "model_access_denied",
           `This API key may not use the model ${request.model}.`,
-          {
-            param: "model",
-          },
+          { param: "model" },
         );
-      }
-      if (deps.channels.availability(request.model) === "unavailable") {
-        throw new ApiError(
+      } else if (deps.channels.availability(request.model) === "unavailable") {
+        refusal = new ApiError(
           "service_unavailable",
           `No upstream is available for ${request.model} right now.`,
         );
       }
+      if (refusal && !idempotencyKey) throw refusal;
 
       const result = await deps.store.submitTask({
         taskId: newTaskId(),
@@ -69,6 +70,7 @@ export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
         priceMicros: spec.priceMicros,
         estimatedSeconds: deps.estimator.estimate(request.model),
         nowMs: Date.now(),
+        replayOnly: refusal !== null,
         idempotency: idempotencyKey
           ? {
               key: idempotencyKey,
@@ -99,6 +101,8 @@ export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
             "insufficient_quota",
             "This API key's credit limit cannot cover this request.",
           );
+        case "not_created":
+          throw refusal ?? new ApiError("internal_error");
         case "too_many_active_tasks":
           throw new ApiError(
             "rate_limit_exceeded",

@@ -17,11 +17,17 @@ function checkId(taskId: string): void {
   }
 }
 
+// An empty parameter is no filter: the contract writes the route as
+// `GET /v1/tasks?status=&model=&page=&page_size=`, and clients send it that way.
+const blankIsAbsent = (v: unknown) => (v === "" ? undefined : v);
 const listQuery = z.object({
-  status: z.enum(["pending", "processing", "completed", "failed"]).optional(),
-  model: z.string().min(1).max(200).optional(),
-  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
-  page_size: z.coerce.number().int().min(1).max(100).default(20),
+  status: z.preprocess(
+    blankIsAbsent,
+    z.enum(["pending", "processing", "completed", "failed"]).optional(),
+  ),
+  model: z.preprocess(blankIsAbsent, z.string().min(1).max(200).optional()),
+  page: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(1_000_000).default(1)),
+  page_size: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(100).default(20)),
 });
 
 export function taskRoutes(app: FastifyInstance, deps: AppDeps): void {

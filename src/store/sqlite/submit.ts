@@ -138,8 +138,9 @@ export class SqliteSubmitter {
         const row = this.sql.getTask.get(prev.task_id) as TaskRow | undefined;
         if (row) return { kind: "replayed", task: taskFromRow(row) };
       }
-      if (prev) this.sql.deleteIdem.run(p.accountId, input.idempotency.key);
+      if (prev && !input.replayOnly) this.sql.deleteIdem.run(p.accountId, input.idempotency.key);
     }
+    if (input.replayOnly) return { kind: "not_created" };
 
     const amount = input.reserveMicros;
     if (!this.sql.holdKey.get({ id: p.keyId, amount })) {
