@@ -37,6 +37,11 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: string;
   accessLog: boolean;
+  /**
+   * Which proxies' X-Forwarded-For to believe for the client address (auth throttling,
+   * logs): false (default), true (any), a hop count, or addresses/CIDRs.
+   */
+  trustProxy: boolean | number | string[];
   runner: {
     enabled: boolean;
     concurrency: number;
@@ -106,6 +111,25 @@ const fileSchema = z
   .strict();
 
 type Env = Record<string, string | undefined>;
+
+/** DARKROOM_TRUST_PROXY: true/false, a hop count, or comma-separated addresses/CIDRs. */
+function parseTrustProxy(raw: string | undefined): boolean | number | string[] {
+  const v = raw?.trim();
+  if (!v || ["false", "0", "no", "off"].includes(v)) return false;
+  if (["true", "yes", "on"].includes(v)) return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  const items = v
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const bad = items.find((x) => !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(x));
+  if (bad !== undefined) {
+    throw new ConfigError(
+      `DARKROOM_TRUST_PROXY must be true, false, a hop count or addresses/CIDRs (got "${bad}")`,
+    );
+  }
+  return items;
+}
 
 function parseEnvValue<T>(
   env: Env,
@@ -249,6 +273,7 @@ export function loadConfig(env: Env = process.env): Config {
     ),
     logLevel: env.LOG_LEVEL || "info",
     accessLog: parseEnvValue(env, "DARKROOM_ACCESS_LOG", boolFrom("DARKROOM_ACCESS_LOG"), false),
+    trustProxy: parseTrustProxy(env.DARKROOM_TRUST_PROXY),
     runner: {
       enabled: parseEnvValue(env, "DARKROOM_RUNNER", boolFrom("DARKROOM_RUNNER"), true),
       concurrency: parseEnvValue(

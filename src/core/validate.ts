@@ -18,6 +18,11 @@ const bad = (param: string, message: string): Result => ({
   error: new ApiError("invalid_request", message, { param }),
 });
 
+/** C0 controls other than tab, LF and CR, DEL, and lone UTF-16 surrogates: no upstream takes them. */
+const UNSENDABLE =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 const isObject = (x: unknown): x is Record<string, unknown> =>
   typeof x === "object" && x !== null && !Array.isArray(x);
 
@@ -29,11 +34,11 @@ export interface ValidateOptions {
 }
 
 export function validateGenerationRequest(
-  body: unknown,
+  input: unknown,
   catalogue: ModelCatalogue,
   opts: ValidateOptions = {},
 ): Result {
-  if (!isObject(body)) {
+  if (!isObject(input)) {
     return {
       ok: false,
       error: new ApiError("invalid_request", "The request body must be a JSON object.", {
@@ -41,8 +46,10 @@ export function validateGenerationRequest(
       }),
     };
   }
+  // JSON clients often send null for "not set": null means absent, for every field.
+  const body = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null));
   const { model, prompt } = body;
-  if (model === undefined || model === null) return bad("model", "model is required.");
+  if (model === undefined) return bad("model", "model is required.");
   if (typeof model !== "string") return bad("model", "model must be a string.");
   const spec = catalogue.get(model);
   if (!spec) {
@@ -54,9 +61,15 @@ export function validateGenerationRequest(
     };
   }
 
-  if (prompt === undefined || prompt === null) return bad("prompt", "prompt is required.");
+  if (prompt === undefined) return bad("prompt", "prompt is required.");
   if (typeof prompt !== "string") return bad("prompt", "prompt must be a string.");
   if (prompt.trim() === "") return bad("prompt", "prompt must not be empty.");
+  if (UNSENDABLE.test(prompt)) {
+    return bad(
+      "prompt",
+      "prompt must not contain control characters (other than tab and line breaks) or invalid Unicode.",
+    );
+  }
   // Characters as people count them: code points, so an emoji is one, not two.
   const length = [...prompt].length;
   if (length > spec.promptMaxChars) {
@@ -125,7 +138,7 @@ export function validateGenerationRequest(
   }
 
   let callbackUrl: string | null = null;
-  if (body.callback_url !== undefined && body.callback_url !== null) {
+  if (body.callback_url !== undefined) {
     if (typeof body.callback_url !== "string")
       return bad("callback_url", "callback_url must be a string.");
     const problem = checkCallbackUrl(body.callback_url, {
@@ -137,7 +150,7 @@ export function validateGenerationRequest(
   }
 
   const modelParams: Record<string, unknown> = {};
-  if (body.model_params !== undefined && body.model_params !== null) {
+  if (body.model_params !== undefined) {
     if (!isObject(body.model_params)) return bad("model_params", "model_params must be an object.");
     for (const [key, value] of Object.entries(body.model_params)) {
       const rule = spec.modelParams[key];

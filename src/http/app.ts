@@ -19,6 +19,12 @@ import type { WebhookStore } from "../store/webhooks.js";
 import { installErrorHandling } from "./error-handler.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
 import { createPollFastPath } from "./fast-path.js";
+import { installJsonBodyParser } from "./json-body.js";
+import {
+  createClientErrorHandler,
+  frameworkErrorHandler,
+  installClosingGuard,
+} from "./protocol-errors.js";
 import { AuthGate, installAuth, type KeyCache } from "./plugins/auth.js";
 import { requestIdFrom } from "./request-id.js";
 import { adminAccountRoutes } from "./routes/admin/accounts.js";
@@ -55,6 +61,8 @@ export interface AppDeps {
   log: Logger;
   bodyLimitBytes: number;
   accessLog: boolean;
+  /** Fastify's trustProxy: whose X-Forwarded-For gives the client address. */
+  trustProxy?: boolean | number | string[];
   monitor: ProcessMonitor;
   /** The runner's load in this process, or null when it runs no runner (API only). */
   runnerStatus: () => { in_flight: number; concurrency: number } | null;
@@ -81,24 +89,34 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !deps.accessLog }),
     bodyLimit: deps.bodyLimitBytes,
+    // A hop count is "trust the first n hops" (what Fastify does with a number at run time).
+    trustProxy:
+      typeof deps.trustProxy === "number"
+        ? (
+            (hops: number) => (_address: string, hop: number) =>
+              hop < hops
+          )(deps.trustProxy)
+        : (deps.trustProxy ?? false),
     requestIdHeader: false,
     genReqId: (req) => requestIdFrom(req.headers["x-request-id"]),
     // Wrong types are the client's error: never coerce "3" into 3.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
-    return503OnClosing: true,
+    // Our own JSON answers for what fails before routing (protocol-errors.ts); the 503
+    // while closing comes from installClosingGuard, not Fastify's raw body.
+    clientErrorHandler: createClientErrorHandler(deps.log as FastifyBaseLogger),
+    frameworkErrors: frameworkErrorHandler,
+    return503OnClosing: false,
     forceCloseConnections: "idle",
   });
 
-  app.addHook("onClose", (_app, done) => {
-    fastPath?.close();
-    done();
-  });
   app.addHook("onRequest", (req, reply, done) => {
     reply.header("x-request-id", req.id);
     done();
   });
+  installClosingGuard(app, () => fastPath?.close());
   // JSON only: without this, Fastify would parse text/plain bodies into strings.
   app.removeContentTypeParser("text/plain");
+  installJsonBodyParser(app);
   installErrorHandling(app);
   healthRoutes(app, deps);
   fileRoutes(app, deps);

@@ -7,7 +7,7 @@
  * reaches ~65–75% of a bare node:http server on this class of machine).
  *
  * It answers only the plain success case and changes no state while deciding: the
- * address is not throttled, the key is in the auth cache, valid and has no rpm limit,
+ * key is in the auth cache, valid and has no rpm limit,
  * the path is exactly a task id, and the task exists for the caller's account. Anything
  * else — a query string, an unknown or rate-limited key, a missing task, a server that
  * is closing, the access log switched on — falls through to Fastify, which produces the
@@ -44,11 +44,7 @@ export function createPollFastPath(deps: FastPathDeps): FastPath & { close(): vo
     const taskId = url.slice(PREFIX.length);
     if (!looksLikeTaskId(taskId) || taskId.includes("/") || taskId.includes("?")) return false;
     const nowMs = Date.now();
-    const principal = deps.gate.peekAdmissible(
-      req.headers.authorization,
-      req.socket.remoteAddress ?? "",
-      nowMs,
-    );
+    const principal = deps.gate.peekAdmissible(req.headers.authorization, nowMs);
     if (!principal) return false;
 
     deps.store.getTask(principal.accountId, taskId).then(

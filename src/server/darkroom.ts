@@ -223,6 +223,7 @@ export async function startDarkroom(
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     accessLog: config.accessLog,
+    trustProxy: config.trustProxy,
     monitor,
     runnerStatus: () =>
       runner ? { in_flight: runner.activeCount, concurrency: config.runner.concurrency } : null,

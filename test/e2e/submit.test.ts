@@ -76,6 +76,34 @@ describe("submission succeeds", () => {
     expect(r.json.usage.credits_reserved).toBe(5.4);
   });
 
+  it("counts the prompt in code points and takes tabs and line breaks", async () => {
+    const emoji = await s.api("/v1/images/generations", {
+      body: { ...base, prompt: "🌅".repeat(2000) },
+    });
+    expect(emoji.status, emoji.text).toBe(200);
+    const lines = await s.api("/v1/images/generations", {
+      body: { ...base, prompt: "a lake\n\tat dusk\r\n" },
+    });
+    expect(lines.status, lines.text).toBe(200);
+  });
+
+  it("treats null as absent for every optional field", async () => {
+    const r = await s.api("/v1/images/generations", {
+      body: {
+        ...base,
+        n: null,
+        size: null,
+        quality: null,
+        prompt_priority: null,
+        image_urls: null,
+        callback_url: null,
+        model_params: null,
+      },
+    });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.usage.credits_reserved).toBe(1.8);
+  });
+
   it("ignores unknown fields", async () => {
     const r = await s.api("/v1/images/generations", { body: { ...base, foo: 1, bar: { x: [1] } } });
     expect(r.status).toBe(200);
@@ -118,6 +146,12 @@ describe("submission is refused", () => {
     ["blank prompt", { ...base, prompt: "   " }, "prompt"],
     ["prompt not a string", { ...base, prompt: ["a"] }, "prompt"],
     ["prompt over 2000 chars", { ...base, prompt: "a".repeat(2001) }, "prompt"],
+    ["prompt over 2000 code points", { ...base, prompt: "🌅".repeat(2001) }, "prompt"],
+    ["prompt with a NUL", { ...base, prompt: "a\u0000b" }, "prompt"],
+    ["prompt with an escape character", { ...base, prompt: "a\u001bb" }, "prompt"],
+    ["prompt with a lone surrogate", { ...base, prompt: "a\ud800b" }, "prompt"],
+    ["null model", { ...base, model: null }, "model"],
+    ["null prompt", { ...base, prompt: null }, "prompt"],
     ["n = 0", { ...base, n: 0 }, "n"],
     ["n = 16", { ...base, n: 16 }, "n"],
     ["n as a string", { ...base, n: "3" }, "n"],

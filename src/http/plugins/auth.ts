@@ -91,12 +91,12 @@ export class AuthGate {
   }
 
   /**
-   * Read-only admission for the fast path: the principal when the address is not
-   * throttled, the key is cached and valid, and the key has no rpm limit (so admitting
-   * it changes no counter). Anything else: undefined, and the caller takes the full path.
+   * Read-only admission for the fast path: the principal when the key is cached and
+   * valid and has no rpm limit (so admitting it changes no counter). A cached valid key
+   * is admitted even from a throttled address (see installAuth). Anything else:
+   * undefined, and the caller takes the full path.
    */
-  peekAdmissible(header: string | undefined, ip: string, nowMs: number): KeyPrincipal | undefined {
-    if (this.failures.peek(ip, nowMs) >= MAX_AUTH_FAILURES_PER_MINUTE) return undefined;
+  peekAdmissible(header: string | undefined, nowMs: number): KeyPrincipal | undefined {
     const key = AuthGate.bearer(header);
     if (!key) return undefined;
     const principal = this.cache.peek(hashApiKey(key), nowMs);
@@ -137,20 +137,18 @@ export function installAuth(app: FastifyInstance, gate: AuthGate): void {
   };
 
   // Callback style, not async: a cached key is admitted without a promise per request.
+  //
+  // Throttling: an address that presented more than MAX_AUTH_FAILURES_PER_MINUTE bad
+  // keys in the last minute gets 429 for any key the cache does not vouch for, so a key
+  // guesser cannot reach the database; keys already known good (cached) still pass, so
+  // clients sharing that address (NAT, a proxy without DARKROOM_TRUST_PROXY) are not
+  // locked out. A request with no key at all costs nothing and counts for nothing.
   app.addHook("onRequest", (req: FastifyRequest, _reply, done) => {
     const nowMs = Date.now();
-    if (failures.peek(req.ip, nowMs) >= MAX_AUTH_FAILURES_PER_MINUTE) {
-      done(
-        new ApiError("rate_limit_exceeded", "Too many failed authentications from this address.", {
-          headers: { "retry-after": "60" },
-        }),
-      );
-      return;
-    }
     const header = req.headers.authorization;
     const key = AuthGate.bearer(header);
     if (!key) {
-      failures.count(req.ip, nowMs);
+      if (header) failures.count(req.ip, nowMs);
       done(
         unauthorized(
           header
@@ -164,6 +162,14 @@ export function installAuth(app: FastifyInstance, gate: AuthGate): void {
     const cached = cache.peek(hash, nowMs);
     if (cached) {
       done(admit(req, cached, nowMs) ?? undefined);
+      return;
+    }
+    if (failures.peek(req.ip, nowMs) >= MAX_AUTH_FAILURES_PER_MINUTE) {
+      done(
+        new ApiError("rate_limit_exceeded", "Too many failed authentications from this address.", {
+          headers: { "retry-after": "60" },
+        }),
+      );
       return;
     }
     cache.lookup(hash, nowMs).then(
