@@ -218,10 +218,19 @@ describe("accounts, keys and credits", () => {
     expect(r.status).toBe(401);
   });
 
-  it("an expired key is 401", async () => {
-    const k = await admin(`/accounts/${accountId}/keys`, { body: { expires_at: 1 } });
+  it("an expired key is 401; a key cannot be created already expired", async () => {
+    const born = await admin(`/accounts/${accountId}/keys`, { body: { expires_at: 1 } });
+    expect(born.status).toBe(400);
+    expect(born.json.error).toMatchObject({ code: "invalid_request", param: "expires_at" });
+    const soon = Math.floor(Date.now() / 1000) + 3600;
+    const k = await admin(`/accounts/${accountId}/keys`, { body: { expires_at: soon } });
+    expect(k.status).toBe(200);
+    expect((await s.api("/v1/credits", { key: k.json.key })).status).toBe(200);
+    const ended = await admin(`/keys/${k.json.id}`, { method: "PATCH", body: { expires_at: 1 } });
+    expect(ended.status).toBe(200);
     const r = await s.api("/v1/tasks/task-unified-1-abcdefgh", { key: k.json.key });
     expect(r.status).toBe(401);
+    expect(r.json.error.message).toMatch(/expired/);
   });
 
   it("sets model prices, applied to new submissions", async () => {

@@ -46,6 +46,12 @@ export function adminKeyRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   app.post<{ Params: { id: string } }>("/accounts/:id/keys", async (req) => {
     const b = parseBody(settings, req.body);
+    // A key born expired is a mistake (to end a key, PATCH its expiry or revoke it).
+    if (b.expires_at != null && b.expires_at * 1000 <= Date.now()) {
+      throw new ApiError("invalid_request", "expires_at must be in the future.", {
+        param: "expires_at",
+      });
+    }
     const secret = newApiKey();
     const key = unwrap(
       await deps.admin.createKey({
