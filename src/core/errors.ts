@@ -2,6 +2,12 @@
  * The public error catalogue: every error the API can answer with, its HTTP status,
  * `type` and default message. It mirrors the tables of spec/api.md (a test compares
  * them). Routes throw ApiError; the one error handler turns it into the JSON body.
+ *
+ * Two answers use a catalogue code with a status of their own, written before any route
+ * runs (http/protocol-errors.ts), because HTTP clients and proxies act on the status:
+ * headers over node's limit are HTTP 431 with `request_too_large`, and a request not
+ * received in time is HTTP 408 with `invalid_request`. No new code: clients of the
+ * contract know only the table's codes.
  */
 
 export type ApiErrorCode =

@@ -6,22 +6,10 @@ import { newTaskId } from "../../core/ids.js";
 import { reserveMicros } from "../../core/money.js";
 import { validateGenerationRequest } from "../../core/validate.js";
 import type { AppDeps } from "../app.js";
+import { canonicalJson } from "../canonical-json.js";
 import { taskSchema, taskView } from "../task-view.js";
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** Key order must not matter for "the same body": hash a canonical form. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    return `{${Object.keys(obj)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(obj[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
 
 export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.post(
@@ -74,7 +62,7 @@ export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
         idempotency: idempotencyKey
           ? {
               key: idempotencyKey,
-              requestHash: createHash("sha256").update(canonical(req.body)).digest("hex"),
+              requestHash: createHash("sha256").update(canonicalJson(req.body)).digest("hex"),
             }
           : null,
       });
