@@ -1,6 +1,9 @@
 /**
- * Files on local disk. Writes are atomic (temp file, fsync, rename), so a crash never
- * leaves a half-written image under a real key; reads stream from disk.
+ * Files on local disk. Writes are atomic and durable: temp file, fsync it, rename over
+ * the key, fsync the directory (and, for a directory just created, its parents), so a
+ * crash never leaves a half-written image under a real key, and once put resolves the
+ * image survives a power loss (the runner marks a task completed only after that).
+ * Reads stream from disk.
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -24,19 +27,32 @@ export class FsStorage implements MediaStorage {
 
   async put(key: string, data: Buffer, _contentType?: string): Promise<void> {
     const target = this.pathOf(key);
-    await mkdir(path.dirname(target), { recursive: true });
+    const dir = path.dirname(target);
+    // The first directory mkdir created, if any: new entries up to there need an fsync.
+    const created = await mkdir(dir, { recursive: true });
     const tmp = `${target}.${randomBytes(6).toString("hex")}.tmp`;
-    const fh = await open(tmp, "w", 0o644);
     try {
-      await fh.writeFile(data);
-      await fh.sync();
+      const fh = await open(tmp, "wx", 0o644);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, target);
     } catch (e) {
-      await fh.close();
       await unlink(tmp).catch(() => {});
       throw e;
     }
-    await fh.close();
-    await rename(tmp, target);
+    await syncDir(dir);
+    if (created !== undefined) {
+      // Each new directory's entry lives in its parent: sync from dir's parent up to
+      // the parent of the first one created.
+      for (let d = dir; d !== path.dirname(created);) {
+        d = path.dirname(d);
+        await syncDir(d);
+      }
+    }
   }
 
   async open(key: string): Promise<StoredFile | null> {
@@ -58,4 +74,29 @@ export class FsStorage implements MediaStorage {
   async remove(prefix: string): Promise<void> {
     await rm(this.pathOf(prefix), { recursive: true, force: true });
   }
+}
+
+/**
+ * Flushes a directory's entries (a rename or a new child) to disk. Where directories
+ * cannot be opened for fsync (Windows), there is nothing more to do.
+ */
+async function syncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, "r");
+  } catch (e) {
+    if (isCode(e, "EISDIR", "EPERM", "EACCES")) return;
+    throw e;
+  }
+  try {
+    await fh.sync();
+  } catch (e) {
+    if (!isCode(e, "EINVAL", "ENOTSUP", "EBADF")) throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
+function isCode(e: unknown, ...codes: string[]): boolean {
+  return typeof e === "object" && e !== null && codes.includes((e as { code?: string }).code ?? "");
 }

@@ -13,6 +13,7 @@ import { ModelCatalogue } from "../core/models.js";
 import { buildApp } from "../http/app.js";
 import { KeyCache } from "../http/plugins/auth.js";
 import { FsStorage } from "../media/fs-storage.js";
+import { configureSharp } from "../media/sharp-setup.js";
 import { hostVerdict } from "../net/policy.js";
 import { createSafeClient } from "../net/safe-request.js";
 import { signFileUrl } from "../media/signed-url.js";
@@ -76,6 +77,7 @@ export async function startDarkroom(
       "DATABASE_URL (PostgreSQL) is not supported yet; unset it to use the embedded SQLite store",
     );
   }
+  configureSharp();
   const store = new SqliteStore(config.sqlitePath);
   await store.migrate();
   const admin = new SqliteAdmin(store.raw());

@@ -12,7 +12,7 @@ import {
   type Provider,
 } from "../contract.js";
 import { parseSandboxDirectives } from "./directives.js";
-import { renderSandboxImage } from "./render.js";
+import { renderSandboxImage, SANDBOX_CONTENT_TYPES, sandboxFormat } from "./render.js";
 
 const STEPS_PER_IMAGE = 4;
 
@@ -51,26 +51,36 @@ export function createSandboxProvider(opts: { durationMs: number }): Provider {
         width: r.width,
         height: r.height,
       }));
+      const format = sandboxFormat(req.modelParams.output_format, req.size.width, req.size.height);
       let steps = 0;
       for (let i = 0; i < produce; i++) {
         for (let s = 0; s < STEPS_PER_IMAGE; s++) {
           await wait(perStep);
           report(++steps);
         }
-        const data = await renderSandboxImage({
-          prompt: req.prompt,
-          index: i,
-          total: req.n,
-          width: req.size.width,
-          height: req.size.height,
-          model: req.model,
-          references,
-        });
+        let data: Buffer;
+        try {
+          data = await renderSandboxImage({
+            prompt: req.prompt,
+            index: i,
+            total: req.n,
+            width: req.size.width,
+            height: req.size.height,
+            model: req.model,
+            references,
+            format,
+            signal: ctx.signal,
+          });
+        } catch (err) {
+          // Aborted while waiting for a render slot: report it like any other abort.
+          if (ctx.signal.aborted) await wait(0);
+          throw err;
+        }
         if (ctx.signal.aborted) await wait(0);
         await ctx.onImage({
           index: i,
           data,
-          contentType: "image/jpeg",
+          contentType: SANDBOX_CONTENT_TYPES[format],
           width: req.size.width,
           height: req.size.height,
         });

@@ -3,20 +3,57 @@
  * SANDBOX with the prompt on it, deterministic for (prompt, index, size, model).
  *
  * Everything heavy runs inside sharp (libvips on the libuv thread pool): a tiny SVG
- * gradient scaled up for the background, Pango text layers rendered with a font
- * shipped in node_modules (no dependence on system fonts), JPEG encoding. The event
- * loop only builds a few strings, so a 4K render never blocks polls.
+ * gradient rasterised small then scaled up for the background, Pango text layers
+ * rendered with a font shipped in node_modules (no dependence on system fonts), JPEG
+ * (or PNG/WebP when the request asks) encoding. The event loop only builds a few
+ * strings, so a 4K render never blocks polls.
+ *
+ * Memory: a 16384x1024 frame is 64 MB of RGBA in flight, so renders in one process are
+ * bounded (RENDERS_AT_ONCE) however many tasks the runner works on at once.
  */
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import path from "node:path";
 import sharp, { type OverlayOptions } from "sharp";
+import { Semaphore } from "../../core/semaphore.js";
+import { escapeMarkup, drawableText, shownText } from "./label-text.js";
 
 const require = createRequire(import.meta.url);
 const FONT_DIR = path.join(path.dirname(require.resolve("dejavu-fonts-ttf/package.json")), "ttf");
 const FONT_BOLD = path.join(FONT_DIR, "DejaVuSans-Bold.ttf");
 const FONT_REGULAR = path.join(FONT_DIR, "DejaVuSans.ttf");
 const PROMPT_SHOWN_MAX = 280;
+/** Sandbox renders running at once in this process; more wait their turn. */
+export const RENDERS_AT_ONCE = 2;
+const renderSlots = new Semaphore(RENDERS_AT_ONCE);
+/** Renders running and waiting now (for tests and diagnostics). */
+export const sandboxRenders = {
+  get active(): number {
+    return renderSlots.active;
+  },
+  get waiting(): number {
+    return renderSlots.waiting;
+  },
+};
+
+export type SandboxFormat = "jpeg" | "png" | "webp";
+
+export const SANDBOX_CONTENT_TYPES: Record<SandboxFormat, string> = {
+  jpeg: "image/jpeg",
+  png: "image/png",
+  webp: "image/webp",
+};
+
+const WEBP_MAX_SIDE = 16383;
+
+/**
+ * The encoding a request's `model_params.output_format` asks for; JPEG otherwise.
+ * WebP cannot hold a side over 16383 pixels: such a size gets PNG instead.
+ */
+export function sandboxFormat(outputFormat: unknown, width: number, height: number): SandboxFormat {
+  if (outputFormat === "webp") return Math.max(width, height) > WEBP_MAX_SIDE ? "png" : "webp";
+  return outputFormat === "png" ? "png" : "jpeg";
+}
 
 export interface RenderInput {
   prompt: string;
@@ -26,10 +63,10 @@ export interface RenderInput {
   height: number;
   model: string;
   references?: Array<{ data: Buffer; width: number; height: number }>;
-}
-
-function escapeMarkup(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  /** Default jpeg. */
+  format?: SandboxFormat;
+  /** Aborts waiting for a render slot (a render once started runs to its end). */
+  signal?: AbortSignal;
 }
 
 function palette(prompt: string, index: number): [string, string, number] {
@@ -40,6 +77,32 @@ function palette(prompt: string, index: number): [string, string, number] {
 }
 
 async function textLayer(
+  markup: string,
+  fontfile: string,
+  font: string,
+  width: number,
+  height: number,
+): Promise<{ data: Buffer; width: number; height: number }> {
+  try {
+    return await drawText(markup, fontfile, font, width, height);
+  } catch (err) {
+    // Text with no ink at all (spaces, zero-width characters): libvips refuses to
+    // render it. The layer is then simply empty.
+    if (err instanceof Error && /no text to render/.test(err.message)) return emptyLayer();
+    throw err;
+  }
+}
+
+async function emptyLayer(): Promise<{ data: Buffer; width: number; height: number }> {
+  const data = await sharp({
+    create: { width: 1, height: 1, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+  })
+    .png()
+    .toBuffer();
+  return { data, width: 1, height: 1 };
+}
+
+async function drawText(
   markup: string,
   fontfile: string,
   font: string,
@@ -64,20 +127,24 @@ async function textLayer(
 }
 
 export async function renderSandboxImage(input: RenderInput): Promise<Buffer> {
+  return renderSlots.run(() => render(input), input.signal);
+}
+
+async function render(input: RenderInput): Promise<Buffer> {
   const { width: W, height: H } = input;
   const short = Math.min(W, H);
   const [from, to, angle] = palette(input.prompt, input.index);
-  const background = Buffer.from(
+  const svg = Buffer.from(
     `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">
       <defs><linearGradient id="g" gradientTransform="rotate(${angle} .5 .5)">
         <stop offset="0" stop-color="${from}"/><stop offset="1" stop-color="${to}"/></linearGradient></defs>
       <rect width="64" height="64" fill="url(#g)"/></svg>`,
   );
+  // Rasterised at 64x64 first: resizing the SVG itself would make sharp re-render the
+  // vector at the target scale (for 16384x1024 "fill", a 16384² canvas, 1 GB in one go).
+  const small = await sharp(svg).raw().toBuffer({ resolveWithObject: true });
 
-  const shown =
-    [...input.prompt].length > PROMPT_SHOWN_MAX
-      ? [...input.prompt].slice(0, PROMPT_SHOWN_MAX).join("") + "…"
-      : input.prompt;
+  const shown = shownText(input.prompt, PROMPT_SHOWN_MAX);
   const panelW = Math.round(W * 0.86);
   const pad = Math.round(short * 0.04);
   const labelH = Math.max(12, Math.round(short * 0.09));
@@ -100,7 +167,7 @@ export async function renderSandboxImage(input: RenderInput): Promise<Buffer> {
       promptH,
     ),
     textLayer(
-      `<span foreground="#d0d0d0">placeholder image ${input.index + 1} of ${input.total} · ${W}x${H} · ${escapeMarkup(input.model)}</span>`,
+      `<span foreground="#d0d0d0">placeholder image ${input.index + 1} of ${input.total} · ${W}x${H} · ${escapeMarkup(drawableText(input.model))}</span>`,
       FONT_REGULAR,
       "DejaVu Sans",
       panelW - 2 * pad,
@@ -148,9 +215,11 @@ export async function renderSandboxImage(input: RenderInput): Promise<Buffer> {
     }
   }
 
-  return sharp(background)
+  const { width: sw, height: sh, channels } = small.info;
+  const image = sharp(small.data, { raw: { width: sw, height: sh, channels } })
     .resize(W, H, { fit: "fill", kernel: "cubic" })
-    .composite(layers)
-    .jpeg({ quality: 85, mozjpeg: false })
-    .toBuffer();
+    .composite(layers);
+  if (input.format === "png") return image.png({ compressionLevel: 6 }).toBuffer();
+  if (input.format === "webp") return image.webp({ quality: 85 }).toBuffer();
+  return image.jpeg({ quality: 85, mozjpeg: false }).toBuffer();
 }
