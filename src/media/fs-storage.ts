@@ -6,8 +6,7 @@
  * Reads stream from disk.
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, rename, rm, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { assertValidKey, contentTypeOf, type MediaStorage, type StoredFile } from "./storage.js";
 
@@ -62,12 +61,25 @@ export class FsStorage implements MediaStorage {
     } catch {
       return null;
     }
+    // Open first and describe what was opened: the size and the bytes streamed belong
+    // to the same file even if the key is rewritten or removed meanwhile, and no lazy
+    // open can fail later, outside the caller's error handling.
+    let fh: FileHandle;
     try {
-      const st = await stat(p);
-      if (!st.isFile()) return null;
-      return { stream: createReadStream(p), bytes: st.size, contentType: contentTypeOf(key) };
+      fh = await open(p, "r");
     } catch {
       return null;
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) {
+        await fh.close();
+        return null;
+      }
+      return { stream: fh.createReadStream(), bytes: st.size, contentType: contentTypeOf(key) };
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
     }
   }
 

@@ -77,7 +77,18 @@ describe("FsStorage", () => {
 
   it("overwrites in place (a re-run task rewrites the same keys)", async () => {
     await fs.put(key, Buffer.from("v2"));
-    expect((await fs.open(key))!.bytes).toBe(2);
+    const f = await fs.open(key);
+    f!.stream.destroy(); // not read: release the file handle
+    expect(f!.bytes).toBe(2);
+  });
+
+  it("streams the file it opened, even if the key is rewritten before reading", async () => {
+    await fs.put(key, Buffer.from("first"));
+    const f = await fs.open(key);
+    await fs.put(key, Buffer.from("second, longer"));
+    const chunks: Buffer[] = [];
+    for await (const c of f!.stream) chunks.push(c as Buffer);
+    expect([f!.bytes, Buffer.concat(chunks).toString()]).toEqual([5, "first"]);
   });
 
   it("returns null for missing files and refuses keys that could escape the root", async () => {
