@@ -161,6 +161,11 @@ export interface Store {
   submitTask(input: SubmitInput): Promise<SubmitResult>;
   /** A poll: one indexed read of the public fields, scoped to the account. */
   getTask(accountId: string, taskId: string): Promise<TaskView | null>;
+  /**
+   * The same read, synchronously, for backends whose reads are synchronous (SQLite);
+   * the poll fast path uses it when present and saves a promise per poll.
+   */
+  getTaskNow?(accountId: string, taskId: string): TaskView | null;
   getBalance(accountId: string): Promise<AccountBalance | null>;
   getCredits(accountId: string, keyId: string): Promise<CreditsView | null>;
   cancelTask(accountId: string, taskId: string, nowMs: number): Promise<CancelResult>;

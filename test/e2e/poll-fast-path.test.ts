@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPollFastPath } from "../../src/http/fast-path.js";
 import { AuthGate, KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
+import type { Store } from "../../src/store/store.js";
 import {
   TEST_ADMIN_TOKEN,
   addAccount,
@@ -66,6 +67,28 @@ describe("poll fast path: which requests it takes", () => {
       s.apiKey,
     );
     expect(echoed.headers.get("x-request-id")).toBe("poll-42");
+  });
+
+  it("serves through the async read when a store has no synchronous one", async () => {
+    const asyncOnly = {
+      getTask: (a: string, t: string) => s.store.getTask(a, t),
+    } as unknown as Store;
+    const fast = createPollFastPath({ store: asyncOnly, gate, signLink: (k) => k });
+    const srv = createServer((req, res) => {
+      const fallback = () => res.writeHead(FALLBACK).end();
+      if (!fast(req, res, fallback)) fallback();
+    });
+    await new Promise<void>((ok) => srv.listen(0, "127.0.0.1", ok));
+    try {
+      const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+      const r = await request(`${url}/v1/tasks/${taskId}`, {}, s.apiKey);
+      expect(r.status).toBe(200);
+      expect(r.json.id).toBe(taskId);
+      const missing = await request(`${url}/v1/tasks/task-unified-1-zzzzzzzz`, {}, s.apiKey);
+      expect(missing.status).toBe(FALLBACK);
+    } finally {
+      await new Promise((ok) => srv.close(ok));
+    }
   });
 
   it.each([

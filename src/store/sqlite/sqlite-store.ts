@@ -27,13 +27,7 @@ import type {
 } from "../store.js";
 import { SqliteLeases } from "./claim.js";
 import { SqliteFinisher } from "./finish.js";
-import {
-  principalFromRow,
-  TASK_VIEW_COLUMNS,
-  viewFromRow,
-  type KeyRow,
-  type TaskViewRow,
-} from "./rows.js";
+import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "./rows.js";
 import { SqliteSubmitter } from "./submit.js";
 import { whereEquals } from "./where.js";
 
@@ -71,7 +65,9 @@ export class SqliteStore implements Store {
       submitter: new SqliteSubmitter(db),
       leases: new SqliteLeases(db),
       finisher: new SqliteFinisher(db),
-      getTask: db.prepare(`SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`),
+      getTask: db
+        .prepare(`SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`)
+        .raw(true),
       findKey: db.prepare(
         `SELECT k.id, k.account_id, a.group_name, g.multiplier_ppm, k.allowed_models, k.credit_limit_micros,
                 k.rpm_limit, k.max_concurrent, k.expires_s, k.revoked_ms, a.disabled_ms
@@ -156,9 +152,14 @@ export class SqliteStore implements Store {
     return this.p.submitter.submit(input);
   }
 
+  /** SQLite reads are synchronous: the poll fast path calls this without a promise. */
+  getTaskNow(accountId: string, taskId: string): TaskView | null {
+    const r = this.p.getTask.get(taskId, accountId) as unknown[] | undefined;
+    return r ? viewFromRaw(r) : null;
+  }
+
   async getTask(accountId: string, taskId: string): Promise<TaskView | null> {
-    const r = this.p.getTask.get(taskId, accountId) as TaskViewRow | undefined;
-    return r ? viewFromRow(r) : null;
+    return this.getTaskNow(accountId, taskId);
   }
 
   async getBalance(accountId: string): Promise<AccountBalance | null> {
@@ -239,8 +240,9 @@ export class SqliteStore implements Store {
       .prepare(
         `SELECT ${TASK_VIEW_COLUMNS} FROM tasks ${where} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,
       )
-      .all(...args, q.pageSize, (q.page - 1) * q.pageSize) as TaskViewRow[];
-    return { data: rows.map(viewFromRow), total: Number(total.n) };
+      .raw(true)
+      .all(...args, q.pageSize, (q.page - 1) * q.pageSize) as unknown[][];
+    return { data: rows.map(viewFromRaw), total: Number(total.n) };
   }
 
   async heartbeat(
