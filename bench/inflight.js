@@ -17,7 +17,7 @@ import { createInterface } from "node:readline";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
+import { cannon, freePort, waitUp } from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TASKS = Number(process.env.BENCH_TASKS || 10_000);
@@ -28,26 +28,7 @@ const ADMIN = "dra-bench-admin-token-000000000000000000";
 const ARK_KEY = "ark-bench-key";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    import("node:net").then(({ createServer }) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const { port } = srv.address();
-        srv.close(() => resolve(port));
-      });
-    });
-  });
-}
-
-function cannon(opts) {
-  return new Promise((resolve, reject) => {
-    autocannon({ connections: CONNECTIONS, ...opts }, (err, res) =>
-      err ? reject(err) : resolve(res),
-    );
-  });
-}
+const cannonAt = (opts) => cannon({ connections: CONNECTIONS, ...opts });
 
 async function json(url, headers) {
   const r = await fetch(url, { headers });
@@ -118,14 +99,7 @@ async function main() {
   });
   children.push(gw);
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      if (i > 300) throw new Error("darkroom did not start");
-    }
-    await sleep(100);
-  }
+  await waitUp(`${base}/healthz`);
   const auth = { authorization: `Bearer ${API_KEY}` };
   const status = () => json(`${base}/admin/v1/status`, { authorization: `Bearer ${ADMIN}` });
   const count = async (s) => (await json(`${base}/v1/tasks?status=${s}&page_size=1`, auth)).total;
@@ -139,7 +113,7 @@ async function main() {
     quality: "1K",
   });
   const t0 = Date.now();
-  const submitted = await cannon({
+  const submitted = await cannonAt({
     url: `${base}/v1/images/generations`,
     method: "POST",
     headers: { ...auth, "content-type": "application/json" },
@@ -166,13 +140,13 @@ async function main() {
   // 3. During the hold: polls, then a few submissions (those wait as pending).
   const someTask = (await json(`${base}/v1/tasks?status=processing&page_size=1`, auth)).data[0].id;
   const pollSeconds = Math.max(5, Math.min(20, Math.floor((holdEnds - Date.now()) / 1000) - 12));
-  const polls = await cannon({
+  const polls = await cannonAt({
     url: `${base}/v1/tasks/${someTask}`,
     headers: auth,
     duration: pollSeconds,
   });
   // A fixed number, so the drain after the hold stays about the held tasks.
-  const subsDuring = await cannon({
+  const subsDuring = await cannonAt({
     url: `${base}/v1/images/generations`,
     method: "POST",
     headers: { ...auth, "content-type": "application/json" },

@@ -10,41 +10,15 @@
 // the figures are the HTTP + durable-write path, not image rendering.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
+import { cannon, freePort, waitUp } from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
 const API_KEY = "sk-bench" + "0".repeat(40);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUp(url) {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 const BARE_BODY = JSON.stringify({
   created: 1757165031,
@@ -78,11 +52,7 @@ app.listen({ port: Number(process.env.PORT), host: "127.0.0.1" });
 `;
 
 function once(opts, duration) {
-  return new Promise((resolve, reject) => {
-    autocannon({ connections: CONNECTIONS, duration, ...opts }, (err, res) =>
-      err ? reject(err) : resolve(res),
-    );
-  });
+  return cannon({ connections: CONNECTIONS, duration, ...opts });
 }
 
 /** Each scenario gets a short warm-up (JIT, caches) that is not measured. */
