@@ -78,9 +78,12 @@ export async function startDarkroom(
     );
   }
   configureSharp();
-  const store = new SqliteStore(config.sqlitePath);
+  const store = new SqliteStore(config.sqlitePath, {
+    onWriterThreadError: (err) =>
+      log.error({ err }, "the SQLite writer thread failed; submissions are now written inline"),
+  });
   await store.migrate();
-  const admin = new SqliteAdmin(store.raw());
+  const admin = new SqliteAdmin(store.raw(), store.turn);
   const boot = await bootstrapIfEmpty(store, config);
   // DARKROOM_ADMIN_TOKEN, when set, is the admin credential on every start (rotation = restart).
   if (config.adminToken && !boot.created)
@@ -109,7 +112,7 @@ export async function startDarkroom(
   for (const p of opts.extraProviders ?? []) registry.register(p);
   const events = new DarkroomEventBus();
 
-  const channelStore = new SqliteChannels(store.raw());
+  const channelStore = new SqliteChannels(store.raw(), store.turn);
   let router: ChannelRouter;
   try {
     // Throws on a config channel whose provider is unknown or refuses its settings.
@@ -161,7 +164,7 @@ export async function startDarkroom(
       expiresAt: Math.floor(Date.now() / 1000) + config.resultUrlTtlSeconds,
       secret: signingSecret,
     });
-  const webhookStore = new SqliteOutbox(store.raw());
+  const webhookStore = new SqliteOutbox(store.raw(), store.turn);
   const allowHttp = config.webhooks.allowHttp;
   const dispatcher = config.webhooks.enabled
     ? new WebhookDispatcher(

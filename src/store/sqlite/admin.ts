@@ -112,7 +112,11 @@ function keyColumnValue(field: keyof KeySettings, s: KeySettings): unknown {
 }
 
 export class SqliteAdmin implements AdminStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Waits until this connection may write (SqliteStore.turn). */
+    private readonly turn: () => Promise<void> = () => Promise.resolve(),
+  ) {}
 
   private account(id: string): AccountRecord | null {
     const r = this.db.prepare(`SELECT * FROM accounts WHERE id = ?`).get(id) as
@@ -136,6 +140,7 @@ export class SqliteAdmin implements AdminStore {
     webhookSecret: string;
     nowMs: number;
   }): Promise<AdminResult<AccountRecord>> {
+    await this.turn();
     if (!this.groupExists(a.group)) return { ok: false, reason: "group_not_found" };
     const r = this.db
       .prepare(
@@ -164,6 +169,7 @@ export class SqliteAdmin implements AdminStore {
     patch: { group?: string; disabled?: boolean },
     nowMs: number,
   ): Promise<AdminResult<AccountRecord>> {
+    await this.turn();
     if (!this.account(id)) return { ok: false, reason: "not_found" };
     if (patch.group !== undefined && !this.groupExists(patch.group))
       return { ok: false, reason: "group_not_found" };
@@ -185,6 +191,7 @@ export class SqliteAdmin implements AdminStore {
     accountId: string,
     m: { kind: "topup" | "adjust"; amountMicros: number; reason: string; nowMs: number },
   ): Promise<AdminResult<LedgerEntry>> {
+    await this.turn();
     return this.db
       .transaction((): AdminResult<LedgerEntry> => {
         // The condition keeps running tasks' holds covered: an adjustment never takes
@@ -229,6 +236,7 @@ export class SqliteAdmin implements AdminStore {
     settings: KeySettings;
     nowMs: number;
   }): Promise<AdminResult<KeyRecord>> {
+    await this.turn();
     if (!this.account(k.accountId)) return { ok: false, reason: "not_found" };
     const s = k.settings;
     this.db
@@ -265,6 +273,7 @@ export class SqliteAdmin implements AdminStore {
   }
 
   async updateKey(id: string, settings: KeySettings): Promise<AdminResult<KeyRecord>> {
+    await this.turn();
     if (!this.key(id)) return { ok: false, reason: "not_found" };
     const sets = KEY_COLUMNS.filter(([f]) => settings[f] !== undefined);
     if (sets.length > 0) {
@@ -275,6 +284,7 @@ export class SqliteAdmin implements AdminStore {
   }
 
   async revokeKey(id: string, nowMs: number): Promise<AdminResult<KeyRecord>> {
+    await this.turn();
     const r = this.db
       .prepare(`UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?`)
       .run(nowMs, id);
@@ -292,6 +302,7 @@ export class SqliteAdmin implements AdminStore {
   }
 
   async putGroup(name: string, multiplierPpm: number, nowMs: number): Promise<void> {
+    await this.turn();
     this.db
       .prepare(
         `INSERT INTO groups (name, multiplier_ppm, created_ms) VALUES (?, ?, ?)
@@ -309,6 +320,7 @@ export class SqliteAdmin implements AdminStore {
   }
 
   async putModelPrice(model: string, priceMicros: number, nowMs: number): Promise<void> {
+    await this.turn();
     this.db
       .prepare(
         `INSERT INTO model_prices (model, price_micros, updated_ms) VALUES (?, ?, ?)
@@ -392,6 +404,7 @@ export class SqliteAdmin implements AdminStore {
   }
 
   async setAdminTokenHash(hash: string): Promise<void> {
+    await this.turn();
     this.db
       .prepare(
         `INSERT INTO settings (key, value) VALUES ('admin_token_hash', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
@@ -406,6 +419,7 @@ export class SqliteAdmin implements AdminStore {
   }
 
   async rotateWebhookSecret(accountId: string, secret: string): Promise<boolean> {
+    await this.turn();
     return (
       this.db.prepare(`UPDATE accounts SET webhook_secret = ? WHERE id = ?`).run(secret, accountId)
         .changes === 1

@@ -63,7 +63,11 @@ function params(d: ChannelDefinition, nowMs: number) {
 export class SqliteChannels implements ChannelStore {
   private readonly sql: Record<"list" | "insert" | "update" | "remove", Statement>;
 
-  constructor(db: Database) {
+  constructor(
+    db: Database,
+    /** Waits until this connection may write (SqliteStore.turn). */
+    private readonly turn: () => Promise<void> = () => Promise.resolve(),
+  ) {
     this.sql = {
       list: db.prepare(`SELECT * FROM channels ORDER BY model, priority, id`),
       insert: db.prepare(
@@ -89,14 +93,17 @@ export class SqliteChannels implements ChannelStore {
   }
 
   async createChannel(d: ChannelDefinition, nowMs: number): Promise<boolean> {
+    await this.turn();
     return this.sql.insert.run(params(d, nowMs)).changes === 1;
   }
 
   async updateChannel(d: ChannelDefinition, nowMs: number): Promise<boolean> {
+    await this.turn();
     return this.sql.update.run(params(d, nowMs)).changes === 1;
   }
 
   async deleteChannel(id: string): Promise<boolean> {
+    await this.turn();
     return this.sql.remove.run(id).changes === 1;
   }
 }

@@ -106,7 +106,11 @@ export class SqliteOutbox implements WebhookStore {
   >;
   private readonly recordTx: Transaction<(input: AttemptResultInput) => boolean>;
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    /** Waits until this connection may write (SqliteStore.turn). */
+    private readonly turn: () => Promise<void> = () => Promise.resolve(),
+  ) {
     this.sql = {
       claim: db.prepare(CLAIM_DUE_SQL.sqlite),
       secret: db.prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`),
@@ -197,16 +201,19 @@ export class SqliteOutbox implements WebhookStore {
   }
 
   async claimDue(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]> {
+    await this.turn();
     if (limit <= 0) return [];
     // IMMEDIATE takes the write lock up front: two processes cannot lease the same rows.
     return this.claimTx.immediate(limit, leaseMs, nowMs);
   }
 
   async recordAttempt(input: AttemptResultInput): Promise<boolean> {
+    await this.turn();
     return this.recordTx.immediate(input);
   }
 
   async releaseLease(id: string, leaseToken: string): Promise<void> {
+    await this.turn();
     this.sql.release.run(id, leaseToken);
   }
 
@@ -263,6 +270,7 @@ export class SqliteOutbox implements WebhookStore {
     id: string,
     nowMs: number,
   ): Promise<"requeued" | "not_found" | "not_failed"> {
+    await this.turn();
     if (this.sql.requeue.run({ id, now: nowMs }).changes === 1) return "requeued";
     return this.sql.get.get(id) ? "not_failed" : "not_found";
   }

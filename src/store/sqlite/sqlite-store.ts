@@ -3,12 +3,11 @@
  *
  * better-sqlite3 is synchronous, which on SQLite is a feature: a statement is a few
  * microseconds, far less than hopping to a thread pool. Durability: WAL with
- * `synchronous=FULL`, so an answered submission survives power loss; group commit
- * (submit.ts) keeps that affordable.
+ * `synchronous=FULL`, so an answered submission survives power loss; group commit on a
+ * writer thread (submit.ts) keeps that affordable. Every other write on this connection
+ * first waits for its turn (`turn()`), so it never meets the writer thread's lock.
  */
-import { mkdirSync } from "node:fs";
-import path from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import { migrateToLatest } from "../migrations/index.js";
 import type {
@@ -27,9 +26,17 @@ import type {
 } from "../store.js";
 import { SqliteLeases } from "./claim.js";
 import { SqliteFinisher } from "./finish.js";
+import { openSqlite } from "./open.js";
 import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "./rows.js";
 import { SqliteSubmitter } from "./submit.js";
 import { whereEquals } from "./where.js";
+
+export interface SqliteStoreOptions {
+  /** false: write submissions inline on the main connection (default: on a writer thread). */
+  writerThread?: boolean;
+  /** Told when the writer thread fails; submissions carry on inline. */
+  onWriterThreadError?: (err: Error) => void;
+}
 
 export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
@@ -43,13 +50,11 @@ export class SqliteStore implements Store {
     balance: Database.Statement;
   } | null = null;
 
-  constructor(file: string) {
-    if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = FULL");
-    this.db.pragma("busy_timeout = 5000");
-    this.db.pragma("foreign_keys = ON");
+  constructor(
+    private readonly file: string,
+    private readonly opts: SqliteStoreOptions = {},
+  ) {
+    this.db = openSqlite(file);
   }
 
   async migrate(): Promise<void> {
@@ -57,12 +62,17 @@ export class SqliteStore implements Store {
     // Kysely's SqliteDialect closes the database on destroy(), so it is not destroyed here.
     await migrateToLatest(kysely, "sqlite");
     this.prepare();
+    // Ready means ready to write: submissions do not queue behind the thread's start.
+    await this.p.submitter.ready;
   }
 
   private prepare(): void {
     const db = this.db;
     this.parts = {
-      submitter: new SqliteSubmitter(db),
+      submitter: new SqliteSubmitter(db, {
+        threadFile: this.file !== ":memory:" && this.opts.writerThread !== false ? this.file : null,
+        onThreadError: this.opts.onWriterThreadError,
+      }),
       leases: new SqliteLeases(db),
       finisher: new SqliteFinisher(db),
       getTask: db
@@ -85,7 +95,20 @@ export class SqliteStore implements Store {
     return this.parts;
   }
 
+  /**
+   * Resolves when this connection may write without meeting the writer thread's lock.
+   * Every write outside submissions awaits it; other stores on this connection get it too.
+   */
+  readonly turn = (): Promise<void> =>
+    this.parts ? this.parts.submitter.turn() : Promise.resolve();
+
+  /** Whether submissions are written on the writer thread (false: inline). */
+  get writerThreaded(): boolean {
+    return this.parts?.submitter.threaded ?? false;
+  }
+
   async close(): Promise<void> {
+    await this.parts?.submitter.close();
     this.db.close();
   }
 
@@ -96,6 +119,7 @@ export class SqliteStore implements Store {
   }
 
   async initSetting(key: string, value: string): Promise<string> {
+    await this.turn();
     this.db
       .prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`)
       .run(key, value);
@@ -110,6 +134,7 @@ export class SqliteStore implements Store {
     groups: Array<{ name: string; multiplierPpm: number }>,
     nowMs: number,
   ): Promise<void> {
+    await this.turn();
     const up = this.db.prepare(
       `INSERT INTO groups (name, multiplier_ppm, created_ms) VALUES (?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET multiplier_ppm = excluded.multiplier_ppm`,
@@ -120,6 +145,7 @@ export class SqliteStore implements Store {
   }
 
   async bootstrap(b: BootstrapInput): Promise<void> {
+    await this.turn();
     const db = this.db;
     db.transaction(() => {
       db.prepare(
@@ -197,6 +223,7 @@ export class SqliteStore implements Store {
   }
 
   async cancelTask(accountId: string, taskId: string, nowMs: number): Promise<CancelResult> {
+    await this.turn();
     return this.p.finisher.cancel(accountId, taskId, nowMs);
   }
 
@@ -207,6 +234,7 @@ export class SqliteStore implements Store {
     nowMs: number,
     modelBudgets?: ReadonlyMap<string, number>,
   ): Promise<ClaimedTask[]> {
+    await this.turn();
     return this.p.leases.claim(owner, limit, leaseMs, nowMs, modelBudgets);
   }
 
@@ -217,10 +245,12 @@ export class SqliteStore implements Store {
     cancellable: boolean,
     nowMs: number,
   ): Promise<"ok" | "lease_lost" | "cancel_requested"> {
+    await this.turn();
     return this.p.leases.markChannel(taskId, leaseToken, channelId, cancellable, nowMs);
   }
 
   async releaseTask(taskId: string, leaseToken: string, nowMs: number): Promise<boolean> {
+    await this.turn();
     return this.p.leases.release(taskId, leaseToken, nowMs);
   }
 
@@ -251,6 +281,7 @@ export class SqliteStore implements Store {
     leaseMs: number,
     nowMs: number,
   ): Promise<{ lost: string[]; cancelRequested: string[] }> {
+    await this.turn();
     return this.p.leases.heartbeat(leases, leaseMs, nowMs);
   }
 
@@ -260,6 +291,7 @@ export class SqliteStore implements Store {
     progress: number,
     nowMs: number,
   ): Promise<boolean> {
+    await this.turn();
     return this.p.leases.progress(taskId, leaseToken, progress, nowMs);
   }
 
@@ -269,6 +301,7 @@ export class SqliteStore implements Store {
     outcome: TaskOutcome,
     nowMs: number,
   ): Promise<boolean> {
+    await this.turn();
     return this.p.finisher.finish(taskId, leaseToken, outcome, nowMs);
   }
 

@@ -1,28 +1,32 @@
 /**
- * Submission on SQLite: reserve credits and insert the task in one transaction, with
- * group commit.
+ * Submission on SQLite: group commit, written on a dedicated writer thread.
  *
  * Why group commit: with `synchronous=FULL` every COMMIT is an fsync of the WAL, and
- * an fsync costs far more than the statements. Submissions that arrive in the same
- * event-loop turn are written in one transaction (one fsync); each one runs inside
- * its own SAVEPOINT (better-sqlite3 nests `transaction()` that way), so a refused or
- * failing submission rolls back only its own writes. Nobody is answered before the
- * batch has committed, so a 200 always means "durable".
+ * an fsync costs far more than the statements. Submissions that arrive while a batch is
+ * being written wait and go together in the next one (one transaction, one fsync).
+ * Nobody is answered before their batch has committed, so a 200 always means "durable".
  *
- * Overspending is impossible by construction: the balance, key-limit and key-concurrency
- * checks are conditions of the UPDATEs that take the hold, not a read followed by a write.
+ * Why a thread: the statements and the fsync of a batch took most of a submission's
+ * time on the event loop, where they also held up every poll. The writer thread has
+ * its own connection; SQLite makes a commit visible to other connections only after
+ * it is durable, so reads on the main thread never see a write that could be lost.
+ * Exactly one batch is in flight at a time, and the main thread's own writes (the
+ * runner, cancels, the admin API) wait for their turn (`turn()`) instead of meeting a
+ * locked database, whose busy handler would put the whole event loop to sleep.
+ *
+ * If the thread cannot start or dies, submissions are written inline, on the main
+ * connection, as before: slower, not lost. A batch that was in flight when the thread
+ * died is looked up first, because it may have committed just before.
  */
-import type { Database, Statement } from "better-sqlite3";
-import type { SubmitInput, SubmitResult, TaskRecord } from "../store.js";
-import { taskFromRow, type TaskRow } from "./rows.js";
+import type { Database } from "better-sqlite3";
+import type { Worker } from "node:worker_threads";
+import type { SubmitInput, SubmitResult } from "../store.js";
+import { createdTask, SubmitBatch, type WriteOutcome, type WriteResult } from "./submit-batch.js";
+import { fromWire, type BatchReply, type ThreadMessage } from "./submit-wire.js";
+import { startModuleThread } from "./thread.js";
 
-const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
-
-class Refused extends Error {
-  constructor(readonly result: SubmitResult) {
-    super(result.kind);
-  }
-}
+/** Enough to amortise an fsync many times over while keeping one batch's reply prompt. */
+const MAX_BATCH = 512;
 
 interface Pending {
   input: SubmitInput;
@@ -30,187 +34,194 @@ interface Pending {
   reject(e: unknown): void;
 }
 
+export interface SubmitterOptions {
+  /** The database file for the writer thread; null writes inline (":memory:", tests). */
+  threadFile: string | null;
+  /** Told when the writer thread fails; submissions carry on inline. */
+  onThreadError?: (err: Error) => void;
+}
+
 export class SqliteSubmitter {
   private queue: Pending[] = [];
   private scheduled = false;
-  private readonly one: (input: SubmitInput) => SubmitResult;
-  private readonly sql: Record<
-    | "findIdem"
-    | "deleteIdem"
-    | "insertIdem"
-    | "holdKey"
-    | "whyKeyRefused"
-    | "holdAccount"
-    | "insertLedger"
-    | "insertTask"
-    | "getTask",
-    Statement
-  >;
+  private inFlight: Pending[] | null = null;
+  private waiters: Array<() => void> = [];
+  private thread: Worker | null = null;
+  private readonly inline: SubmitBatch;
+  private readonly taskExists;
+  private markReady: (threaded: boolean) => void = () => {};
+  /** Resolves once the thread takes batches (true), or it could not start (false). */
+  readonly ready: Promise<boolean> = new Promise((resolve) => (this.markReady = resolve));
 
-  constructor(private readonly db: Database) {
-    this.sql = {
-      findIdem: db.prepare(
-        `SELECT request_hash, task_id, created_ms FROM idempotency_keys WHERE account_id = ? AND idem_key = ?`,
-      ),
-      deleteIdem: db.prepare(`DELETE FROM idempotency_keys WHERE account_id = ? AND idem_key = ?`),
-      insertIdem: db.prepare(
-        `INSERT INTO idempotency_keys (account_id, idem_key, request_hash, task_id, created_ms) VALUES (?, ?, ?, ?, ?)`,
-      ),
-      holdKey: db.prepare(
-        `UPDATE api_keys SET held_micros = held_micros + @amount, active_tasks = active_tasks + 1
-         WHERE id = @id
-           AND (credit_limit_micros IS NULL OR credit_limit_micros - used_micros - held_micros >= @amount)
-           AND (max_concurrent IS NULL OR active_tasks < max_concurrent)
-         RETURNING 1`,
-      ),
-      whyKeyRefused: db.prepare(
-        `SELECT (max_concurrent IS NOT NULL AND active_tasks >= max_concurrent) AS busy FROM api_keys WHERE id = ?`,
-      ),
-      holdAccount: db.prepare(
-        `UPDATE accounts SET held_micros = held_micros + @amount
-         WHERE id = @id AND balance_micros - held_micros >= @amount
-         RETURNING balance_micros, held_micros`,
-      ),
-      insertLedger: db.prepare(
-        `INSERT INTO ledger_entries (account_id, api_key_id, task_id, kind, amount_micros, balance_after_micros, held_after_micros, reason, created_ms)
-         VALUES (@account_id, @api_key_id, @task_id, @kind, @amount, @balance_after, @held_after, @reason, @now)`,
-      ),
-      insertTask: db.prepare(
-        `INSERT INTO tasks (id, account_id, api_key_id, model, status, progress, request, n, user_group, price_micros, multiplier_ppm,
-           credits_reserved_micros, estimated_s, callback_url, run_after_ms, created_s, created_ms, updated_ms)
-         VALUES (@id, @account_id, @api_key_id, @model, 'pending', 0, @request, @n, @user_group, @price, @multiplier,
-           @reserved, @estimated, @callback_url, @now, @created_s, @now, @now)`,
-      ),
-      getTask: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
-    };
-    // A nested transaction() runs as a SAVEPOINT inside the batch's transaction.
-    this.one = db.transaction((input: SubmitInput) => this.submitOne(input));
+  constructor(
+    db: Database,
+    private readonly opts: SubmitterOptions,
+  ) {
+    this.inline = new SubmitBatch(db);
+    this.taskExists = db.prepare(`SELECT 1 FROM tasks WHERE id = ?`).pluck();
+    if (opts.threadFile) this.startThread(opts.threadFile);
+    else this.markReady(false);
+  }
+
+  /** Whether batches currently go to the writer thread (false: inline). */
+  get threaded(): boolean {
+    return this.thread !== null;
   }
 
   submit(input: SubmitInput): Promise<SubmitResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
   }
 
-  private flush(): void {
-    const batch = this.queue;
-    this.queue = [];
-    this.scheduled = false;
-    const outcomes: Array<{ ok: true; value: SubmitResult } | { ok: false; error: unknown }> = [];
-    try {
-      this.db
-        .transaction(() => {
-          for (const item of batch) {
-            try {
-              outcomes.push({ ok: true, value: this.one(item.input) });
-            } catch (e) {
-              if (e instanceof Refused) outcomes.push({ ok: true, value: e.result });
-              else outcomes.push({ ok: false, error: e });
-            }
-          }
-        })
-        .immediate();
-    } catch (e) {
-      // The batch's COMMIT itself failed: nothing in it is durable, so nobody gets a 200.
-      for (const item of batch) item.reject(e);
+  /**
+   * Resolves when no batch is being written. A main-thread write that starts right
+   * after (synchronously) cannot meet the thread's lock: batches are only sent from
+   * this thread, and never before waiting writes have had their turn.
+   */
+  turn(): Promise<void> {
+    if (!this.inFlight) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Writes what is queued, then stops the thread. */
+  async close(): Promise<void> {
+    while (this.inFlight || this.queue.length > 0) {
+      await this.turn();
+      if (!this.inFlight && this.queue.length > 0) this.dispatch();
+    }
+    const thread = this.thread;
+    this.thread = null;
+    if (thread) {
+      const exited = new Promise((resolve) => thread.once("exit", resolve));
+      thread.postMessage({ type: "close" } satisfies ThreadMessage);
+      await exited;
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight || this.queue.length === 0) return;
+    this.scheduled = true;
+    // setImmediate, not a microtask: every request already read in this turn of the
+    // event loop joins the batch, and writers released by turn() go first.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    if (this.inFlight || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, MAX_BATCH);
+    if (!this.thread) {
+      this.settleInline(batch);
+      this.schedule();
       return;
     }
-    batch.forEach((item, i) => {
-      const o = outcomes[i]!;
-      if (o.ok) item.resolve(o.value);
-      else item.reject(o.error);
-    });
+    this.inFlight = batch;
+    // A batch in flight keeps the process alive; an idle thread does not.
+    this.thread.ref();
+    this.thread.postMessage({
+      type: "batch",
+      inputs: batch.map((p) => p.input),
+    } satisfies ThreadMessage);
   }
 
-  private submitOne(input: SubmitInput): SubmitResult {
-    const { principal: p, request: req, nowMs } = input;
-    if (input.idempotency) {
-      const prev = this.sql.findIdem.get(p.accountId, input.idempotency.key) as
-        { request_hash: string; task_id: string; created_ms: number } | undefined;
-      if (prev && nowMs - Number(prev.created_ms) < IDEMPOTENCY_WINDOW_MS) {
-        if (prev.request_hash !== input.idempotency.requestHash)
-          return { kind: "idempotency_conflict" };
-        const row = this.sql.getTask.get(prev.task_id) as TaskRow | undefined;
-        if (row) return { kind: "replayed", task: taskFromRow(row) };
-      }
-      if (prev && !input.replayOnly) this.sql.deleteIdem.run(p.accountId, input.idempotency.key);
+  private settleInline(batch: Pending[]): void {
+    let outcomes: WriteOutcome[];
+    try {
+      outcomes = this.inline.run(batch.map((p) => p.input));
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+      return;
     }
-    if (input.replayOnly) return { kind: "not_created" };
-
-    const amount = input.reserveMicros;
-    if (!this.sql.holdKey.get({ id: p.keyId, amount })) {
-      const why = this.sql.whyKeyRefused.get(p.keyId) as { busy: number } | undefined;
-      throw new Refused({ kind: why?.busy ? "too_many_active_tasks" : "key_limit_exceeded" });
-    }
-    const acct = this.sql.holdAccount.get({ id: p.accountId, amount }) as
-      { balance_micros: number; held_micros: number } | undefined;
-    if (!acct) throw new Refused({ kind: "insufficient_balance" });
-
-    this.sql.insertLedger.run({
-      account_id: p.accountId,
-      api_key_id: p.keyId,
-      task_id: input.taskId,
-      kind: "reserve",
-      amount,
-      balance_after: acct.balance_micros,
-      held_after: acct.held_micros,
-      reason: null,
-      now: nowMs,
-    });
-    const createdAt = Math.floor(nowMs / 1000);
-    this.sql.insertTask.run({
-      id: input.taskId,
-      account_id: p.accountId,
-      api_key_id: p.keyId,
-      model: req.model,
-      request: JSON.stringify(req),
-      n: req.n,
-      user_group: p.groupName,
-      price: input.priceMicros,
-      multiplier: p.multiplierPpm,
-      reserved: amount,
-      estimated: input.estimatedSeconds,
-      callback_url: req.callbackUrl,
-      now: nowMs,
-      created_s: createdAt,
-    });
-    if (input.idempotency) {
-      this.sql.insertIdem.run(
-        p.accountId,
-        input.idempotency.key,
-        input.idempotency.requestHash,
-        input.taskId,
-        nowMs,
-      );
-    }
-    // The record is built from what was just written: no read-back, no JSON re-parse.
-    const task: TaskRecord = {
-      id: input.taskId,
-      model: req.model,
-      status: "pending",
-      progress: 0,
-      createdAt,
-      userGroup: p.groupName,
-      creditsReservedMicros: amount,
-      creditsUsedMicros: null,
-      estimatedSeconds: input.estimatedSeconds,
-      results: [],
-      errorCode: null,
-      errorMessage: null,
-      cancellable: true,
-      accountId: p.accountId,
-      apiKeyId: p.keyId,
-      finishedAt: null,
-      request: req,
-      cancelRequested: false,
-      attempts: 0,
-      channelId: null,
-    };
-    return { kind: "created", task };
+    batch.forEach((p, i) => settle(p, outcomes[i]!));
   }
+
+  private finishFlight(): Pending[] {
+    const batch = this.inFlight ?? [];
+    this.inFlight = null;
+    this.thread?.unref();
+    return batch;
+  }
+
+  /** Lets main-thread writes that waited for the batch run (in the next microtasks). */
+  private releaseWaiters(): boolean {
+    if (this.waiters.length === 0) return false;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+    return true;
+  }
+
+  private onReply(reply: BatchReply): void {
+    if (reply.type === "ready") {
+      if (!this.inFlight) this.thread?.unref();
+      this.markReady(true);
+      return;
+    }
+    const batch = this.finishFlight();
+    // Keep the thread busy: what queued up meanwhile goes now, before this batch's
+    // answers are written out, unless a main-thread write is waiting for its turn.
+    if (!this.releaseWaiters()) this.dispatch();
+    if (reply.type === "failed") {
+      const err = fromWire(reply.error);
+      for (const p of batch) p.reject(err);
+    } else {
+      batch.forEach((p, i) => {
+        const o = reply.outcomes[i]!;
+        settle(p, o.ok ? o : { ok: false, error: fromWire(o.error) });
+      });
+    }
+    this.schedule();
+  }
+
+  private startThread(file: string): void {
+    let thread: Worker;
+    try {
+      thread = startModuleThread(import.meta.url, "submit-thread", { workerData: { file } });
+    } catch (e) {
+      this.opts.onThreadError?.(e instanceof Error ? e : new Error(String(e)));
+      this.markReady(false);
+      return;
+    }
+    this.thread = thread;
+    thread.on("message", (m: BatchReply) => this.onReply(m));
+    thread.on("error", (e) => this.onThreadGone(thread, e));
+    thread.on("exit", (code) => {
+      if (this.thread === thread) this.onThreadGone(thread, new Error(`exited with ${code}`));
+    });
+    // Referenced until it is ready (someone waits for that), then only while a batch is
+    // out: an idle thread must not keep a finished process alive.
+  }
+
+  private onThreadGone(thread: Worker, err: Error): void {
+    if (this.thread !== thread) return;
+    this.thread = null;
+    this.markReady(false);
+    this.opts.onThreadError?.(err);
+    const batch = this.finishFlight();
+    this.releaseWaiters();
+    // The thread's last transaction committed as a whole or not at all. A task that
+    // exists was created; every other submission is decided again, inline (a refusal or
+    // a replay writes nothing, so deciding it twice is harmless).
+    const redo: Pending[] = [];
+    for (const p of batch) {
+      if (this.taskExists.get(p.input.taskId) !== undefined)
+        p.resolve({ kind: "created", task: createdTask(p.input) });
+      else redo.push(p);
+    }
+    if (redo.length > 0) this.settleInline(redo);
+    this.schedule();
+  }
+}
+
+function settle(p: Pending, o: WriteOutcome | { ok: false; error: Error }): void {
+  if (!o.ok) {
+    p.reject(o.error);
+    return;
+  }
+  const r: WriteResult = o.value;
+  p.resolve(r.kind === "created" ? { kind: "created", task: createdTask(p.input) } : r);
 }

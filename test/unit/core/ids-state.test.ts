@@ -11,12 +11,22 @@ describe("ids", () => {
   });
 
   it("random parts use the whole alphabet evenly enough and never repeat", () => {
-    const ids = Array.from({ length: 5000 }, () => newTaskId().slice(-8));
+    const ids = Array.from({ length: 5000 }, () => newTaskId(1_757_165_031_500).slice(-6));
     expect(new Set(ids).size).toBe(5000);
     const counts = new Map<string, number>();
     for (const c of ids.join("")) counts.set(c, (counts.get(c) ?? 0) + 1);
     expect(counts.size).toBe(36);
-    for (const n of counts.values()) expect(n).toBeGreaterThan(40000 / 36 / 2);
+    for (const n of counts.values()) expect(n).toBeGreaterThan(30000 / 36 / 2);
+  });
+
+  it("ids made later in the same second sort after earlier ones", () => {
+    const at = (ms: number) => newTaskId(1_757_165_031_000 + ms);
+    expect(at(0).slice(-8, -6)).toBe("00");
+    expect(at(999).slice(-8, -6)).toBe("zy");
+    const ms = [0, 1, 2, 17, 250, 251, 500, 998, 999];
+    const ids = ms.map(at);
+    for (let i = 1; i < ids.length; i++) expect(ids[i]! > ids[i - 1]!).toBe(true);
+    for (const id of ids) expect(id).toMatch(TASK_ID_RE);
   });
 
   it("API keys are sk- plus at least 32 URL-safe characters", () => {

@@ -1,0 +1,34 @@
+/**
+ * The writer thread: runs batches of submissions on its own connection, so the event
+ * loop never waits for their statements or for the fsync that makes them durable.
+ * The main thread decides what goes into a batch and never has two in flight.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { openSqlite } from "./open.js";
+import { SubmitBatch } from "./submit-batch.js";
+import { toWire, type BatchReply, type ThreadMessage } from "./submit-wire.js";
+
+const port = parentPort;
+if (!port) throw new Error("submit-thread must run as a worker thread");
+const db = openSqlite((workerData as { file: string }).file);
+const batch = new SubmitBatch(db);
+
+port.on("message", (m: ThreadMessage) => {
+  if (m.type === "close") {
+    db.close();
+    port.close();
+    return;
+  }
+  let reply: BatchReply;
+  try {
+    const outcomes = batch.run(m.inputs);
+    reply = {
+      type: "done",
+      outcomes: outcomes.map((o) => (o.ok ? o : { ok: false, error: toWire(o.error) })),
+    };
+  } catch (e) {
+    reply = { type: "failed", error: toWire(e) };
+  }
+  port.postMessage(reply);
+});
+port.postMessage({ type: "ready" } satisfies BatchReply);

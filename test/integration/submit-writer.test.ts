@@ -1,0 +1,229 @@
+/**
+ * Submissions written by the writer thread (and inline, where there is none): group
+ * commit, refusals that leave nothing behind, one bad submission failing alone, main-
+ * thread writes taking turns with the thread, and the thread dying at any moment.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Worker } from "node:worker_threads";
+import { afterEach, describe, expect, it } from "vitest";
+import { hashApiKey } from "../../src/http/plugins/auth.js";
+import { loadConfig } from "../../src/config/config.js";
+import { BUILTIN_MODELS, ModelCatalogue } from "../../src/core/models.js";
+import { newTaskId } from "../../src/core/ids.js";
+import { validateGenerationRequest } from "../../src/core/validate.js";
+import { bootstrapIfEmpty } from "../../src/server/bootstrap.js";
+import { SqliteAdmin } from "../../src/store/sqlite/admin.js";
+import { SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite/sqlite-store.js";
+import type { KeyPrincipal, SubmitInput, SubmitResult } from "../../src/store/store.js";
+import { ledgerInvariants, TEST_API_KEY } from "../helpers/server.js";
+
+const catalogue = new ModelCatalogue(BUILTIN_MODELS);
+const PRICE = 1_800_000;
+const opened: Array<{ store: SqliteStore; dir: string }> = [];
+
+afterEach(async () => {
+  for (const { store, dir } of opened.splice(0)) {
+    ledgerInvariants(store);
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+async function open(
+  credits: string,
+  opts: SqliteStoreOptions = {},
+): Promise<{ store: SqliteStore; principal: KeyPrincipal }> {
+  const dir = mkdtempSync(path.join(tmpdir(), "darkroom-writer-"));
+  const config = loadConfig({
+    DARKROOM_DATA_DIR: dir,
+    DARKROOM_BOOTSTRAP_API_KEY: TEST_API_KEY,
+    DARKROOM_BOOTSTRAP_CREDITS: credits,
+  });
+  const store = new SqliteStore(config.sqlitePath, opts);
+  await store.migrate();
+  await bootstrapIfEmpty(store, config);
+  opened.push({ store, dir });
+  return { store, principal: (await store.findKeyByHash(hashApiKey(TEST_API_KEY)))! };
+}
+
+function input(principal: KeyPrincipal, taskId = newTaskId()): SubmitInput {
+  const v = validateGenerationRequest(
+    { model: "doubao-seedream-4.0", prompt: "a lake" },
+    catalogue,
+  );
+  if (!v.ok) throw v.error;
+  return {
+    taskId,
+    principal,
+    request: v.request,
+    reserveMicros: PRICE,
+    priceMicros: PRICE,
+    estimatedSeconds: 45,
+    nowMs: Date.now(),
+    idempotency: null,
+  };
+}
+
+function count(store: SqliteStore, sql: string, ...args: unknown[]): number {
+  return Number(
+    (store
+      .raw()
+      .prepare(sql)
+      .pluck()
+      .get(...args) as number | bigint) ?? 0,
+  );
+}
+
+/** The writer thread, for the tests that kill it. */
+function threadOf(store: SqliteStore): Worker {
+  // The submitter keeps its thread private; only these tests need to reach it.
+  const parts = (store as unknown as { parts: { submitter: { thread: Worker | null } } }).parts;
+  const t = parts.submitter.thread;
+  if (!t) throw new Error("no writer thread");
+  return t;
+}
+
+describe.each([
+  ["on the writer thread", true],
+  ["inline", false],
+])("submissions written %s", (_name, threaded) => {
+  it("uses the mode asked for", async () => {
+    const { store } = await open("10", { writerThread: threaded });
+    expect(store.writerThreaded).toBe(threaded);
+  });
+
+  it("accepts exactly what the balance covers, with the key's counters matching", async () => {
+    const { store, principal } = await open("66.6", { writerThread: threaded });
+    const results = await Promise.all(
+      Array.from({ length: 100 }, () => store.submitTask(input(principal))),
+    );
+    const kinds = results.map((r) => r.kind);
+    expect(kinds.filter((k) => k === "created")).toHaveLength(37);
+    expect(kinds.filter((k) => k === "insufficient_balance")).toHaveLength(63);
+    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(37);
+    // The 63 refusals took and gave back the key's hold: nothing of them is left.
+    const key = store
+      .raw()
+      .prepare(`SELECT held_micros, active_tasks FROM api_keys WHERE id = ?`)
+      .get(principal.keyId) as { held_micros: number; active_tasks: number };
+    expect(key).toEqual({ held_micros: 37 * PRICE, active_tasks: 37 });
+  });
+
+  it("fails only the submission that breaks, not the batch it was in", async () => {
+    const { store, principal } = await open("100", { writerThread: threaded });
+    const dup = newTaskId();
+    const settled = await Promise.allSettled([
+      store.submitTask(input(principal)),
+      store.submitTask(input(principal, dup)),
+      store.submitTask(input(principal, dup)),
+      store.submitTask(input(principal)),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual([
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    const err = (settled[2] as PromiseRejectedResult).reason as Error & { code?: string };
+    expect(err.code).toMatch(/^SQLITE_CONSTRAINT/);
+    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(3);
+    expect(count(store, `SELECT COUNT(*) FROM ledger_entries WHERE kind = 'reserve'`)).toBe(3);
+  });
+});
+
+describe("the writer thread and the main connection", () => {
+  it("main-thread writes wait for their turn instead of meeting a locked database", async () => {
+    const { store, principal } = await open("100000");
+    // With no busy wait at all, a write that met the thread's lock would throw SQLITE_BUSY.
+    store.raw().pragma("busy_timeout = 0");
+    const admin = new SqliteAdmin(store.raw(), store.turn);
+    const submissions: Array<Promise<SubmitResult>> = [];
+    const topups: Array<Promise<unknown>> = [];
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 200; i++) submissions.push(store.submitTask(input(principal)));
+      // Let the batch go to the thread and get into its transaction, then write from
+      // the main thread while it is out.
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 2));
+      topups.push(
+        admin.moveCredits(principal.accountId, {
+          kind: "topup",
+          amountMicros: 1_000_000,
+          reason: "test",
+          nowMs: Date.now(),
+        }),
+      );
+      topups.push(store.upsertGroups([{ name: "default", multiplierPpm: 1_000_000 }], Date.now()));
+    }
+    const results = await Promise.all(submissions);
+    await Promise.all(topups);
+    expect(results.every((r) => r.kind === "created")).toBe(true);
+    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(2000);
+    expect(count(store, `SELECT COUNT(*) FROM ledger_entries WHERE kind = 'topup'`)).toBe(11);
+  });
+
+  it("a submission is visible to the main connection once it is answered", async () => {
+    const { store, principal } = await open("100");
+    const i = input(principal);
+    const r = await store.submitTask(i);
+    expect(r.kind).toBe("created");
+    expect(store.getTaskNow(principal.accountId, i.taskId)?.status).toBe("pending");
+  });
+
+  it("carries on inline when the thread dies while idle, and says so", async () => {
+    const errors: Error[] = [];
+    const { store, principal } = await open("100", {
+      onWriterThreadError: (e) => errors.push(e),
+    });
+    expect((await store.submitTask(input(principal))).kind).toBe("created");
+    await threadOf(store).terminate();
+    expect(store.writerThreaded).toBe(false);
+    expect(errors).toHaveLength(1);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => store.submitTask(input(principal))),
+    );
+    expect(results.every((r) => r.kind === "created")).toBe(true);
+    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(11);
+  });
+
+  // Killed before, during or after its transaction: either way every submission gets
+  // one true answer, and the ledger matches (afterEach checks it).
+  it.each([0, 2, 5, 10])(
+    "answers every submission exactly once when the thread dies with a batch out (%i ms)",
+    async (delayMs) => {
+      const { store, principal } = await open("100000");
+      const inputs = Array.from({ length: 300 }, () => input(principal));
+      const pending = inputs.map((i) => store.submitTask(i));
+      await new Promise((r) => setImmediate(r));
+      const thread = threadOf(store);
+      await new Promise((r) => setTimeout(r, delayMs));
+      await thread.terminate();
+      const results = await Promise.all(pending);
+      expect(results.every((r) => r.kind === "created")).toBe(true);
+      expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(300);
+      for (const i of inputs)
+        expect(store.getTaskNow(principal.accountId, i.taskId)?.status).toBe("pending");
+    },
+  );
+
+  it("answers a batch the thread committed but died before answering", async () => {
+    const { store, principal } = await open("100000");
+    const inputs = Array.from({ length: 300 }, () => input(principal));
+    const pending = inputs.map((i) => store.submitTask(i));
+    await new Promise((r) => setImmediate(r));
+    const thread = threadOf(store);
+    // Hold the event loop while the thread commits, so its answer is never read.
+    const until = Date.now() + 300;
+    while (Date.now() < until && count(store, `SELECT COUNT(*) FROM tasks`) < 300);
+    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(300);
+    thread.removeAllListeners("message");
+    await thread.terminate();
+    const results = await Promise.all(pending);
+    expect(results.map((r) => r.kind)).toEqual(inputs.map(() => "created"));
+    expect(results.map((r) => (r.kind === "created" ? r.task.id : null))).toEqual(
+      inputs.map((i) => i.taskId),
+    );
+  });
+});
