@@ -1,5 +1,6 @@
 // Pieces both benchmarks use: a free loopback port, waiting for a server, and
 // autocannon as a promise.
+import { execFile } from "node:child_process";
 import { createServer } from "node:net";
 import autocannon from "autocannon";
 
@@ -32,5 +33,17 @@ export async function waitUp(url) {
 export function cannon(opts) {
   return new Promise((resolve, reject) => {
     autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** autocannon in a child process of its own (see cannon-child.js). */
+export function cannonFresh(opts) {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [new URL("./cannon-child.js", import.meta.url).pathname],
+      { env: { ...process.env, CANNON_OPTS: JSON.stringify(opts) }, maxBuffer: 64 * 2 ** 20 },
+      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))),
+    );
   });
 }

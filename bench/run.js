@@ -5,7 +5,9 @@
 //   npm run bench                       # defaults: 64 connections, 10 s per scenario
 //   BENCH_SECONDS=20 BENCH_CONNECTIONS=64 npm run bench
 //
-// Both servers run as child processes; autocannon runs in this process. The gateway
+// Every server runs as a child process, and so does autocannon, a fresh one for each
+// scenario (bench/cannon-child.js): no load generator carries state from one scenario
+// into the next. The gateway
 // runs with the runner off (an API-only process, as in a scaled-out deployment), so
 // the figures are the HTTP + durable-write path, not image rendering.
 import { spawn } from "node:child_process";
@@ -13,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { cannon, freePort, waitUp } from "./lib.js";
+import { cannonFresh, freePort, waitUp } from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.BENCH_SECONDS || 10);
@@ -52,7 +54,7 @@ app.listen({ port: Number(process.env.PORT), host: "127.0.0.1" });
 `;
 
 function once(opts, duration) {
-  return cannon({ connections: CONNECTIONS, duration, ...opts });
+  return cannonFresh({ connections: CONNECTIONS, duration, ...opts });
 }
 
 /** Each scenario gets a short warm-up (JIT, caches) that is not measured. */

@@ -97,11 +97,33 @@ export class AuthGate {
    * undefined, and the caller takes the full path.
    */
   peekAdmissible(header: string | undefined, nowMs: number): KeyPrincipal | undefined {
-    const key = AuthGate.bearer(header);
-    if (!key) return undefined;
-    const principal = this.cache.peek(hashApiKey(key), nowMs);
+    if (!header) return undefined;
+    let hash = this.headerHashes.get(header);
+    if (hash === undefined) {
+      const key = AuthGate.bearer(header);
+      if (!key) return undefined;
+      hash = hashApiKey(key);
+    }
+    const principal = this.cache.peek(hash, nowMs);
     if (!principal || principal.rpmLimit !== null) return undefined;
-    return authenticate(principal, nowMs) === null ? principal : undefined;
+    if (authenticate(principal, nowMs) !== null) return undefined;
+    this.rememberHeader(header, hash);
+    return principal;
+  }
+
+  /**
+   * Authorization headers of admitted keys → their hash: a client polling in a loop
+   * sends the same header every time, and parsing it and hashing the key was a tenth
+   * of a poll. It only saves the hash; whether the key is good is still the cache's
+   * (and so the store's) answer every time. Bounded like the key cache.
+   */
+  private readonly headerHashes = new Map<string, string>();
+
+  private rememberHeader(header: string, hash: string): void {
+    if (this.headerHashes.has(header)) return;
+    if (this.headerHashes.size >= MAX_CACHED)
+      this.headerHashes.delete(this.headerHashes.keys().next().value!);
+    this.headerHashes.set(header, hash);
   }
 }
 

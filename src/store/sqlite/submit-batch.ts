@@ -3,21 +3,68 @@
  * transaction (group commit). Synchronous and free of scheduling, so the same code runs
  * on the writer thread (submit-thread.ts) and, where there is none, inline.
  *
- * A refused submission leaves nothing behind without needing a rollback: its only
- * write before the refusal (the key's hold) is undone by a compensating UPDATE in the
- * same transaction. So the batch runs without a SAVEPOINT per item, which SQLite would
- * pay for by copying every page an item touches into a statement journal. An
- * unexpected error (a constraint, a full disk) aborts the whole batch, which is then
- * re-run with one SAVEPOINT per item, so only the failing submission fails.
+ * The usual way through takes the holds once per batch: the key's and the account's
+ * rows are read once inside the write transaction (which excludes every other writer),
+ * each submission is decided in order against the running totals, and one UPDATE per
+ * key and per account adds what was accepted. Those UPDATEs are guarded by the values
+ * read, so a total that moved anyway aborts the batch rather than overspend. A refused
+ * submission writes nothing, so no SAVEPOINT per item is needed (SQLite pays for one
+ * by copying every page an item touches into a statement journal).
  *
- * Overspending is impossible by construction: the balance, key-limit and key-concurrency
- * checks are conditions of the UPDATEs that take the hold, not a read followed by a write.
+ * Any error in that way through aborts the whole batch, which is then run again the
+ * careful way: each submission in its own SAVEPOINT, its holds taken by conditional
+ * UPDATEs, so only the failing submission fails.
  */
 import type { Database, Statement } from "better-sqlite3";
 import type { SubmitInput, SubmitResult, TaskRecord } from "../store.js";
 import { taskFromRow, type TaskRow } from "./rows.js";
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A submission as the writer needs it: flat, and with the request already serialised,
+ * so it crosses to the thread cheaply and the thread only writes.
+ */
+export interface SubmitRow {
+  taskId: string;
+  accountId: string;
+  keyId: string;
+  groupName: string;
+  multiplierPpm: number;
+  model: string;
+  n: number;
+  requestJson: string;
+  callbackUrl: string | null;
+  reserveMicros: number;
+  priceMicros: number;
+  estimatedSeconds: number;
+  nowMs: number;
+  idemKey: string | null;
+  idemHash: string | null;
+  replayOnly: boolean;
+}
+
+export function toSubmitRow(input: SubmitInput): SubmitRow {
+  const { principal: p, request: req } = input;
+  return {
+    taskId: input.taskId,
+    accountId: p.accountId,
+    keyId: p.keyId,
+    groupName: p.groupName,
+    multiplierPpm: p.multiplierPpm,
+    model: req.model,
+    n: req.n,
+    requestJson: JSON.stringify(req),
+    callbackUrl: req.callbackUrl,
+    reserveMicros: input.reserveMicros,
+    priceMicros: input.priceMicros,
+    estimatedSeconds: input.estimatedSeconds,
+    nowMs: input.nowMs,
+    idemKey: input.idempotency?.key ?? null,
+    idemHash: input.idempotency?.requestHash ?? null,
+    replayOnly: input.replayOnly === true,
+  };
+}
 
 /**
  * What the write decided. "created" carries no record: the caller builds it from its
@@ -30,16 +77,37 @@ const CREATED: WriteResult = { kind: "created" };
 /** Per submission: its verdict, or the error that failed it alone. */
 export type WriteOutcome = { ok: true; value: WriteResult } | { ok: false; error: unknown };
 
+/** A key's row as read at the start of the batch, and what the batch adds to it. */
+interface KeyTotals {
+  limit: number | null;
+  used: number;
+  held: number;
+  active: number;
+  maxConcurrent: number | null;
+  addHeld: number;
+  addActive: number;
+}
+
+interface AccountTotals {
+  balance: number;
+  held: number;
+  addHeld: number;
+}
+
 export class SubmitBatch {
-  private readonly isolated: (input: SubmitInput) => WriteResult;
+  private readonly isolated: (row: SubmitRow) => WriteResult;
   private readonly sql: Record<
     | "findIdem"
     | "deleteIdem"
     | "insertIdem"
+    | "readKey"
+    | "readAccount"
+    | "addKeyHolds"
+    | "addAccountHolds"
     | "holdKey"
-    | "releaseKeyHold"
     | "whyKeyRefused"
     | "holdAccount"
+    | "releaseKeyHold"
     | "insertLedger"
     | "insertTask"
     | "getTask",
@@ -55,15 +123,24 @@ export class SubmitBatch {
       insertIdem: db.prepare(
         `INSERT INTO idempotency_keys (account_id, idem_key, request_hash, task_id, created_ms) VALUES (?, ?, ?, ?, ?)`,
       ),
+      readKey: db.prepare(
+        `SELECT credit_limit_micros, used_micros, held_micros, active_tasks, max_concurrent FROM api_keys WHERE id = ?`,
+      ),
+      readAccount: db.prepare(`SELECT balance_micros, held_micros FROM accounts WHERE id = ?`),
+      addKeyHolds: db.prepare(
+        `UPDATE api_keys SET held_micros = held_micros + ?, active_tasks = active_tasks + ?
+         WHERE id = ? AND held_micros = ? AND active_tasks = ?`,
+      ),
+      addAccountHolds: db.prepare(
+        `UPDATE accounts SET held_micros = held_micros + ?
+         WHERE id = ? AND held_micros = ? AND balance_micros - held_micros >= ?`,
+      ),
       holdKey: db.prepare(
         `UPDATE api_keys SET held_micros = held_micros + @amount, active_tasks = active_tasks + 1
          WHERE id = @id
            AND (credit_limit_micros IS NULL OR credit_limit_micros - used_micros - held_micros >= @amount)
            AND (max_concurrent IS NULL OR active_tasks < max_concurrent)
          RETURNING 1`,
-      ),
-      releaseKeyHold: db.prepare(
-        `UPDATE api_keys SET held_micros = held_micros - @amount, active_tasks = active_tasks - 1 WHERE id = @id`,
       ),
       whyKeyRefused: db.prepare(
         `SELECT (max_concurrent IS NOT NULL AND active_tasks >= max_concurrent) AS busy FROM api_keys WHERE id = ?`,
@@ -73,48 +150,69 @@ export class SubmitBatch {
          WHERE id = @id AND balance_micros - held_micros >= @amount
          RETURNING balance_micros, held_micros`,
       ),
+      releaseKeyHold: db.prepare(
+        `UPDATE api_keys SET held_micros = held_micros - @amount, active_tasks = active_tasks - 1 WHERE id = @id`,
+      ),
       insertLedger: db.prepare(
         `INSERT INTO ledger_entries (account_id, api_key_id, task_id, kind, amount_micros, balance_after_micros, held_after_micros, reason, created_ms)
-         VALUES (@account_id, @api_key_id, @task_id, @kind, @amount, @balance_after, @held_after, @reason, @now)`,
+         VALUES (?, ?, ?, 'reserve', ?, ?, ?, NULL, ?)`,
       ),
       insertTask: db.prepare(
         `INSERT INTO tasks (id, account_id, api_key_id, model, status, progress, request, n, user_group, price_micros, multiplier_ppm,
            credits_reserved_micros, estimated_s, callback_url, run_after_ms, created_s, created_ms, updated_ms)
-         VALUES (@id, @account_id, @api_key_id, @model, 'pending', 0, @request, @n, @user_group, @price, @multiplier,
-           @reserved, @estimated, @callback_url, @now, @created_s, @now, @now)`,
+         VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getTask: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
     };
     // A nested transaction() runs as a SAVEPOINT inside the batch's transaction.
-    this.isolated = db.transaction((input: SubmitInput) => this.submitOne(input));
+    this.isolated = db.transaction((row: SubmitRow) => this.submitIsolated(row));
   }
 
   /**
-   * Writes the batch in one transaction and returns one outcome per input, in order.
+   * Writes the batch in one transaction and returns one outcome per row, in order.
    * Throws only when the transaction as a whole could not commit: then nothing in it
    * is durable.
    */
-  run(batch: readonly SubmitInput[]): WriteOutcome[] {
+  run(batch: readonly SubmitRow[]): WriteOutcome[] {
     try {
-      return this.runOnce(batch, false);
+      return this.runBatched(batch);
     } catch {
-      // Something other than a refusal went wrong inside the batch, and the whole
-      // transaction rolled back: run it again with each submission in its own savepoint.
-      return this.runOnce(batch, true);
+      // Something went wrong inside the batch and the whole transaction rolled back:
+      // run it again with each submission in its own savepoint.
+      return this.runIsolated(batch);
     }
   }
 
-  private runOnce(batch: readonly SubmitInput[], isolate: boolean): WriteOutcome[] {
+  private runBatched(batch: readonly SubmitRow[]): WriteOutcome[] {
     const outcomes: WriteOutcome[] = [];
     this.db
       .transaction(() => {
-        for (const input of batch) {
-          if (!isolate) {
-            outcomes.push({ ok: true, value: this.submitOne(input) });
-            continue;
-          }
+        const keys = new Map<string, KeyTotals | null>();
+        const accounts = new Map<string, AccountTotals | null>();
+        for (const row of batch)
+          outcomes.push({ ok: true, value: this.decide(row, keys, accounts) });
+        for (const [id, k] of keys) {
+          if (!k || k.addActive === 0) continue;
+          const r = this.sql.addKeyHolds.run(k.addHeld, k.addActive, id, k.held, k.active);
+          if (r.changes !== 1) throw new Error(`api key ${id} changed during a submission batch`);
+        }
+        for (const [id, a] of accounts) {
+          if (!a || a.addHeld === 0) continue;
+          const r = this.sql.addAccountHolds.run(a.addHeld, id, a.held, a.addHeld);
+          if (r.changes !== 1) throw new Error(`account ${id} changed during a submission batch`);
+        }
+      })
+      .immediate();
+    return outcomes;
+  }
+
+  private runIsolated(batch: readonly SubmitRow[]): WriteOutcome[] {
+    const outcomes: WriteOutcome[] = [];
+    this.db
+      .transaction(() => {
+        for (const row of batch) {
           try {
-            outcomes.push({ ok: true, value: this.isolated(input) });
+            outcomes.push({ ok: true, value: this.isolated(row) });
           } catch (e) {
             outcomes.push({ ok: false, error: e });
           }
@@ -124,70 +222,131 @@ export class SubmitBatch {
     return outcomes;
   }
 
-  private submitOne(input: SubmitInput): WriteResult {
-    const { principal: p, request: req, nowMs } = input;
-    if (input.idempotency) {
-      const prev = this.sql.findIdem.get(p.accountId, input.idempotency.key) as
-        { request_hash: string; task_id: string; created_ms: number } | undefined;
-      if (prev && nowMs - Number(prev.created_ms) < IDEMPOTENCY_WINDOW_MS) {
-        if (prev.request_hash !== input.idempotency.requestHash)
-          return { kind: "idempotency_conflict" };
-        const row = this.sql.getTask.get(prev.task_id) as TaskRow | undefined;
-        if (row) return { kind: "replayed", task: taskFromRow(row) };
-      }
-      if (prev && !input.replayOnly) this.sql.deleteIdem.run(p.accountId, input.idempotency.key);
-    }
-    if (input.replayOnly) return { kind: "not_created" };
+  /** One submission against the batch's running totals; writes only if accepted. */
+  private decide(
+    row: SubmitRow,
+    keys: Map<string, KeyTotals | null>,
+    accounts: Map<string, AccountTotals | null>,
+  ): WriteResult {
+    const replay = this.idempotency(row);
+    if (replay) return replay;
+    const amount = row.reserveMicros;
 
-    const amount = input.reserveMicros;
-    if (!this.sql.holdKey.get({ id: p.keyId, amount })) {
-      const why = this.sql.whyKeyRefused.get(p.keyId) as { busy: number } | undefined;
+    let k = keys.get(row.keyId);
+    if (k === undefined) {
+      const r = this.sql.readKey.get(row.keyId) as
+        | {
+            credit_limit_micros: number | null;
+            used_micros: number;
+            held_micros: number;
+            active_tasks: number;
+            max_concurrent: number | null;
+          }
+        | undefined;
+      k = r
+        ? {
+            limit: r.credit_limit_micros,
+            used: r.used_micros,
+            held: r.held_micros,
+            active: r.active_tasks,
+            maxConcurrent: r.max_concurrent,
+            addHeld: 0,
+            addActive: 0,
+          }
+        : null;
+      keys.set(row.keyId, k);
+    }
+    if (!k) return { kind: "key_limit_exceeded" };
+    if (k.maxConcurrent !== null && k.active + k.addActive >= k.maxConcurrent)
+      return { kind: "too_many_active_tasks" };
+    if (k.limit !== null && k.limit - k.used - (k.held + k.addHeld) < amount)
+      return { kind: "key_limit_exceeded" };
+
+    let a = accounts.get(row.accountId);
+    if (a === undefined) {
+      const r = this.sql.readAccount.get(row.accountId) as
+        { balance_micros: number; held_micros: number } | undefined;
+      a = r ? { balance: r.balance_micros, held: r.held_micros, addHeld: 0 } : null;
+      accounts.set(row.accountId, a);
+    }
+    if (!a || a.balance - (a.held + a.addHeld) < amount) return { kind: "insufficient_balance" };
+
+    k.addHeld += amount;
+    k.addActive += 1;
+    a.addHeld += amount;
+    this.insert(row, a.balance, a.held + a.addHeld);
+    return CREATED;
+  }
+
+  /** The careful way: conditional UPDATEs per submission, inside its own savepoint. */
+  private submitIsolated(row: SubmitRow): WriteResult {
+    const replay = this.idempotency(row);
+    if (replay) return replay;
+    const amount = row.reserveMicros;
+    if (!this.sql.holdKey.get({ id: row.keyId, amount })) {
+      const why = this.sql.whyKeyRefused.get(row.keyId) as { busy: number } | undefined;
       return { kind: why?.busy ? "too_many_active_tasks" : "key_limit_exceeded" };
     }
-    const acct = this.sql.holdAccount.get({ id: p.accountId, amount }) as
+    const acct = this.sql.holdAccount.get({ id: row.accountId, amount }) as
       { balance_micros: number; held_micros: number } | undefined;
     if (!acct) {
-      this.sql.releaseKeyHold.run({ id: p.keyId, amount });
+      this.sql.releaseKeyHold.run({ id: row.keyId, amount });
       return { kind: "insufficient_balance" };
     }
-
-    this.sql.insertLedger.run({
-      account_id: p.accountId,
-      api_key_id: p.keyId,
-      task_id: input.taskId,
-      kind: "reserve",
-      amount,
-      balance_after: acct.balance_micros,
-      held_after: acct.held_micros,
-      reason: null,
-      now: nowMs,
-    });
-    this.sql.insertTask.run({
-      id: input.taskId,
-      account_id: p.accountId,
-      api_key_id: p.keyId,
-      model: req.model,
-      request: JSON.stringify(req),
-      n: req.n,
-      user_group: p.groupName,
-      price: input.priceMicros,
-      multiplier: p.multiplierPpm,
-      reserved: amount,
-      estimated: input.estimatedSeconds,
-      callback_url: req.callbackUrl,
-      now: nowMs,
-      created_s: Math.floor(nowMs / 1000),
-    });
-    if (input.idempotency) {
-      this.sql.insertIdem.run(
-        p.accountId,
-        input.idempotency.key,
-        input.idempotency.requestHash,
-        input.taskId,
-        nowMs,
-      );
-    }
+    this.insert(row, acct.balance_micros, acct.held_micros);
     return CREATED;
+  }
+
+  /**
+   * The idempotency key's verdict when it decides the submission (a replay, a conflict,
+   * or nothing to replay); null to go on and create the task.
+   */
+  private idempotency(row: SubmitRow): WriteResult | null {
+    if (row.idemKey !== null) {
+      const prev = this.sql.findIdem.get(row.accountId, row.idemKey) as
+        { request_hash: string; task_id: string; created_ms: number } | undefined;
+      if (prev && row.nowMs - Number(prev.created_ms) < IDEMPOTENCY_WINDOW_MS) {
+        if (prev.request_hash !== row.idemHash) return { kind: "idempotency_conflict" };
+        const task = this.sql.getTask.get(prev.task_id) as TaskRow | undefined;
+        if (task) return { kind: "replayed", task: taskFromRow(task) };
+      }
+      // An expired entry (or one whose task is gone) no longer binds the key.
+      if (prev && !row.replayOnly) this.sql.deleteIdem.run(row.accountId, row.idemKey);
+    }
+    return row.replayOnly ? { kind: "not_created" } : null;
+  }
+
+  /** The accepted submission's rows: its reserve entry, the task, its idempotency key. */
+  private insert(row: SubmitRow, balanceAfter: number, heldAfter: number): void {
+    this.sql.insertLedger.run(
+      row.accountId,
+      row.keyId,
+      row.taskId,
+      row.reserveMicros,
+      balanceAfter,
+      heldAfter,
+      row.nowMs,
+    );
+    this.sql.insertTask.run(
+      row.taskId,
+      row.accountId,
+      row.keyId,
+      row.model,
+      row.requestJson,
+      row.n,
+      row.groupName,
+      row.priceMicros,
+      row.multiplierPpm,
+      row.reserveMicros,
+      row.estimatedSeconds,
+      row.callbackUrl,
+      row.nowMs, // run_after_ms
+      Math.floor(row.nowMs / 1000),
+      row.nowMs, // created_ms
+      row.nowMs, // updated_ms
+    );
+    if (row.idemKey !== null)
+      this.sql.insertIdem.run(row.accountId, row.idemKey, row.idemHash, row.taskId, row.nowMs);
   }
 }
 

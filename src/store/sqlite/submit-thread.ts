@@ -21,7 +21,7 @@ port.on("message", (m: ThreadMessage) => {
   }
   let reply: BatchReply;
   try {
-    const outcomes = batch.run(m.inputs);
+    const outcomes = batch.run(m.rows);
     reply = {
       type: "done",
       outcomes: outcomes.map((o) => (o.ok ? o : { ok: false, error: toWire(o.error) })),

@@ -1,8 +1,7 @@
 /** What the main thread and the writer thread say to each other. */
-import type { SubmitInput } from "../store.js";
-import type { WriteResult } from "./submit-batch.js";
+import type { SubmitRow, WriteResult } from "./submit-batch.js";
 
-export type ThreadMessage = { type: "batch"; inputs: SubmitInput[] } | { type: "close" };
+export type ThreadMessage = { type: "batch"; rows: SubmitRow[] } | { type: "close" };
 
 /** An error as it crosses threads: structured clone would keep the message but drop `code`. */
 export interface WireError {

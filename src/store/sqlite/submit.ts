@@ -21,15 +21,29 @@
 import type { Database } from "better-sqlite3";
 import type { Worker } from "node:worker_threads";
 import type { SubmitInput, SubmitResult } from "../store.js";
-import { createdTask, SubmitBatch, type WriteOutcome, type WriteResult } from "./submit-batch.js";
+import {
+  createdTask,
+  SubmitBatch,
+  toSubmitRow,
+  type SubmitRow,
+  type WriteOutcome,
+  type WriteResult,
+} from "./submit-batch.js";
 import { fromWire, type BatchReply, type ThreadMessage } from "./submit-wire.js";
 import { startModuleThread } from "./thread.js";
 
 /** Enough to amortise an fsync many times over while keeping one batch's reply prompt. */
 const MAX_BATCH = 512;
+/**
+ * One batch being written and one waiting at the thread: the thread starts the next
+ * the moment a commit ends instead of waiting for the event loop to read its answer
+ * and send more. Batches still form while the previous one is written.
+ */
+const MAX_IN_FLIGHT = 2;
 
 interface Pending {
   input: SubmitInput;
+  row: SubmitRow;
   resolve(r: SubmitResult): void;
   reject(e: unknown): void;
 }
@@ -44,7 +58,8 @@ export interface SubmitterOptions {
 export class SqliteSubmitter {
   private queue: Pending[] = [];
   private scheduled = false;
-  private inFlight: Pending[] | null = null;
+  /** Batches sent to the thread, oldest first; it answers them in order. */
+  private inFlight: Pending[][] = [];
   private waiters: Array<() => void> = [];
   private thread: Worker | null = null;
   private readonly inline: SubmitBatch;
@@ -70,7 +85,7 @@ export class SqliteSubmitter {
 
   submit(input: SubmitInput): Promise<SubmitResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
+      this.queue.push({ input, row: toSubmitRow(input), resolve, reject });
       this.schedule();
     });
   }
@@ -81,15 +96,15 @@ export class SqliteSubmitter {
    * this thread, and never before waiting writes have had their turn.
    */
   turn(): Promise<void> {
-    if (!this.inFlight) return Promise.resolve();
+    if (this.inFlight.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   /** Writes what is queued, then stops the thread. */
   async close(): Promise<void> {
-    while (this.inFlight || this.queue.length > 0) {
+    while (this.inFlight.length > 0 || this.queue.length > 0) {
       await this.turn();
-      if (!this.inFlight && this.queue.length > 0) this.dispatch();
+      if (this.inFlight.length === 0 && this.queue.length > 0) this.dispatch();
     }
     const thread = this.thread;
     this.thread = null;
@@ -101,7 +116,7 @@ export class SqliteSubmitter {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight || this.queue.length === 0) return;
+    if (this.scheduled || !this.maySend()) return;
     this.scheduled = true;
     // setImmediate, not a microtask: every request already read in this turn of the
     // event loop joins the batch, and writers released by turn() go first.
@@ -111,27 +126,34 @@ export class SqliteSubmitter {
     });
   }
 
+  /** Something is queued, the thread has room, and no main-thread write waits its turn. */
+  private maySend(): boolean {
+    return (
+      this.queue.length > 0 && this.inFlight.length < MAX_IN_FLIGHT && this.waiters.length === 0
+    );
+  }
+
   private dispatch(): void {
-    if (this.inFlight || this.queue.length === 0) return;
+    if (!this.maySend()) return;
     const batch = this.queue.splice(0, MAX_BATCH);
     if (!this.thread) {
       this.settleInline(batch);
       this.schedule();
       return;
     }
-    this.inFlight = batch;
+    this.inFlight.push(batch);
     // A batch in flight keeps the process alive; an idle thread does not.
     this.thread.ref();
     this.thread.postMessage({
       type: "batch",
-      inputs: batch.map((p) => p.input),
+      rows: batch.map((p) => p.row),
     } satisfies ThreadMessage);
   }
 
   private settleInline(batch: Pending[]): void {
     let outcomes: WriteOutcome[];
     try {
-      outcomes = this.inline.run(batch.map((p) => p.input));
+      outcomes = this.inline.run(batch.map((p) => p.row));
     } catch (e) {
       for (const p of batch) p.reject(e);
       return;
@@ -139,32 +161,37 @@ export class SqliteSubmitter {
     batch.forEach((p, i) => settle(p, outcomes[i]!));
   }
 
+  /** Takes the oldest batch in flight, whose answer this is. */
   private finishFlight(): Pending[] {
-    const batch = this.inFlight ?? [];
-    this.inFlight = null;
-    this.thread?.unref();
+    const batch = this.inFlight.shift() ?? [];
+    if (this.inFlight.length === 0) {
+      this.thread?.unref();
+      this.releaseWaiters();
+    }
     return batch;
   }
 
-  /** Lets main-thread writes that waited for the batch run (in the next microtasks). */
-  private releaseWaiters(): boolean {
-    if (this.waiters.length === 0) return false;
+  /**
+   * Lets main-thread writes that waited run (in the next microtasks). New batches wait
+   * until then: schedule() sends them after the microtasks, with setImmediate.
+   */
+  private releaseWaiters(): void {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
-    return true;
   }
 
   private onReply(reply: BatchReply): void {
     if (reply.type === "ready") {
-      if (!this.inFlight) this.thread?.unref();
+      if (this.inFlight.length === 0) this.thread?.unref();
       this.markReady(true);
       return;
     }
+    const released = this.waiters.length > 0 && this.inFlight.length === 1;
     const batch = this.finishFlight();
     // Keep the thread busy: what queued up meanwhile goes now, before this batch's
-    // answers are written out, unless a main-thread write is waiting for its turn.
-    if (!this.releaseWaiters()) this.dispatch();
+    // answers are written out, unless main-thread writes were just given their turn.
+    if (!released) this.dispatch();
     if (reply.type === "failed") {
       const err = fromWire(reply.error);
       for (const p of batch) p.reject(err);
@@ -201,13 +228,14 @@ export class SqliteSubmitter {
     this.thread = null;
     this.markReady(false);
     this.opts.onThreadError?.(err);
-    const batch = this.finishFlight();
+    const batches = this.inFlight;
+    this.inFlight = [];
     this.releaseWaiters();
-    // The thread's last transaction committed as a whole or not at all. A task that
+    // Each of the thread's transactions committed as a whole or not at all. A task that
     // exists was created; every other submission is decided again, inline (a refusal or
     // a replay writes nothing, so deciding it twice is harmless).
     const redo: Pending[] = [];
-    for (const p of batch) {
+    for (const p of batches.flat()) {
       if (this.taskExists.get(p.input.taskId) !== undefined)
         p.resolve({ kind: "created", task: createdTask(p.input) });
       else redo.push(p);
