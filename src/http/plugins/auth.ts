@@ -97,29 +97,33 @@ export class AuthGate {
    * undefined, and the caller takes the full path.
    */
   peekAdmissible(header: string | undefined, nowMs: number): KeyPrincipal | undefined {
-    if (!header) return undefined;
-    let hash = this.headerHashes.get(header);
-    if (hash === undefined) {
-      const key = AuthGate.bearer(header);
-      if (!key) return undefined;
-      hash = hashApiKey(key);
-    }
+    const hash = this.hashFor(header);
+    if (hash === null) return undefined;
     const principal = this.cache.peek(hash, nowMs);
     if (!principal || principal.rpmLimit !== null) return undefined;
     if (authenticate(principal, nowMs) !== null) return undefined;
-    this.rememberHeader(header, hash);
+    this.remember(header!, hash);
     return principal;
   }
 
+  /** The key hash an Authorization header carries; null when it carries no well-formed key. */
+  hashFor(header: string | undefined): string | null {
+    if (!header) return null;
+    const known = this.headerHashes.get(header);
+    if (known !== undefined) return known;
+    const key = AuthGate.bearer(header);
+    return key ? hashApiKey(key) : null;
+  }
+
   /**
-   * Authorization headers of admitted keys → their hash: a client polling in a loop
-   * sends the same header every time, and parsing it and hashing the key was a tenth
-   * of a poll. It only saves the hash; whether the key is good is still the cache's
-   * (and so the store's) answer every time. Bounded like the key cache.
+   * Authorization headers of admitted keys → their hash: a client sends the same header
+   * every time, and parsing it and hashing the key was a tenth of a poll. It only saves
+   * the hash; whether the key is good is still the cache's (and so the store's) answer
+   * every time. Bounded like the key cache.
    */
   private readonly headerHashes = new Map<string, string>();
 
-  private rememberHeader(header: string, hash: string): void {
+  remember(header: string, hash: string): void {
     if (this.headerHashes.has(header)) return;
     if (this.headerHashes.size >= MAX_CACHED)
       this.headerHashes.delete(this.headerHashes.keys().next().value!);
@@ -168,8 +172,8 @@ export function installAuth(app: FastifyInstance, gate: AuthGate): void {
   app.addHook("onRequest", (req: FastifyRequest, _reply, done) => {
     const nowMs = Date.now();
     const header = req.headers.authorization;
-    const key = AuthGate.bearer(header);
-    if (!key) {
+    const hash = gate.hashFor(header);
+    if (hash === null) {
       if (header) failures.count(req.ip, nowMs);
       done(
         unauthorized(
@@ -180,10 +184,11 @@ export function installAuth(app: FastifyInstance, gate: AuthGate): void {
       );
       return;
     }
-    const hash = hashApiKey(key);
     const cached = cache.peek(hash, nowMs);
     if (cached) {
-      done(admit(req, cached, nowMs) ?? undefined);
+      const refused = admit(req, cached, nowMs);
+      if (!refused) gate.remember(header!, hash);
+      done(refused ?? undefined);
       return;
     }
     if (failures.peek(req.ip, nowMs) >= MAX_AUTH_FAILURES_PER_MINUTE) {
