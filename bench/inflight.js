@@ -192,8 +192,9 @@ async function main() {
     rss_before_mib: mib(before.memory.rss_bytes),
     rss_during_hold_mib: mib(rssDuring),
     rss_per_task_kib: Math.round(((rssDuring - before.memory.rss_bytes) / TASKS / 1024) * 10) / 10,
-    loop_delay_p99_ms_worst_window: Math.max(...loop.map((w) => w.p99_ms)),
-    loop_delay_max_ms: Math.max(...loop.map((w) => w.max_ms)),
+    // A hold shorter than one 10 s window of the monitor has no window to report.
+    loop_delay_p99_ms_worst_window: loop.length ? Math.max(...loop.map((w) => w.p99_ms)) : "n/a",
+    loop_delay_max_ms: loop.length ? Math.max(...loop.map((w) => w.max_ms)) : "n/a",
     poll_rps_during_hold: Math.round(polls.requests.average),
     poll_p50_ms: polls.latency.p50,
     poll_p99_ms: polls.latency.p99,
