@@ -1,7 +1,8 @@
 /**
  * The writer thread: runs batches of submissions on its own connection, so the event
  * loop never waits for their statements or for the fsync that makes them durable.
- * The main thread decides what goes into a batch and never has two in flight.
+ * The main thread decides what goes into each batch; this thread writes them one after
+ * another, in the order they arrive, and answers each in that order.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { openSqlite } from "./open.js";

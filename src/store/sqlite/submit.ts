@@ -10,9 +10,10 @@
  * time on the event loop, where they also held up every poll. The writer thread has
  * its own connection; SQLite makes a commit visible to other connections only after
  * it is durable, so reads on the main thread never see a write that could be lost.
- * Exactly one batch is in flight at a time, and the main thread's own writes (the
- * runner, cancels, the admin API) wait for their turn (`turn()`) instead of meeting a
- * locked database, whose busy handler would put the whole event loop to sleep.
+ * At most two batches are in flight (one being written, one waiting at the thread),
+ * and the main thread's own writes (the runner, cancels, the admin API) wait for their
+ * turn (`turn()`) instead of meeting a locked database, whose busy handler would put
+ * the whole event loop to sleep.
  *
  * If the thread cannot start or dies, submissions are written inline, on the main
  * connection, as before: slower, not lost. A batch that was in flight when the thread
