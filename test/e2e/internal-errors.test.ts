@@ -13,24 +13,13 @@ import { ProcessMonitor } from "../../src/obs/process-monitor.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { AdminStore } from "../../src/store/admin.js";
 import type { WebhookStore } from "../../src/store/webhooks.js";
-import type { KeyPrincipal, Store } from "../../src/store/store.js";
+import type { Store } from "../../src/store/store.js";
 import { channelAdminFor, sandboxRouter } from "../helpers/channels.js";
+import { testPrincipal } from "../helpers/principal.js";
 import { request } from "../helpers/server.js";
 
 const KEY = "sk-internal00000000000000000000000000000000";
-const principal: KeyPrincipal = {
-  keyId: "k",
-  accountId: "a",
-  groupName: "default",
-  multiplierPpm: 1_000_000,
-  allowedModels: null,
-  creditLimitMicros: null,
-  rpmLimit: null,
-  maxConcurrent: null,
-  expiresAt: null,
-  revoked: false,
-  accountDisabled: false,
-};
+const principal = testPrincipal();
 
 const logged: string[] = [];
 const brokenStore = {

@@ -2,22 +2,11 @@
 import { describe, expect, it } from "vitest";
 import { AuthGate, hashApiKey, KeyCache } from "../../../src/http/plugins/auth.js";
 import type { KeyPrincipal, Store } from "../../../src/store/store.js";
+import { testPrincipal } from "../../helpers/principal.js";
 
 const KEY = "sk-" + "a".repeat(40);
-const principal = (over: Partial<KeyPrincipal> = {}): KeyPrincipal => ({
-  keyId: "key_1",
-  accountId: "acct_1",
-  groupName: "default",
-  multiplierPpm: 1_000_000,
-  allowedModels: null,
-  creditLimitMicros: null,
-  rpmLimit: null,
-  maxConcurrent: null,
-  expiresAt: null,
-  revoked: false,
-  accountDisabled: false,
-  ...over,
-});
+const principal = (over: Partial<KeyPrincipal> = {}): KeyPrincipal =>
+  testPrincipal({ keyId: "key_1", accountId: "acct_1", ...over });
 
 function gateWith(found: () => KeyPrincipal | null) {
   const lookups: string[] = [];
