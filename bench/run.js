@@ -2,23 +2,29 @@
 // Darkroom benchmark (not a test): measures submissions and polls against a bare
 // node:http JSON server as the floor, in the same run, on the same machine.
 //
-//   npm run bench                       # defaults: 64 connections, 10 s per scenario
-//   BENCH_SECONDS=20 BENCH_CONNECTIONS=64 npm run bench
+//   npm run bench              # 64 connections, 3 rounds of 5 s per server and scenario
+//   BENCH_ROUNDS=5 BENCH_SECONDS=10 BENCH_CONNECTIONS=64 npm run bench
 //
 // Every server runs as a child process, and so does autocannon, a fresh one for each
-// scenario (bench/cannon-child.js): no load generator carries state from one scenario
-// into the next. The gateway
+// measurement (bench/cannon-child.js): no load generator carries state from one into
+// the next. The servers are measured in rounds, interleaved (floor, Fastify, Darkroom,
+// then the reverse order), and each round's ratio to the floor is taken from that
+// round: on a shared VM the machine's speed drifts by tens of percent within a minute,
+// so a floor measured a minute before the gateway says little. Reported: the median
+// round. Also reported, from /proc on Linux: each server's CPU time per request, which
+// drifts far less than throughput. The gateway
 // runs with the runner off (an API-only process, as in a scaled-out deployment), so
 // the figures are the HTTP + durable-write path, not image rendering.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { cannonFresh, freePort, waitUp } from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const SECONDS = Number(process.env.BENCH_SECONDS || 10);
+const SECONDS = Number(process.env.BENCH_SECONDS || 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
 const API_KEY = "sk-bench" + "0".repeat(40);
 
@@ -57,22 +63,71 @@ function once(opts, duration) {
   return cannonFresh({ connections: CONNECTIONS, duration, ...opts });
 }
 
-/** Each scenario gets a short warm-up (JIT, caches) that is not measured. */
-async function run(opts) {
-  await once(opts, 2);
-  return once(opts, SECONDS);
+/** CPU seconds (user + system) a process has used so far; null off Linux. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // clock ticks: USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
 }
 
-function summarise(name, r) {
+async function measure(target) {
+  const before = cpuSeconds(target.pid);
+  const r = await once(target.opts, SECONDS);
+  const after = cpuSeconds(target.pid);
   return {
-    scenario: name,
     requests_per_s: Math.round(r.requests.average),
     p50_ms: r.latency.p50,
     p99_ms: r.latency.p99,
+    cpu_us_per_req:
+      before === null || after === null || r.requests.total === 0
+        ? null
+        : Math.round(((after - before) * 1e7) / r.requests.total) / 10,
     non2xx: r.non2xx,
     errors: r.errors,
     timeouts: r.timeouts,
   };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * Measures `targets` (floor first) in ROUNDS interleaved rounds after a warm-up each
+ * (JIT, caches; not measured). Each row: the median round's figures and the median of
+ * the per-round ratios to the floor (and to Fastify, for the gateway).
+ */
+async function compare(label, targets) {
+  for (const t of targets) await once(t.opts, 2);
+  const rounds = targets.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = targets.map((_, i) => i);
+    if (round % 2) order.reverse();
+    for (const i of order) rounds[i].push(await measure(targets[i]));
+  }
+  const ratio = (i, base) =>
+    `${Math.round(median(rounds[i].map((r, k) => r.requests_per_s / rounds[base][k].requests_per_s)) * 100)}%`;
+  return targets.map((t, i) => {
+    const rs = rounds[i];
+    const pick = (key) => (rs.some((r) => r[key] === null) ? null : median(rs.map((r) => r[key])));
+    return {
+      scenario: `${t.name}, ${label}`,
+      requests_per_s: Math.round(median(rs.map((r) => r.requests_per_s))),
+      p50_ms: pick("p50_ms"),
+      p99_ms: pick("p99_ms"),
+      cpu_us_per_req: pick("cpu_us_per_req"),
+      vs_floor: i === 0 ? "" : ratio(i, 0),
+      vs_fastify: i === 2 ? ratio(2, 1) : "",
+      non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+      errors: rs.reduce((a, r) => a + r.errors + r.timeouts, 0),
+      rounds: rs.map((r) => r.requests_per_s).join(" / "),
+    };
+  });
 }
 
 async function main() {
@@ -136,44 +191,39 @@ async function main() {
     });
     const taskId = (await first.json()).id;
 
-    const results = [];
-    const scenario = async (name, opts) => {
-      const r = summarise(name, await run(opts));
-      results.push(r);
-      return r;
-    };
+    const [bareChild, fastifyChild, gwChild] = children;
     const post = { method: "POST", body: submitBody, headers: auth };
-    const floorPost = await scenario("bare node:http (floor), POST", { url: bare, ...post });
-    const fastifyPost = await scenario("bare Fastify (framework ceiling), POST", {
-      url: fastify,
-      ...post,
-    });
-    const submit = await scenario("POST /v1/images/generations", {
-      url: `${gw}/v1/images/generations`,
-      ...post,
-    });
-    const floorGet = await scenario("bare node:http (floor), GET", { url: bare });
-    const fastifyGet = await scenario("bare Fastify (framework ceiling), GET", { url: fastify });
-    const poll = await scenario("GET /v1/tasks/{id}", {
-      url: `${gw}/v1/tasks/${taskId}`,
-      headers: { authorization: auth.authorization },
-    });
-    const pct = (a, b) => `${Math.round((a.requests_per_s / b.requests_per_s) * 100)}%`;
-    for (const [r, floor, fw] of [
-      [submit, floorPost, fastifyPost],
-      [poll, floorGet, fastifyGet],
-    ]) {
-      r.vs_floor = pct(r, floor);
-      r.vs_fastify = pct(r, fw);
-    }
-    fastifyPost.vs_floor = pct(fastifyPost, floorPost);
-    fastifyGet.vs_floor = pct(fastifyGet, floorGet);
+    const results = [
+      ...(await compare("POST", [
+        { name: "bare node:http (floor)", pid: bareChild.pid, opts: { url: bare, ...post } },
+        {
+          name: "bare Fastify (framework ceiling)",
+          pid: fastifyChild.pid,
+          opts: { url: fastify, ...post },
+        },
+        {
+          name: "Darkroom POST /v1/images/generations",
+          pid: gwChild.pid,
+          opts: { url: `${gw}/v1/images/generations`, ...post },
+        },
+      ])),
+      ...(await compare("GET", [
+        { name: "bare node:http (floor)", pid: bareChild.pid, opts: { url: bare } },
+        { name: "bare Fastify (framework ceiling)", pid: fastifyChild.pid, opts: { url: fastify } },
+        {
+          name: "Darkroom GET /v1/tasks/{id}",
+          pid: gwChild.pid,
+          opts: { url: `${gw}/v1/tasks/${taskId}`, headers: { authorization: auth.authorization } },
+        },
+      ])),
+    ];
 
     const meta = {
       date: new Date().toISOString(),
-      command: `BENCH_SECONDS=${SECONDS} BENCH_CONNECTIONS=${CONNECTIONS} npm run bench`,
+      command: `BENCH_ROUNDS=${ROUNDS} BENCH_SECONDS=${SECONDS} BENCH_CONNECTIONS=${CONNECTIONS} npm run bench`,
       machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, node ${process.version}`,
       connections: CONNECTIONS,
+      rounds: ROUNDS,
       seconds: SECONDS,
     };
     console.table(results);

@@ -3,61 +3,35 @@
  * never hides another model's work, a partial budget is honoured exactly, order stays
  * oldest first, and a task handed back keeps its place without counting the attempt.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config/config.js";
-import { newTaskId } from "../../src/core/ids.js";
-import { BUILTIN_MODELS, ModelCatalogue } from "../../src/core/models.js";
-import { validateGenerationRequest } from "../../src/core/validate.js";
-import { hashApiKey } from "../../src/http/plugins/auth.js";
-import { bootstrapIfEmpty } from "../../src/server/bootstrap.js";
-import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { KeyPrincipal } from "../../src/store/store.js";
-import { TEST_API_KEY } from "../helpers/server.js";
+import { openTestStore, submitInput, type TestStore } from "../helpers/store.js";
 
-const catalogue = new ModelCatalogue(BUILTIN_MODELS);
 const A = "doubao-seedream-4.0";
 const B = "doubao-seedream-4.5";
-let dir: string;
+let opened: TestStore;
 let store: SqliteStore;
 let principal: KeyPrincipal;
 let clock = 1_800_000_000_000;
 
 beforeEach(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), "darkroom-claim-"));
-  const config = loadConfig({
-    DARKROOM_DATA_DIR: dir,
-    DARKROOM_BOOTSTRAP_API_KEY: TEST_API_KEY,
-    DARKROOM_BOOTSTRAP_CREDITS: "1000",
-  });
-  store = new SqliteStore(config.sqlitePath);
-  await store.migrate();
-  await bootstrapIfEmpty(store, config);
-  principal = (await store.findKeyByHash(hashApiKey(TEST_API_KEY)))!;
+  opened = await openTestStore("1000");
+  ({ store, principal } = opened);
 });
 afterEach(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await opened.close();
 });
 
 async function submit(model: string): Promise<string> {
-  const v = validateGenerationRequest({ model, prompt: "p", size: "2K" }, catalogue);
-  if (!v.ok) throw v.error;
-  const taskId = newTaskId();
-  const r = await store.submitTask({
-    taskId,
-    principal,
-    request: v.request,
-    reserveMicros: 1_800_000,
+  const input = submitInput(principal, {
+    body: { model, prompt: "p", size: "2K" },
     priceMicros: 1_800_000,
-    estimatedSeconds: 45,
     nowMs: (clock += 10),
-    idempotency: null,
   });
+  const r = await store.submitTask(input);
   expect(r.kind).toBe("created");
-  return taskId;
+  return input.taskId;
 }
 
 const claim = (limit: number, budgets?: Map<string, number>) =>

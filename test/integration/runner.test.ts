@@ -2,17 +2,10 @@
  * The runner against a real SQLite store and the real sandbox provider: concurrency
  * limit, lease fencing, and recovery of tasks whose runner died mid-flight.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config/config.js";
 import { DurationEstimator } from "../../src/core/estimate.js";
-import { newTaskId } from "../../src/core/ids.js";
-import { BUILTIN_MODELS, ModelCatalogue } from "../../src/core/models.js";
-import { validateGenerationRequest } from "../../src/core/validate.js";
-import { hashApiKey } from "../../src/http/plugins/auth.js";
 import { FsStorage } from "../../src/media/fs-storage.js";
 import { DarkroomEventBus } from "../../src/obs/events.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
@@ -20,57 +13,37 @@ import { sandboxRouter } from "../helpers/channels.js";
 import { createSandboxProvider } from "../../src/providers/sandbox/index.js";
 import { createPipeline } from "../../src/runner/pipeline.js";
 import { Runner } from "../../src/runner/runner.js";
-import { bootstrapIfEmpty } from "../../src/server/bootstrap.js";
-import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { KeyPrincipal } from "../../src/store/store.js";
-import { ledgerInvariants, TEST_API_KEY } from "../helpers/server.js";
+import { ledgerInvariants } from "../helpers/server.js";
+import { openTestStore, submitInput, type TestStore } from "../helpers/store.js";
 
 const log = pino({ level: "silent" });
-const catalogue = new ModelCatalogue(BUILTIN_MODELS);
+let opened: TestStore;
 let dir: string;
 let store: SqliteStore;
 let principal: KeyPrincipal;
 const runners: Runner[] = [];
 
 beforeEach(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), "darkroom-runner-"));
-  const config = loadConfig({
-    DARKROOM_DATA_DIR: dir,
-    DARKROOM_BOOTSTRAP_API_KEY: TEST_API_KEY,
-    DARKROOM_BOOTSTRAP_CREDITS: "1000",
-  });
-  store = new SqliteStore(config.sqlitePath);
-  await store.migrate();
-  await bootstrapIfEmpty(store, config);
-  principal = (await store.findKeyByHash(hashApiKey(TEST_API_KEY)))!;
+  opened = await openTestStore("1000");
+  ({ store, principal, dir } = opened);
 });
 
 afterEach(async () => {
   await Promise.all(runners.splice(0).map((r) => r.stop()));
   ledgerInvariants(store);
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await opened.close();
 });
 
 async function submit(prompt: string, n = 1): Promise<string> {
-  const v = validateGenerationRequest(
-    { model: "doubao-seedream-4.0", prompt, n, size: "1K" },
-    catalogue,
-  );
-  if (!v.ok) throw v.error;
-  const taskId = newTaskId();
-  const r = await store.submitTask({
-    taskId,
-    principal,
-    request: v.request,
-    reserveMicros: 1_800_000 * n,
+  const input = submitInput(principal, {
+    body: { model: "doubao-seedream-4.0", prompt, n, size: "1K" },
     priceMicros: 1_800_000,
-    estimatedSeconds: 45,
-    nowMs: Date.now(),
-    idempotency: null,
   });
+  const r = await store.submitTask(input);
   expect(r.kind).toBe("created");
-  return taskId;
+  return input.taskId;
 }
 
 async function makeRunner(opts: {

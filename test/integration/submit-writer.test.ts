@@ -3,67 +3,34 @@
  * commit, refusals that leave nothing behind, one bad submission failing alone, main-
  * thread writes taking turns with the thread, and the thread dying at any moment.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import type { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { hashApiKey } from "../../src/http/plugins/auth.js";
-import { loadConfig } from "../../src/config/config.js";
-import { BUILTIN_MODELS, ModelCatalogue } from "../../src/core/models.js";
 import { newTaskId } from "../../src/core/ids.js";
-import { validateGenerationRequest } from "../../src/core/validate.js";
-import { bootstrapIfEmpty } from "../../src/server/bootstrap.js";
 import { SqliteAdmin } from "../../src/store/sqlite/admin.js";
-import { SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite/sqlite-store.js";
+import type { SqliteStore, SqliteStoreOptions } from "../../src/store/sqlite/sqlite-store.js";
 import type { KeyPrincipal, SubmitInput, SubmitResult } from "../../src/store/store.js";
-import { ledgerInvariants, TEST_API_KEY } from "../helpers/server.js";
+import { ledgerInvariants } from "../helpers/server.js";
+import { openTestStore, submitInput, type TestStore } from "../helpers/store.js";
 
-const catalogue = new ModelCatalogue(BUILTIN_MODELS);
 const PRICE = 1_800_000;
-const opened: Array<{ store: SqliteStore; dir: string }> = [];
+const opened: TestStore[] = [];
 
 afterEach(async () => {
-  for (const { store, dir } of opened.splice(0)) {
-    ledgerInvariants(store);
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+  for (const t of opened.splice(0)) {
+    ledgerInvariants(t.store);
+    await t.close();
   }
 });
 
-async function open(
-  credits: string,
-  opts: SqliteStoreOptions = {},
-): Promise<{ store: SqliteStore; principal: KeyPrincipal }> {
-  const dir = mkdtempSync(path.join(tmpdir(), "darkroom-writer-"));
-  const config = loadConfig({
-    DARKROOM_DATA_DIR: dir,
-    DARKROOM_BOOTSTRAP_API_KEY: TEST_API_KEY,
-    DARKROOM_BOOTSTRAP_CREDITS: credits,
-  });
-  const store = new SqliteStore(config.sqlitePath, opts);
-  await store.migrate();
-  await bootstrapIfEmpty(store, config);
-  opened.push({ store, dir });
-  return { store, principal: (await store.findKeyByHash(hashApiKey(TEST_API_KEY)))! };
+async function open(credits: string, opts: SqliteStoreOptions = {}): Promise<TestStore> {
+  const t = await openTestStore(credits, opts);
+  opened.push(t);
+  return t;
 }
 
-function input(principal: KeyPrincipal, taskId = newTaskId()): SubmitInput {
-  const v = validateGenerationRequest(
-    { model: "doubao-seedream-4.0", prompt: "a lake" },
-    catalogue,
-  );
-  if (!v.ok) throw v.error;
-  return {
-    taskId,
-    principal,
-    request: v.request,
-    reserveMicros: PRICE,
-    priceMicros: PRICE,
-    estimatedSeconds: 45,
-    nowMs: Date.now(),
-    idempotency: null,
-  };
+/** A valid one-image submission reserving PRICE. */
+function input(principal: KeyPrincipal, taskId?: string): SubmitInput {
+  return submitInput(principal, { taskId, priceMicros: PRICE });
 }
 
 function count(store: SqliteStore, sql: string, ...args: unknown[]): number {

@@ -28,6 +28,7 @@ import { SqliteLeases } from "./claim.js";
 import { SqliteFinisher } from "./finish.js";
 import { openSqlite } from "./open.js";
 import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "./rows.js";
+import { SnapshotReader, trackWrites } from "./snapshot-reader.js";
 import { SqliteSubmitter } from "./submit.js";
 import { whereEquals } from "./where.js";
 
@@ -38,13 +39,18 @@ export interface SqliteStoreOptions {
   onWriterThreadError?: (err: Error) => void;
 }
 
+const GET_TASK = `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`;
+
 export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
   private readonly db: Database.Database;
+  /** Task reads (polls) share a snapshot per event-loop turn; none for ":memory:". */
+  private reader: SnapshotReader | null = null;
   private parts: {
     submitter: SqliteSubmitter;
     leases: SqliteLeases;
     finisher: SqliteFinisher;
+    /** On the snapshot reader's connection when there is one, else on the main one. */
     getTask: Database.Statement;
     findKey: Database.Statement;
     balance: Database.Statement;
@@ -55,6 +61,12 @@ export class SqliteStore implements Store {
     private readonly opts: SqliteStoreOptions = {},
   ) {
     this.db = openSqlite(file);
+    if (file !== ":memory:") {
+      const reader = new SnapshotReader(file);
+      this.reader = reader;
+      // Every write this process makes is seen by the next read (snapshot-reader.ts).
+      trackWrites(this.db, () => reader.release());
+    }
   }
 
   async migrate(): Promise<void> {
@@ -72,12 +84,11 @@ export class SqliteStore implements Store {
       submitter: new SqliteSubmitter(db, {
         threadFile: this.file !== ":memory:" && this.opts.writerThread !== false ? this.file : null,
         onThreadError: this.opts.onWriterThreadError,
+        onCommitted: () => this.reader?.release(),
       }),
       leases: new SqliteLeases(db),
       finisher: new SqliteFinisher(db),
-      getTask: db
-        .prepare(`SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`)
-        .raw(true),
+      getTask: (this.reader ?? db).prepare(GET_TASK).raw(true),
       findKey: db.prepare(
         `SELECT k.id, k.account_id, a.group_name, g.multiplier_ppm, k.allowed_models, k.credit_limit_micros,
                 k.rpm_limit, k.max_concurrent, k.expires_s, k.revoked_ms, a.disabled_ms
@@ -109,6 +120,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     await this.parts?.submitter.close();
+    this.reader?.close();
     this.db.close();
   }
 
@@ -180,7 +192,10 @@ export class SqliteStore implements Store {
 
   /** SQLite reads are synchronous: the poll fast path calls this without a promise. */
   getTaskNow(accountId: string, taskId: string): TaskView | null {
-    const r = this.p.getTask.get(taskId, accountId) as unknown[] | undefined;
+    const { getTask } = this.p;
+    const r = (
+      this.reader ? this.reader.get(getTask, taskId, accountId) : getTask.get(taskId, accountId)
+    ) as unknown[] | undefined;
     return r ? viewFromRaw(r) : null;
   }
 

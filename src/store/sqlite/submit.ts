@@ -54,6 +54,8 @@ export interface SubmitterOptions {
   threadFile: string | null;
   /** Told when the writer thread fails; submissions carry on inline. */
   onThreadError?: (err: Error) => void;
+  /** The thread's batch is over (committed or not), before anyone is answered. */
+  onCommitted?: () => void;
 }
 
 export class SqliteSubmitter {
@@ -188,6 +190,7 @@ export class SqliteSubmitter {
       this.markReady(true);
       return;
     }
+    this.opts.onCommitted?.();
     const released = this.waiters.length > 0 && this.inFlight.length === 1;
     const batch = this.finishFlight();
     // Keep the thread busy: what queued up meanwhile goes now, before this batch's
@@ -229,6 +232,8 @@ export class SqliteSubmitter {
     this.thread = null;
     this.markReady(false);
     this.opts.onThreadError?.(err);
+    // Its last batch may have committed.
+    this.opts.onCommitted?.();
     const batches = this.inFlight;
     this.inFlight = [];
     this.releaseWaiters();

@@ -1,0 +1,132 @@
+/**
+ * Task reads share one SQLite read snapshot per event-loop turn (snapshot-reader.ts).
+ * What must hold: a read never misses a write this process has made, even in the same
+ * turn; another process's commit is seen from the next turn on; reads in one turn agree.
+ */
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { openSqlite } from "../../src/store/sqlite/open.js";
+import { SqliteSubmitter } from "../../src/store/sqlite/submit.js";
+import { openTestStore, submitInput, type TestStore } from "../helpers/store.js";
+
+const opened: TestStore[] = [];
+afterEach(async () => {
+  for (const t of opened.splice(0)) await t.close();
+});
+
+async function open(): Promise<TestStore> {
+  const t = await openTestStore("1000");
+  opened.push(t);
+  return t;
+}
+
+async function submitted(t: TestStore): Promise<string> {
+  const input = submitInput(t.principal);
+  expect((await t.store.submitTask(input)).kind).toBe("created");
+  return input.taskId;
+}
+
+describe("task reads in one snapshot per turn", () => {
+  it("see every write this process makes, in the same turn, through the real write paths", async () => {
+    const t = await open();
+    const { store, principal } = t;
+    const id = await submitted(t);
+    const now = Date.now();
+    // Each read below opens (or reuses) the turn's snapshot; no turn passes between them.
+    expect(store.getTaskNow(principal.accountId, id)!.status).toBe("pending");
+    const [claimed] = await store.claimTasks("r", 1, 30_000, now);
+    expect(store.getTaskNow(principal.accountId, id)!.status).toBe("processing");
+    await store.reportProgress(id, claimed!.leaseToken, 40, now);
+    expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(40);
+    await store.finishTask(
+      id,
+      claimed!.leaseToken,
+      { kind: "failed", code: "service_error", message: "x" },
+      now,
+    );
+    const done = store.getTaskNow(principal.accountId, id)!;
+    expect(done.status).toBe("failed");
+    expect((await store.getTask(principal.accountId, id))!.status).toBe("failed");
+  });
+
+  it("see a direct statement on the main connection at once (run and exec alike)", async () => {
+    const t = await open();
+    const { store, principal } = t;
+    const id = await submitted(t);
+    expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(0);
+    store.raw().prepare(`UPDATE tasks SET progress = 10 WHERE id = ?`).run(id);
+    expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(10);
+    store.raw().exec(`UPDATE tasks SET progress = 20 WHERE id = '${id}'`);
+    expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(20);
+  });
+
+  it("see another connection's commit from the next turn on, and agree within a turn", async () => {
+    const t = await open();
+    const { store, principal } = t;
+    const id = await submitted(t);
+    const other = openSqlite(t.sqlitePath); // another process, as far as SQLite can tell
+    try {
+      expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(0);
+      other.prepare(`UPDATE tasks SET progress = 30 WHERE id = ?`).run(id);
+      // Same turn: the snapshot this turn started with.
+      expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(0);
+      await nextTurn();
+      expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(30);
+    } finally {
+      other.close();
+    }
+  });
+
+  it("find a task the moment its submission is answered, even with the turn's snapshot older than it", async () => {
+    const t = await open();
+    const { store, principal } = t;
+    const first = await submitted(t);
+    const input = submitInput(principal);
+    const answered = store.submitTask(input); // sent to the writer thread by a setImmediate
+    const other = openSqlite(t.sqlitePath);
+    const sleep = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      await new Promise<void>((resolve) =>
+        // Queued after the submitter's: the batch is on its way to the thread.
+        setImmediate(() => {
+          // A snapshot from before the thread commits, still open when its answer is read.
+          store.getTaskNow(principal.accountId, first);
+          const exists = other.prepare(`SELECT 1 FROM tasks WHERE id = ?`).pluck();
+          for (let i = 0; i < 100 && exists.get(input.taskId) === undefined; i++)
+            Atomics.wait(sleep, 0, 0, 50);
+          expect(exists.get(input.taskId)).toBe(1);
+          resolve();
+        }),
+      );
+      expect((await answered).kind).toBe("created");
+      expect(store.getTaskNow(principal.accountId, input.taskId)?.status).toBe("pending");
+    } finally {
+      other.close();
+    }
+  });
+});
+
+describe("the submitter's commit signal", () => {
+  it("comes before any submission of the batch is answered", async () => {
+    const t = await open();
+    const events: string[] = [];
+    const db = openSqlite(t.sqlitePath);
+    const submitter = new SqliteSubmitter(db, {
+      threadFile: t.sqlitePath,
+      onCommitted: () => events.push("committed"),
+    });
+    try {
+      expect(await submitter.ready).toBe(true);
+      await Promise.all(
+        [0, 1, 2].map((i) =>
+          submitter.submit(submitInput(t.principal)).then(() => events.push(`answered ${i}`)),
+        ),
+      );
+      expect(events[0]).toBe("committed");
+      expect(events.filter((e) => e.startsWith("answered"))).toHaveLength(3);
+    } finally {
+      await submitter.close();
+      db.close();
+    }
+  });
+});
