@@ -2,7 +2,7 @@
 // Darkroom benchmark (not a test): measures submissions and polls against a bare
 // node:http JSON server as the floor, in the same run, on the same machine.
 //
-//   npm run bench              # 64 connections, 3 rounds of 5 s per server and scenario
+//   npm run bench              # 64 connections, 5 rounds of 5 s per server and scenario
 //   BENCH_ROUNDS=5 BENCH_SECONDS=10 BENCH_CONNECTIONS=64 npm run bench
 //
 // Every server runs as a child process, and so does autocannon, a fresh one for each
@@ -24,7 +24,7 @@ import { cannonFresh, freePort, waitUp } from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
 const API_KEY = "sk-bench" + "0".repeat(40);
 
