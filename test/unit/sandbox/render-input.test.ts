@@ -6,8 +6,8 @@
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import type { GenerationRequest } from "../../../src/core/types.js";
-import type { GenerateContext, ProducedImage } from "../../../src/providers/contract.js";
 import { createSandboxProvider } from "../../../src/providers/sandbox/index.js";
+import { collectingContext } from "../../helpers/generate-context.js";
 import { drawableText, shownText } from "../../../src/providers/sandbox/label-text.js";
 import {
   RENDERS_AT_ONCE,
@@ -17,6 +17,20 @@ import {
 } from "../../../src/providers/sandbox/render.js";
 
 const base = { index: 0, total: 1, model: "doubao-seedream-4.0", width: 320, height: 240 };
+
+/** One 320x240 image of doubao-seedream-4.0, with `over` on top. */
+const request = (over: Partial<GenerationRequest>): GenerationRequest => ({
+  model: "doubao-seedream-4.0",
+  prompt: "p",
+  n: 1,
+  size: { kind: "pixels", width: 320, height: 240 },
+  quality: "1K",
+  promptPriority: "standard",
+  imageUrls: [],
+  callbackUrl: null,
+  modelParams: {},
+  ...over,
+});
 
 describe("drawableText", () => {
   it("drops controls and noncharacters, turns line breaks into spaces, marks lone surrogates", () => {
@@ -89,26 +103,9 @@ describe("output format", () => {
   it("the provider completes a prompt the API would refuse (NUL, C0, lone surrogate)", async () => {
     // Tasks can reach the provider without today's validation (e.g. stored by an older
     // version); the sandbox must still deliver.
-    const images: ProducedImage[] = [];
-    const c: GenerateContext = {
-      signal: new AbortController().signal,
-      onProgress: () => {},
-      onImage: async (img) => void images.push(img),
-      referenceImages: [],
-      channel: { id: "sandbox", provider: "sandbox", timeoutMs: 1000, options: {} },
-    };
+    const { c, images } = collectingContext();
     const out = await createSandboxProvider({ durationMs: 0 }).generate(
-      {
-        model: "doubao-seedream-4.0",
-        prompt: "a\u0000b\u0001c\u001fd\ud800e",
-        n: 1,
-        size: { kind: "pixels", width: 320, height: 240 } as GenerationRequest["size"],
-        quality: "1K",
-        promptPriority: "standard",
-        imageUrls: [],
-        callbackUrl: null,
-        modelParams: {},
-      },
+      request({ prompt: "a\u0000b\u0001c\u001fd\ud800e" }),
       c,
     );
     expect(out).toEqual({ generated: 1, failures: [] });
@@ -116,25 +113,15 @@ describe("output format", () => {
   });
 
   it("the provider hands over PNG with image/png when model_params asks", async () => {
-    const images: ProducedImage[] = [];
-    const c: GenerateContext = {
-      signal: new AbortController().signal,
-      onProgress: () => {},
-      onImage: async (img) => void images.push(img),
-      referenceImages: [],
-      channel: { id: "sandbox", provider: "sandbox", timeoutMs: 1000, options: {} },
-    };
-    const req = (modelParams: Record<string, unknown>): GenerationRequest => ({
-      model: "doubao-seedream-5.0-lite",
-      prompt: "p",
-      n: 1,
-      size: { kind: "pixels", width: 640, height: 480 } as GenerationRequest["size"],
-      quality: "2K",
-      promptPriority: "standard",
-      imageUrls: [],
-      callbackUrl: null,
-      modelParams,
-    });
+    const { c, images } = collectingContext();
+    const req = (modelParams: Record<string, unknown>): GenerationRequest =>
+      request({
+        model: "doubao-seedream-5.0-lite",
+        prompt: "p",
+        size: { kind: "pixels", width: 640, height: 480 },
+        quality: "2K",
+        modelParams,
+      });
     const provider = createSandboxProvider({ durationMs: 0 });
     await provider.generate(req({ output_format: "png" }), c);
     await provider.generate(req({ output_format: "jpeg" }), c);

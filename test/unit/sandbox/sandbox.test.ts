@@ -1,14 +1,11 @@
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import type { GenerationRequest } from "../../../src/core/types.js";
-import {
-  ProviderError,
-  type GenerateContext,
-  type ProducedImage,
-} from "../../../src/providers/contract.js";
+import { ProviderError } from "../../../src/providers/contract.js";
 import { parseSandboxDirectives } from "../../../src/providers/sandbox/directives.js";
 import { createSandboxProvider } from "../../../src/providers/sandbox/index.js";
 import { renderSandboxImage } from "../../../src/providers/sandbox/render.js";
+import { collectingContext } from "../../helpers/generate-context.js";
 
 const base = { prompt: "a red fox", index: 0, total: 1, model: "doubao-seedream-4.0" };
 
@@ -108,19 +105,6 @@ describe("sandbox directives", () => {
   });
 });
 
-function ctx(signal = new AbortController().signal) {
-  const images: ProducedImage[] = [];
-  const progress: number[] = [];
-  const c: GenerateContext = {
-    signal,
-    onProgress: (p) => progress.push(p),
-    onImage: async (img) => void images.push(img),
-    referenceImages: [],
-    channel: { id: "sandbox", provider: "sandbox", timeoutMs: 1000, options: {} },
-  };
-  return { c, images, progress };
-}
-
 const req = (prompt: string, n: number): GenerationRequest => ({
   model: "doubao-seedream-4.0",
   prompt,
@@ -137,7 +121,7 @@ describe("sandbox provider", () => {
   const provider = createSandboxProvider({ durationMs: 40 });
 
   it("delivers n images in order with monotonic progress below 100", async () => {
-    const { c, images, progress } = ctx();
+    const { c, images, progress } = collectingContext();
     const out = await provider.generate(req("p", 3), c);
     expect(out).toEqual({ generated: 3, failures: [] });
     expect(images.map((i) => i.index)).toEqual([0, 1, 2]);
@@ -147,7 +131,7 @@ describe("sandbox provider", () => {
   });
 
   it("partial generation reports the missing images as failures", async () => {
-    const { c, images } = ctx();
+    const { c, images } = collectingContext();
     const out = await provider.generate(req("p [sandbox:generate=1]", 3), c);
     expect(out.generated).toBe(1);
     expect(images).toHaveLength(1);
@@ -158,7 +142,7 @@ describe("sandbox provider", () => {
   });
 
   it("a fail directive throws a ProviderError with that code", async () => {
-    const { c } = ctx();
+    const { c } = collectingContext();
     const err = await provider
       .generate(req("p [sandbox:fail=service_error]", 1), c)
       .catch((e: unknown) => e);
@@ -168,7 +152,7 @@ describe("sandbox provider", () => {
 
   it("an abort stops it promptly and delivers nothing more", async () => {
     const ac = new AbortController();
-    const { c, images } = ctx(ac.signal);
+    const { c, images } = collectingContext(ac.signal);
     const run = provider.generate(req("p [sandbox:delay=60000]", 2), c);
     setTimeout(() => ac.abort(new Error("stop")), 20);
     await expect(run).rejects.toThrow("stop");
