@@ -64,7 +64,7 @@ export class SnapshotReader {
   release(): void {
     if (!this.open) return;
     this.open = false;
-    if (this.db.inTransaction) this.end.run();
+    this.end.run();
   }
 
   close(): void {

@@ -45,7 +45,7 @@ export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
   private readonly db: Database.Database;
   /** Task reads (polls) share a snapshot per event-loop turn; none for ":memory:". */
-  private reader: SnapshotReader | null = null;
+  private readonly reader: SnapshotReader | null;
   private parts: {
     submitter: SqliteSubmitter;
     leases: SqliteLeases;
@@ -61,12 +61,10 @@ export class SqliteStore implements Store {
     private readonly opts: SqliteStoreOptions = {},
   ) {
     this.db = openSqlite(file);
-    if (file !== ":memory:") {
-      const reader = new SnapshotReader(file);
-      this.reader = reader;
-      // Every write this process makes is seen by the next read (snapshot-reader.ts).
-      trackWrites(this.db, () => reader.release());
-    }
+    const reader = file === ":memory:" ? null : new SnapshotReader(file);
+    this.reader = reader;
+    // Every write this process makes is seen by the next read (snapshot-reader.ts).
+    if (reader) trackWrites(this.db, () => reader.release());
   }
 
   async migrate(): Promise<void> {
