@@ -18,7 +18,9 @@ import type { Store } from "../store/store.js";
 import type { WebhookStore } from "../store/webhooks.js";
 import { installErrorHandling } from "./error-handler.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
-import { createPollFastPath } from "./fast-path.js";
+import { createPollFastPath } from "./fast-paths/poll.js";
+import type { ClosableFastPath } from "./fast-paths/respond.js";
+import { createSubmitFastPath } from "./fast-paths/submit.js";
 import { installJsonBodyParser } from "./json-body.js";
 import {
   createClientErrorHandler,
@@ -77,13 +79,15 @@ export interface AppDeps {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const gate = new AuthGate(deps.keys);
   // With the access log on, every request must go through Fastify's logging.
-  const fastPath = deps.accessLog
-    ? null
-    : createPollFastPath({ store: deps.store, gate, signLink: deps.signLink });
+  const fastPaths: ClosableFastPath[] = deps.accessLog
+    ? []
+    : [createPollFastPath({ ...deps, gate }), createSubmitFastPath({ ...deps, gate })];
+  const [poll, submit] = fastPaths;
   const app = Fastify({
     serverFactory: (handler) =>
       createServer((req, res) => {
-        if (!fastPath?.(req, res, () => handler(req, res))) handler(req, res);
+        const framework = () => handler(req, res);
+        if (!poll?.(req, res, framework) && !submit?.(req, res, framework)) framework();
       }),
     // pino's Logger is a FastifyBaseLogger; the cast keeps the instance type the default one.
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -113,7 +117,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     reply.header("x-request-id", req.id);
     done();
   });
-  installClosingGuard(app, () => fastPath?.close());
+  installClosingGuard(app, () => fastPaths.forEach((p) => p.close()));
   // JSON only: without this, Fastify would parse text/plain bodies into strings.
   app.removeContentTypeParser("text/plain");
   installJsonBodyParser(app);

@@ -1,4 +1,8 @@
-/** Concurrent submissions can never spend more credits than the balance holds. */
+/**
+ * Concurrent submissions can never spend more credits than the balance holds: through
+ * Fastify alone (key cache off) and through the submission fast path (key cache on),
+ * where the refused ones are handed over to Fastify and decided again.
+ */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   addAccount,
@@ -7,19 +11,26 @@ import {
   type TestServer,
 } from "../helpers/server.js";
 
-let s: TestServer;
-beforeAll(async () => {
-  s = await startTestServer({ DARKROOM_RUNNER: "false" });
-});
-afterAll(async () => {
-  ledgerInvariants(s.store);
-  await s.stop();
-});
+describe.each([
+  ["through the framework (key cache off)", "0"],
+  ["with the submission fast path (key cache on)", "60000"],
+])("racing submissions against one balance, %s", (_path, authCacheMs) => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ DARKROOM_RUNNER: "false", DARKROOM_AUTH_CACHE_MS: authCacheMs });
+  });
+  afterAll(async () => {
+    ledgerInvariants(s.store);
+    await s.stop();
+  });
 
-describe("racing submissions against one balance", () => {
+  /** With the cache on, a key's first request warms it, so the race runs on the fast path. */
+  const warm = (key: string) => s.api("/v1/tasks/task-unified-1-zzzzzzzz", { key });
+
   it("100 concurrent submissions against a balance for 37 accept exactly 37", async () => {
     const key = "sk-race0000000000000000000000000000000000000";
     addAccount(s.store, { name: "race", key, credits: 37 * 1.8 });
+    await warm(key);
     const body = { model: "doubao-seedream-4.0", prompt: "race" };
     const results = await Promise.all(
       Array.from({ length: 100 }, () => s.api("/v1/images/generations", { body, key })),
@@ -35,6 +46,7 @@ describe("racing submissions against one balance", () => {
     const key = "sk-keylimit000000000000000000000000000000000";
     // Account could pay for 30, the key may spend 10 images' worth.
     addAccount(s.store, { name: "keylimit", key, credits: 30 * 1.8, creditLimit: 10 * 1.8 });
+    await warm(key);
     const body = { model: "doubao-seedream-4.0", prompt: "race" };
     const results = await Promise.all(
       Array.from({ length: 60 }, () => s.api("/v1/images/generations", { body, key })),

@@ -1,5 +1,5 @@
 /**
- * The poll fast path (src/http/fast-path.ts) serves only the plain success case and
+ * The poll fast path (src/http/fast-paths/poll.ts) serves only the plain success case and
  * hands everything else to Fastify. These tests pin both halves: which requests it
  * takes (a raw server whose fallback answers 599), and that with the key cache on,
  * the real server's answers are the same whichever path served them.
@@ -7,7 +7,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPollFastPath } from "../../src/http/fast-path.js";
+import { createPollFastPath } from "../../src/http/fast-paths/poll.js";
 import { AuthGate, KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
 import type { Store } from "../../src/store/store.js";
 import {

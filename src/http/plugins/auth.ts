@@ -75,7 +75,7 @@ function authenticate(principal: KeyPrincipal | null, nowMs: number): string | n
 
 /**
  * The per-process authentication state shared by the Fastify auth hook and the poll
- * fast path (http/fast-path.ts): the key cache and both sliding-window limiters, so
+ * fast paths (http/fast-paths/): the key cache and both sliding-window limiters, so
  * the two paths can never disagree about who is admitted or how often.
  */
 export class AuthGate {

@@ -2,11 +2,10 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.js";
-import { newTaskId } from "../../core/ids.js";
-import { reserveMicros } from "../../core/money.js";
-import { validateGenerationRequest } from "../../core/validate.js";
 import type { AppDeps } from "../app.js";
 import { canonicalJson } from "../canonical-json.js";
+import { replayHandedOverBody } from "../fast-paths/body-handover.js";
+import { prepareSubmission, refusalFor } from "../submission.js";
 import { taskSchema, taskView } from "../task-view.js";
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -14,7 +13,11 @@ const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.post(
     "/images/generations",
-    { schema: { response: { 200: taskSchema } } },
+    {
+      schema: { response: { 200: taskSchema } },
+      // A request the fast path read but did not answer comes here with its body.
+      preParsing: replayHandedOverBody,
+    },
     async (req, reply) => {
       const idemHeader = req.headers["idempotency-key"];
       let idempotencyKey: string | null = null;
@@ -29,44 +32,25 @@ export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
         idempotencyKey = idemHeader;
       }
 
-      const v = validateGenerationRequest(req.body, deps.catalogue, deps.validateOptions);
-      if (!v.ok) throw v.error;
-      const { request, spec } = v;
-      const p = req.principal;
-      // A refusal that does not depend on the body's validity: an idempotent retry of a
-      // submission that went through still gets its task back (checked by the store).
-      let refusal: ApiError | null = null;
-      if (p.allowedModels && !p.allowedModels.includes(request.model)) {
-        refusal = new ApiError(
-          "model_access_denied",
-          `This API key may not use the model ${request.model}.`,
-          { param: "model" },
-        );
-      } else if (deps.channels.availability(request.model) === "unavailable") {
-        refusal = new ApiError(
-          "service_unavailable",
-          `No upstream is available for ${request.model} right now.`,
-        );
-      }
-      if (refusal && !idempotencyKey) throw refusal;
-
-      const result = await deps.store.submitTask({
-        taskId: newTaskId(),
-        principal: p,
-        request,
-        reserveMicros: reserveMicros(spec.priceMicros, request.n, p.multiplierPpm),
-        priceMicros: spec.priceMicros,
-        estimatedSeconds: deps.estimator.estimate(request.model),
-        nowMs: Date.now(),
-        replayOnly: refusal !== null,
-        idempotency: idempotencyKey
+      const prepared = prepareSubmission(
+        req.body,
+        req.principal,
+        deps,
+        idempotencyKey
           ? {
               key: idempotencyKey,
               requestHash: createHash("sha256").update(canonicalJson(req.body)).digest("hex"),
             }
           : null,
-      });
+        Date.now(),
+      );
+      if (!prepared.ok) throw prepared.error;
+      const { input, refusal } = prepared;
+      // A refusal that does not depend on the body's validity: an idempotent retry of a
+      // submission that went through still gets its task back (checked by the store).
+      if (refusal && !idempotencyKey) throw refusal;
 
+      const result = await deps.store.submitTask(input);
       switch (result.kind) {
         case "created":
           deps.onSubmitted(result.task.id, result.task.model);
@@ -74,31 +58,8 @@ export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
         case "replayed":
           reply.header("idempotency-replayed", "true");
           return taskView(result.task, deps.signLink);
-        case "idempotency_conflict":
-          throw new ApiError(
-            "idempotency_key_reused",
-            "This Idempotency-Key was already used with a different request body.",
-          );
-        case "insufficient_balance":
-          throw new ApiError(
-            "insufficient_quota",
-            "The account's balance cannot cover this request.",
-          );
-        case "key_limit_exceeded":
-          throw new ApiError(
-            "insufficient_quota",
-            "This API key's credit limit cannot cover this request.",
-          );
-        case "not_created":
-          throw refusal ?? new ApiError("internal_error");
-        case "too_many_active_tasks":
-          throw new ApiError(
-            "rate_limit_exceeded",
-            "This API key has too many tasks in progress.",
-            {
-              headers: { "retry-after": "5" },
-            },
-          );
+        default:
+          throw refusalFor(result, refusal);
       }
     },
   );

@@ -14,31 +14,30 @@
  * same answer it always did (the first poll with a key warms the cache there).
  * The body is the same taskView() through the same JSON Schema, compiled once.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import fastJsonStringify, { type Schema } from "fast-json-stringify";
-import { looksLikeTaskId } from "../core/ids.js";
-import type { Store, TaskView } from "../store/store.js";
-import type { AuthGate } from "./plugins/auth.js";
-import { requestIdFrom } from "./request-id.js";
-import { taskSchema, taskView, type LinkSigner } from "./task-view.js";
+import { looksLikeTaskId } from "../../core/ids.js";
+import type { Store, TaskView } from "../../store/store.js";
+import type { AuthGate } from "../plugins/auth.js";
+import { taskView, type LinkSigner } from "../task-view.js";
+import {
+  compileTaskSerializer,
+  sendTaskJson,
+  type ClosableFastPath,
+  type FastPath,
+} from "./respond.js";
 
 const PREFIX = "/v1/tasks/";
 
-export interface FastPathDeps {
+export interface PollFastPathDeps {
   store: Store;
   gate: AuthGate;
   signLink: LinkSigner;
 }
 
-/** Returns true when it took the request; false means "give it to Fastify". */
-export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () => void) => boolean;
-
-export function createPollFastPath(deps: FastPathDeps): FastPath & { close(): void } {
-  // The schema is declared `as const` for Fastify; the compiler wants a mutable copy.
-  const serialize = fastJsonStringify(structuredClone(taskSchema) as unknown as Schema);
+export function createPollFastPath(deps: PollFastPathDeps): ClosableFastPath {
+  const serialize = compileTaskSerializer();
   let closing = false;
 
-  const handle = (req: IncomingMessage, res: ServerResponse, fallback: () => void): boolean => {
+  const handle: FastPath = (req, res, fallback) => {
     const url = req.url;
     if (closing || req.method !== "GET" || !url || !url.startsWith(PREFIX)) return false;
     const taskId = url.slice(PREFIX.length);
@@ -49,17 +48,7 @@ export function createPollFastPath(deps: FastPathDeps): FastPath & { close(): vo
 
     const answer = (task: TaskView | null) => {
       if (!task || res.headersSent) return fallback();
-      const body = serialize(taskView(task, deps.signLink));
-      // Headers as a flat array: node skips building and re-walking a headers object.
-      res.writeHead(200, [
-        "content-type",
-        "application/json; charset=utf-8",
-        "content-length",
-        String(Buffer.byteLength(body)),
-        "x-request-id",
-        requestIdFrom(req.headers["x-request-id"]),
-      ]);
-      res.end(body);
+      sendTaskJson(req, res, serialize(taskView(task, deps.signLink)));
     };
     // A store failure is Fastify's to report (500 JSON, logged with a request id).
     const { store } = deps;

@@ -1,0 +1,53 @@
+/**
+ * What the fast paths share: their shape, and the one answer they give (200 with a
+ * task's JSON), byte for byte what the Fastify routes send for the same task: the same
+ * JSON Schema compiled by the same serialiser, and the same headers.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import fastJsonStringify, { type Schema } from "fast-json-stringify";
+import { ApiError, errorBody } from "../../core/errors.js";
+import { requestIdFrom } from "../request-id.js";
+import { taskSchema, type PublicTask } from "../task-view.js";
+
+/**
+ * Returns true when it took the request (it answers it, or later calls `fallback`);
+ * false means "give it to Fastify" now.
+ */
+export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () => void) => boolean;
+
+export type ClosableFastPath = FastPath & { close(): void };
+
+/** The task serialiser (the schema is declared `as const` for Fastify; the compiler wants a mutable copy). */
+export function compileTaskSerializer(): (task: PublicTask) => string {
+  return fastJsonStringify(structuredClone(taskSchema) as unknown as Schema);
+}
+
+export function sendTaskJson(req: IncomingMessage, res: ServerResponse, body: string): void {
+  sendJson(res, 200, body, requestIdFrom(req.headers["x-request-id"]));
+}
+
+/**
+ * The answer to a failure after a fast path has committed to a request, as the error
+ * handler gives it: 500 `internal_error` with no internals, and the request id it
+ * returns so the caller can log the two together.
+ */
+export function sendInternalError(req: IncomingMessage, res: ServerResponse): string {
+  const requestId = requestIdFrom(req.headers["x-request-id"]);
+  if (!res.headersSent) {
+    sendJson(res, 500, JSON.stringify(errorBody(new ApiError("internal_error"))), requestId);
+  }
+  return requestId;
+}
+
+function sendJson(res: ServerResponse, status: number, body: string, requestId: string): void {
+  // Headers as a flat array: node skips building and re-walking a headers object.
+  res.writeHead(status, [
+    "content-type",
+    "application/json; charset=utf-8",
+    "content-length",
+    String(Buffer.byteLength(body)),
+    "x-request-id",
+    requestId,
+  ]);
+  res.end(body);
+}

@@ -1,0 +1,128 @@
+/**
+ * The submission fast path: `POST /v1/images/generations` served straight from
+ * node:http, before Fastify's router, hook chain, body parser and reply machinery.
+ *
+ * Why: a submission's own work is small (validate, price, one batched durable write on
+ * the writer thread), so the framework's fixed cost per request was the largest part
+ * of what the event loop spent on one (BENCHMARKS.md).
+ *
+ * It answers only the plain success case: a JSON body of a sane declared length, a key
+ * the auth cache vouches for with no rpm limit, no Idempotency-Key, a valid request the
+ * key may make, and a store that created the task. It decides with the very functions
+ * the route uses (the same parser, prepareSubmission, the same serialiser), so its 200
+ * is the route's 200. Anything else is Fastify's: a request it declines at the headers
+ * goes there untouched; one whose body it has read goes there with the body
+ * (body-handover.ts), and the route decides it afresh. That is safe because nothing it
+ * declines has written anything: a refused submission writes nothing.
+ *
+ * A store that fails is answered here, 500 and logged, as the route's error handler
+ * would: never handed over, because running the route would submit a second time,
+ * and a store cannot always tell "failed" from "committed, but the answer was lost".
+ */
+import type { IncomingMessage } from "node:http";
+import type { Logger } from "pino";
+import type { Store } from "../../store/store.js";
+import { parseJsonBody } from "../json-body.js";
+import type { AuthGate } from "../plugins/auth.js";
+import { prepareSubmission, type SubmissionDeps } from "../submission.js";
+import { taskView, type LinkSigner } from "../task-view.js";
+import { handOver } from "./body-handover.js";
+import {
+  compileTaskSerializer,
+  sendInternalError,
+  sendTaskJson,
+  type ClosableFastPath,
+  type FastPath,
+} from "./respond.js";
+
+const PATH = "/v1/images/generations";
+/** The spellings clients send; any other (another charset, say) is Fastify's to judge. */
+const JSON_TYPES = new Set([
+  "application/json",
+  "application/json; charset=utf-8",
+  "application/json;charset=utf-8",
+]);
+
+export interface SubmitFastPathDeps extends SubmissionDeps {
+  store: Store;
+  gate: AuthGate;
+  signLink: LinkSigner;
+  onSubmitted: (taskId: string, model: string) => void;
+  bodyLimitBytes: number;
+  log: Pick<Logger, "error">;
+}
+
+export function createSubmitFastPath(deps: SubmitFastPathDeps): ClosableFastPath {
+  const serialize = compileTaskSerializer();
+  let closing = false;
+
+  const handle: FastPath = (req, res, fallback) => {
+    if (closing || req.method !== "POST" || req.url !== PATH) return false;
+    const h = req.headers;
+    if (h["idempotency-key"] !== undefined || h["transfer-encoding"] !== undefined) return false;
+    const type = h["content-type"];
+    if (type === undefined || !JSON_TYPES.has(type.toLowerCase())) return false;
+    // node's parser has checked the header is a number and will deliver exactly that many bytes.
+    const length = Number(h["content-length"]);
+    if (!(length > 0 && length <= deps.bodyLimitBytes)) return false;
+    const principal = deps.gate.peekAdmissible(h.authorization, Date.now());
+    if (!principal) return false;
+
+    readBody(req, (raw) => {
+      const failed = (err: unknown) => {
+        const requestId = sendInternalError(req, res);
+        deps.log.error({ err, reqId: requestId }, "unhandled error");
+      };
+      try {
+        const decline = () => handOver(req, raw, fallback);
+        const parsed = parseJsonBody(raw.toString("utf8"));
+        if (!parsed.ok) return decline();
+        const prepared = prepareSubmission(parsed.value, principal, deps, null, Date.now());
+        if (!prepared.ok || prepared.refusal) return decline();
+        deps.store
+          .submitTask(prepared.input)
+          .then((result) => {
+            if (result.kind !== "created") return decline();
+            deps.onSubmitted(result.task.id, result.task.model);
+            sendTaskJson(req, res, serialize(taskView(result.task, deps.signLink)));
+          })
+          .catch(failed);
+      } catch (err) {
+        failed(err);
+      }
+    });
+    return true;
+  };
+
+  return Object.assign(handle, {
+    close() {
+      closing = true;
+    },
+  });
+}
+
+/**
+ * Calls `done` with the whole body once it has arrived. A request that breaks off
+ * first (the client went away) is dropped: there is nobody to answer, and nothing
+ * has been decided.
+ */
+function readBody(req: IncomingMessage, done: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.length;
+  };
+  const onEnd = () => {
+    cleanup();
+    done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+  };
+  const cleanup = () => {
+    req.off("data", onData);
+    req.off("end", onEnd);
+    req.off("error", cleanup);
+  };
+  req.on("data", onData);
+  req.on("end", onEnd);
+  req.on("error", cleanup);
+}
