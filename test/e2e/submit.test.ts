@@ -52,7 +52,8 @@ describe.each([
       const before = Math.floor(Date.now() / 1000);
       const r = await s.api("/v1/images/generations", { body: base });
       expect(r.status).toBe(200);
-      expect(r.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(r.headers.get("content-type")).toBe("application/json; charset=utf-8");
+      expect(r.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
       const t = r.json;
       expect(Object.keys(t).sort()).toEqual(
         [

@@ -40,14 +40,15 @@ export function sendInternalError(req: IncomingMessage, res: ServerResponse): st
 }
 
 function sendJson(res: ServerResponse, status: number, body: string, requestId: string): void {
-  // Headers as a flat array: node skips building and re-walking a headers object.
+  // Headers as a flat array: node skips building and re-walking a headers object. In
+  // the framework's order (its onRequest hook sets the request id first).
   res.writeHead(status, [
+    "x-request-id",
+    requestId,
     "content-type",
     "application/json; charset=utf-8",
     "content-length",
     String(Buffer.byteLength(body)),
-    "x-request-id",
-    requestId,
   ]);
   res.end(body);
 }
