@@ -1,7 +1,7 @@
 /**
- * The submission fast path (src/http/fast-paths/submit.ts) answers only a plain
- * successful submission. These tests pin which requests it takes, what it hands to
- * Fastify and how: a raw server whose fallback answers 599 and echoes the body Fastify
+ * The submission fast path (src/http/fast-paths/submit.ts) answers plain submissions
+ * that reach the store. These tests pin which requests it takes, what it answers, what
+ * it hands to Fastify and how: a raw server whose fallback answers 599 and echoes the body Fastify
  * would parse (through the route's own preParsing hook), so a test can see whether the
  * request was declined untouched or handed over with its body, byte for byte.
  * That the real server answers alike on both paths is submit.test.ts's and
@@ -24,6 +24,8 @@ const BODY_LIMIT = 4096;
 const POOR_KEY = "sk-poor0000000000000000000000000000000000fast";
 const LIMITED_MODELS_KEY = "sk-models000000000000000000000000000000000fast";
 const RPM_KEY = "sk-rpm00000000000000000000000000000000000fast";
+const LIMIT_KEY = "sk-limit000000000000000000000000000000000fast";
+const BUSY_KEY = "sk-busy0000000000000000000000000000000000fast";
 const PLAIN = JSON.stringify({ model: "doubao-seedream-4.0", prompt: "a lake at dusk" });
 
 interface Answer {
@@ -62,8 +64,11 @@ describe("submission fast path", () => {
     });
     addAccount(s.store, { name: "rpm", key: RPM_KEY, credits: 10 });
     s.store.raw().prepare(`UPDATE api_keys SET rpm_limit = 100 WHERE id = 'key_rpm'`).run();
+    addAccount(s.store, { name: "limit", key: LIMIT_KEY, credits: 10, creditLimit: 1 });
+    addAccount(s.store, { name: "busy", key: BUSY_KEY, credits: 10 });
+    s.store.raw().prepare(`UPDATE api_keys SET max_concurrent = 0 WHERE id = 'key_busy'`).run();
     const gate = new AuthGate(new KeyCache(s.store, 60_000));
-    for (const key of [s.apiKey, POOR_KEY, LIMITED_MODELS_KEY, RPM_KEY])
+    for (const key of [s.apiKey, POOR_KEY, LIMITED_MODELS_KEY, RPM_KEY, LIMIT_KEY, BUSY_KEY])
       expect(await gate.cache.lookup(hashApiKey(key), Date.now())).not.toBeNull();
     const store = {
       submitTask: (input: SubmitInput) =>
@@ -247,7 +252,6 @@ describe("submission fast path", () => {
     ["an invalid field", JSON.stringify({ model: "doubao-seedream-4.0", prompt: "x", n: 0 })],
     ["an unknown model", JSON.stringify({ model: "dall-e-9", prompt: "x" })],
     ["a model outside the key's allow-list", PLAIN, LIMITED_MODELS_KEY],
-    ["a balance that cannot cover it (the store refuses)", PLAIN, POOR_KEY],
   ])("hands %s over to Fastify with the body, byte for byte", async (_what, body, key) => {
     const before = taskCount();
     const r = await send({ body, key });
@@ -257,6 +261,26 @@ describe("submission fast path", () => {
     expect(taskCount()).toBe(before);
     expect(submitted).toEqual([]);
   });
+
+  it.each<[string, string, number, string, Record<string, string>]>([
+    ["a balance that cannot cover it", POOR_KEY, 402, "insufficient_quota", {}],
+    ["a key's credit limit", LIMIT_KEY, 402, "insufficient_quota", {}],
+    ["a key's tasks in progress", BUSY_KEY, 429, "rate_limit_exceeded", { "retry-after": "5" }],
+  ])(
+    "answers the store's refusal for %s itself, as the route does: one trip to the writer",
+    async (_what, key, status, code, headers) => {
+      const before = taskCount();
+      const r = await send({ body: PLAIN, key, headers: { "x-request-id": "no-7" } });
+      expect(r.status, r.text).toBe(status);
+      expect(r.headers["x-handed-over"]).toBeUndefined();
+      expect(r.headers["content-type"]).toBe("application/json; charset=utf-8");
+      expect(r.headers["x-request-id"]).toBe("no-7");
+      expect(r.headers).toMatchObject(headers);
+      expect(JSON.parse(r.text).error).toMatchObject({ code, type: expect.any(String) });
+      expect(taskCount()).toBe(before);
+      expect(submitted).toEqual([]);
+    },
+  );
 
   it("hands a model with no available upstream over to Fastify", async () => {
     available = false;

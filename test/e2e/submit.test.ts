@@ -288,6 +288,27 @@ describe.each([
       expect(r.json.error.code).toBe("insufficient_quota");
     });
 
+    it("429 rate_limit_exceeded with Retry-After when the key has too many tasks in progress", async () => {
+      const key = "sk-busy00000000000000000000000000000000000b";
+      addAccount(s.store, { name: "busy", key, credits: 10 });
+      s.store.raw().prepare(`UPDATE api_keys SET max_concurrent = 1 WHERE id = 'key_busy'`).run();
+      await s.api("/v1/tasks/task-unified-1-zzzzzzzz", { key });
+      expect((await s.api("/v1/images/generations", { body: base, key })).status).toBe(200);
+      const r = await s.api("/v1/images/generations", { body: base, key });
+      expect(r.status).toBe(429);
+      expect(r.headers.get("retry-after")).toBe("5");
+      expect(r.json.error).toMatchObject({
+        code: "rate_limit_exceeded",
+        type: expect.any(String),
+        message: "This API key has too many tasks in progress.",
+      });
+      const tasks = s.store
+        .raw()
+        .prepare(`SELECT COUNT(*) AS c FROM tasks WHERE account_id = 'acct_busy'`)
+        .get();
+      expect(tasks).toEqual({ c: 1 });
+    });
+
     it("403 model_access_denied for a model outside the key's allow-list", async () => {
       const r = await s.api("/v1/images/generations", { body: base, key: OTHER_KEY });
       expect(r.status).toBe(403);

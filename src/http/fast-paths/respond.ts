@@ -27,28 +27,38 @@ export function sendTaskJson(req: IncomingMessage, res: ServerResponse, body: st
 }
 
 /**
- * The answer to a failure after a fast path has committed to a request, as the error
- * handler gives it: 500 `internal_error` with no internals, and the request id it
- * returns so the caller can log the two together.
+ * An error as the route's error handler answers it: its status and headers, the
+ * contract's JSON. Returns the request id, so the caller can log the two together.
  */
-export function sendInternalError(req: IncomingMessage, res: ServerResponse): string {
+export function sendApiError(req: IncomingMessage, res: ServerResponse, e: ApiError): string {
   const requestId = requestIdFrom(req.headers["x-request-id"]);
-  if (!res.headersSent) {
-    sendJson(res, 500, JSON.stringify(errorBody(new ApiError("internal_error"))), requestId);
-  }
+  if (!res.headersSent) sendJson(res, e.status, JSON.stringify(errorBody(e)), requestId, e.headers);
   return requestId;
 }
 
-function sendJson(res: ServerResponse, status: number, body: string, requestId: string): void {
+/** A failure after a fast path has taken a request: 500 `internal_error`, no internals. */
+export function sendInternalError(req: IncomingMessage, res: ServerResponse): string {
+  return sendApiError(req, res, new ApiError("internal_error"));
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  requestId: string,
+  extra?: Record<string, string>,
+): void {
   // Headers as a flat array: node skips building and re-walking a headers object. In
-  // the framework's order (its onRequest hook sets the request id first).
-  res.writeHead(status, [
-    "x-request-id",
-    requestId,
+  // the framework's order: the request id (its onRequest hook), the error's own, then
+  // the body's.
+  const headers = ["x-request-id", requestId];
+  if (extra) for (const [name, value] of Object.entries(extra)) headers.push(name, value);
+  headers.push(
     "content-type",
     "application/json; charset=utf-8",
     "content-length",
     String(Buffer.byteLength(body)),
-  ]);
+  );
+  res.writeHead(status, headers);
   res.end(body);
 }

@@ -6,29 +6,31 @@
  * the writer thread), so the framework's fixed cost per request was the largest part
  * of what the event loop spent on one (BENCHMARKS.md).
  *
- * It answers only the plain success case: a JSON body of a sane declared length, a key
- * the auth cache vouches for with no rpm limit, no Idempotency-Key, a valid request the
- * key may make, and a store that created the task. It decides with the very functions
- * the route uses (the same parser, prepareSubmission, the same serialiser), so its 200
- * is the route's 200. Anything else is Fastify's: a request it declines at the headers
- * goes there untouched; one whose body it has read goes there with the body
- * (body-handover.ts), and the route decides it afresh. That is safe because nothing it
- * declines has written anything: a refused submission writes nothing.
+ * It takes only plain submissions: a JSON body of a sane declared length, a key the auth
+ * cache vouches for with no rpm limit, no Idempotency-Key. It decides with the very
+ * functions the route uses (the same parser, prepareSubmission, refusalFor, the same
+ * serialiser), so its answers are the route's. A request it declines at the headers goes
+ * to Fastify untouched. One whose body it has read but that does not reach the store (a
+ * validation error, a model the key may not use, no upstream) goes to the route with
+ * the body (body-handover.ts), which decides it afresh: nothing has been written.
  *
- * A store that fails is answered here, 500 and logged, as the route's error handler
- * would: never handed over, because running the route would submit a second time,
- * and a store cannot always tell "failed" from "committed, but the answer was lost".
+ * What the store answers is answered here: the task, or the store's refusal (balance,
+ * key limit, tasks in progress), so a client out of credit costs one trip to the writer,
+ * not two. A store that fails is answered 500 and logged, as the route's error handler
+ * would: never handed over, because running the route would submit a second time, and
+ * a store cannot always tell "failed" from "committed, but the answer was lost".
  */
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import type { Store } from "../../store/store.js";
 import { parseJsonBody } from "../json-body.js";
 import type { AuthGate } from "../plugins/auth.js";
-import { prepareSubmission, type SubmissionDeps } from "../submission.js";
+import { prepareSubmission, refusalFor, type SubmissionDeps } from "../submission.js";
 import { taskView, type LinkSigner } from "../task-view.js";
 import { handOver } from "./body-handover.js";
 import {
   compileTaskSerializer,
+  sendApiError,
   sendInternalError,
   sendTaskJson,
   type ClosableFastPath,
@@ -82,9 +84,15 @@ export function createSubmitFastPath(deps: SubmitFastPathDeps): ClosableFastPath
         deps.store
           .submitTask(prepared.input)
           .then((result) => {
-            if (result.kind !== "created") return decline();
-            deps.onSubmitted(result.task.id, result.task.model);
-            sendTaskJson(req, res, serialize(taskView(result.task, deps.signLink)));
+            if (result.kind === "created") {
+              deps.onSubmitted(result.task.id, result.task.model);
+              sendTaskJson(req, res, serialize(taskView(result.task, deps.signLink)));
+            } else if (result.kind === "replayed") {
+              // Only an Idempotency-Key replays, and those are the route's.
+              throw new Error("the store replayed a submission that had no idempotency key");
+            } else {
+              sendApiError(req, res, refusalFor(result, null));
+            }
           })
           .catch(failed);
       } catch (err) {
