@@ -12,7 +12,8 @@
 // round: on a shared VM the machine's speed drifts by tens of percent within a minute,
 // so a floor measured a minute before the gateway says little. Reported: the median
 // round. Also reported, from /proc on Linux: each server's CPU time per request, which
-// drifts far less than throughput. The gateway
+// drifts far less than throughput. Polls are measured on one task, as the targets are,
+// and over the newest BENCH_POLL_TASKS tasks in turn, as a busy gateway sees them. The gateway
 // runs with the runner off (an API-only process, as in a scaled-out deployment), so
 // the figures are the HTTP + durable-write path, not image rendering.
 import { spawn } from "node:child_process";
@@ -26,6 +27,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
+const POLL_TASKS = Number(process.env.BENCH_POLL_TASKS || 10_000);
 const API_KEY = "sk-bench" + "0".repeat(40);
 
 const BARE_BODY = JSON.stringify({
@@ -191,6 +193,23 @@ async function main() {
     });
     const taskId = (await first.json()).id;
 
+    // The newest POLL_TASKS tasks (the submissions below create them), polled in turn:
+    // what a busy gateway sees, where each client polls its own tasks.
+    const pollPaths = async () => {
+      const paths = [];
+      for (let page = 1; paths.length < POLL_TASKS; page++) {
+        const r = await fetch(`${gw}/v1/tasks?page_size=100&page=${page}`, {
+          headers: { authorization: auth.authorization },
+        });
+        const { data } = await r.json();
+        if (data.length === 0) break;
+        for (const t of data) paths.push(`/v1/tasks/${t.id}`);
+      }
+      const file = path.join(dataDir, "poll-paths.json");
+      writeFileSync(file, JSON.stringify(paths));
+      return { file, count: paths.length };
+    };
+
     const [bareChild, fastifyChild, gwChild] = children;
     const post = { method: "POST", body: submitBody, headers: auth };
     const results = [
@@ -207,6 +226,9 @@ async function main() {
           opts: { url: `${gw}/v1/images/generations`, ...post },
         },
       ])),
+    ];
+    const many = await pollPaths();
+    results.push(
       ...(await compare("GET", [
         { name: "bare node:http (floor)", pid: bareChild.pid, opts: { url: bare } },
         { name: "bare Fastify (framework ceiling)", pid: fastifyChild.pid, opts: { url: fastify } },
@@ -215,8 +237,13 @@ async function main() {
           pid: gwChild.pid,
           opts: { url: `${gw}/v1/tasks/${taskId}`, headers: { authorization: auth.authorization } },
         },
+        {
+          name: `Darkroom GET /v1/tasks/{id}, ${many.count} tasks in turn`,
+          pid: gwChild.pid,
+          opts: { url: gw, headers: { authorization: auth.authorization }, pathsFile: many.file },
+        },
       ])),
-    ];
+    );
 
     const meta = {
       date: new Date().toISOString(),
