@@ -18,12 +18,7 @@ import { looksLikeTaskId } from "../../core/ids.js";
 import type { Store, TaskView } from "../../store/store.js";
 import type { AuthGate } from "../plugins/auth.js";
 import { taskView, type LinkSigner } from "../task-view.js";
-import {
-  compileTaskSerializer,
-  sendTaskJson,
-  type ClosableFastPath,
-  type FastPath,
-} from "./respond.js";
+import { closable, compileTaskSerializer, sendTaskJson, type ClosableFastPath } from "./respond.js";
 
 const PREFIX = "/v1/tasks/";
 
@@ -35,11 +30,9 @@ export interface PollFastPathDeps {
 
 export function createPollFastPath(deps: PollFastPathDeps): ClosableFastPath {
   const serialize = compileTaskSerializer();
-  let closing = false;
-
-  const handle: FastPath = (req, res, fallback) => {
+  return closable((req, res, fallback) => {
     const url = req.url;
-    if (closing || req.method !== "GET" || !url || !url.startsWith(PREFIX)) return false;
+    if (req.method !== "GET" || !url || !url.startsWith(PREFIX)) return false;
     const taskId = url.slice(PREFIX.length);
     if (!looksLikeTaskId(taskId) || taskId.includes("/") || taskId.includes("?")) return false;
     const nowMs = Date.now();
@@ -64,11 +57,5 @@ export function createPollFastPath(deps: PollFastPathDeps): ClosableFastPath {
       store.getTask(principal.accountId, taskId).then(answer, () => fallback());
     }
     return true;
-  };
-
-  return Object.assign(handle, {
-    close() {
-      closing = true;
-    },
   });
 }

@@ -1,7 +1,7 @@
 /**
- * What the fast paths share: their shape, and the one answer they give (200 with a
- * task's JSON), byte for byte what the Fastify routes send for the same task: the same
- * JSON Schema compiled by the same serialiser, and the same headers.
+ * What the fast paths share: their shape, stopping when the server closes, and their
+ * answers (a task's JSON, an error), byte for byte what the Fastify routes send: the
+ * same JSON Schema compiled by the same serialiser, the same error body, the same headers.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import fastJsonStringify, { type Schema } from "fast-json-stringify";
@@ -16,6 +16,17 @@ import { taskSchema, type PublicTask } from "../task-view.js";
 export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () => void) => boolean;
 
 export type ClosableFastPath = FastPath & { close(): void };
+
+/** `take`, declining every request once `close()` is called (the server is shutting down). */
+export function closable(take: FastPath): ClosableFastPath {
+  let closing = false;
+  const handle: FastPath = (req, res, fallback) => !closing && take(req, res, fallback);
+  return Object.assign(handle, {
+    close() {
+      closing = true;
+    },
+  });
+}
 
 /** The task serialiser (the schema is declared `as const` for Fastify; the compiler wants a mutable copy). */
 export function compileTaskSerializer(): (task: PublicTask) => string {

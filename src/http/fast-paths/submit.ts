@@ -29,12 +29,12 @@ import { prepareSubmission, refusalFor, type SubmissionDeps } from "../submissio
 import { taskView, type LinkSigner } from "../task-view.js";
 import { handOver } from "./body-handover.js";
 import {
+  closable,
   compileTaskSerializer,
   sendApiError,
   sendInternalError,
   sendTaskJson,
   type ClosableFastPath,
-  type FastPath,
 } from "./respond.js";
 
 const PATH = "/v1/images/generations";
@@ -56,10 +56,8 @@ export interface SubmitFastPathDeps extends SubmissionDeps {
 
 export function createSubmitFastPath(deps: SubmitFastPathDeps): ClosableFastPath {
   const serialize = compileTaskSerializer();
-  let closing = false;
-
-  const handle: FastPath = (req, res, fallback) => {
-    if (closing || req.method !== "POST" || req.url !== PATH) return false;
+  return closable((req, res, fallback) => {
+    if (req.method !== "POST" || req.url !== PATH) return false;
     const h = req.headers;
     if (h["idempotency-key"] !== undefined || h["transfer-encoding"] !== undefined) return false;
     const type = h["content-type"];
@@ -100,12 +98,6 @@ export function createSubmitFastPath(deps: SubmitFastPathDeps): ClosableFastPath
       }
     });
     return true;
-  };
-
-  return Object.assign(handle, {
-    close() {
-      closing = true;
-    },
   });
 }
 
