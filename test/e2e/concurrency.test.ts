@@ -9,6 +9,7 @@ import {
   ledgerInvariants,
   startTestServer,
   type TestServer,
+  warmKeyCache,
 } from "../helpers/server.js";
 
 describe.each([
@@ -24,13 +25,11 @@ describe.each([
     await s.stop();
   });
 
-  /** With the cache on, a key's first request warms it, so the race runs on the fast path. */
-  const warm = (key: string) => s.api("/v1/tasks/task-unified-1-zzzzzzzz", { key });
-
   it("100 concurrent submissions against a balance for 37 accept exactly 37", async () => {
     const key = "sk-race0000000000000000000000000000000000000";
     addAccount(s.store, { name: "race", key, credits: 37 * 1.8 });
-    await warm(key);
+    // With the cache on, the race then runs on the fast path.
+    await warmKeyCache(s, key);
     const body = { model: "doubao-seedream-4.0", prompt: "race" };
     const results = await Promise.all(
       Array.from({ length: 100 }, () => s.api("/v1/images/generations", { body, key })),
@@ -46,7 +45,7 @@ describe.each([
     const key = "sk-keylimit000000000000000000000000000000000";
     // Account could pay for 30, the key may spend 10 images' worth.
     addAccount(s.store, { name: "keylimit", key, credits: 30 * 1.8, creditLimit: 10 * 1.8 });
-    await warm(key);
+    await warmKeyCache(s, key);
     const body = { model: "doubao-seedream-4.0", prompt: "race" };
     const results = await Promise.all(
       Array.from({ length: 60 }, () => s.api("/v1/images/generations", { body, key })),

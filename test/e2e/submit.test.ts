@@ -11,6 +11,7 @@ import {
   ledgerInvariants,
   startTestServer,
   type TestServer,
+  warmKeyCache,
 } from "../helpers/server.js";
 
 describe.each([
@@ -34,9 +35,16 @@ describe.each([
     addAccount(s.store, { name: "poor", key: POOR_KEY, credits: 1 });
     // With the cache on, a key's first request warms it: after that, plain submissions
     // are served by the fast path.
-    for (const key of [s.apiKey, OTHER_KEY, LIMITED_KEY, POOR_KEY])
-      await s.api("/v1/tasks/task-unified-1-zzzzzzzz", { key });
+    for (const key of [s.apiKey, OTHER_KEY, LIMITED_KEY, POOR_KEY]) await warmKeyCache(s, key);
   });
+  /** How many tasks an account has: a refusal must not have created one. */
+  const tasksOf = (accountId: string): number =>
+    s.store
+      .raw()
+      .prepare(`SELECT COUNT(*) FROM tasks WHERE account_id = ?`)
+      .pluck()
+      .get(accountId) as number;
+
   afterAll(async () => {
     ledgerInvariants(s.store);
     await s.stop();
@@ -272,11 +280,7 @@ describe.each([
         type: "insufficient_quota",
       });
       expect(await s.store.getBalance("acct_poor")).toEqual(before);
-      const tasks = s.store
-        .raw()
-        .prepare(`SELECT COUNT(*) AS c FROM tasks WHERE account_id = 'acct_poor'`)
-        .get();
-      expect(tasks).toEqual({ c: 0 });
+      expect(tasksOf("acct_poor")).toBe(0);
     });
 
     it("402 when the key's own credit limit cannot cover it, though the account could", async () => {
@@ -292,7 +296,7 @@ describe.each([
       const key = "sk-busy00000000000000000000000000000000000b";
       addAccount(s.store, { name: "busy", key, credits: 10 });
       s.store.raw().prepare(`UPDATE api_keys SET max_concurrent = 1 WHERE id = 'key_busy'`).run();
-      await s.api("/v1/tasks/task-unified-1-zzzzzzzz", { key });
+      await warmKeyCache(s, key);
       expect((await s.api("/v1/images/generations", { body: base, key })).status).toBe(200);
       const r = await s.api("/v1/images/generations", { body: base, key });
       expect(r.status).toBe(429);
@@ -302,11 +306,7 @@ describe.each([
         type: expect.any(String),
         message: "This API key has too many tasks in progress.",
       });
-      const tasks = s.store
-        .raw()
-        .prepare(`SELECT COUNT(*) AS c FROM tasks WHERE account_id = 'acct_busy'`)
-        .get();
-      expect(tasks).toEqual({ c: 1 });
+      expect(tasksOf("acct_busy")).toBe(1);
     });
 
     it("403 model_access_denied for a model outside the key's allow-list", async () => {

@@ -100,6 +100,15 @@ export async function startTestServer(
   };
 }
 
+/**
+ * Makes the server's key cache hold `key` (with DARKROOM_AUTH_CACHE_MS on): one request
+ * that authenticates and changes nothing. After it, the key's plain polls and
+ * submissions are served by the fast paths.
+ */
+export async function warmKeyCache(s: Pick<TestServer, "api">, key: string): Promise<void> {
+  await s.api("/v1/tasks/task-unified-1-zzzzzzzz", { key });
+}
+
 /** Polls a task until it is terminal (bounded), returning every observed view. */
 export async function waitForTask(
   s: Pick<TestServer, "api">,
