@@ -20,6 +20,7 @@ import { installErrorHandling } from "./error-handler.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
 import { createPollFastPath } from "./fast-paths/poll.js";
 import type { ClosableFastPath } from "./fast-paths/respond.js";
+import { ResponseBatch } from "./fast-paths/response-batch.js";
 import { createSubmitFastPath } from "./fast-paths/submit.js";
 import { installJsonBodyParser } from "./json-body.js";
 import {
@@ -78,10 +79,16 @@ export interface AppDeps {
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const gate = new AuthGate(deps.keys);
+  const answers = new ResponseBatch((err) =>
+    deps.log.error({ err }, "a fast-path answer could not be written"),
+  );
   // With the access log on, every request must go through Fastify's logging.
   const fastPaths: ClosableFastPath[] = deps.accessLog
     ? []
-    : [createPollFastPath({ ...deps, gate }), createSubmitFastPath({ ...deps, gate })];
+    : [
+        createPollFastPath({ ...deps, gate, answers }),
+        createSubmitFastPath({ ...deps, gate, answers }),
+      ];
   const [poll, submit] = fastPaths;
   const app = Fastify({
     serverFactory: (handler) =>

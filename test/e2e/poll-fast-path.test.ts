@@ -8,6 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPollFastPath } from "../../src/http/fast-paths/poll.js";
+import { ResponseBatch } from "../../src/http/fast-paths/response-batch.js";
 import { AuthGate, KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
 import type { Store } from "../../src/store/store.js";
 import {
@@ -42,6 +43,9 @@ describe("poll fast path: which requests it takes", () => {
       store: s.store,
       gate,
       signLink: (k) => `signed:${k}`,
+      answers: new ResponseBatch((err) => {
+        throw err;
+      }),
     });
     raw = createServer((req, res) => {
       const fallback = () => res.writeHead(FALLBACK).end();
@@ -73,7 +77,14 @@ describe("poll fast path: which requests it takes", () => {
     const asyncOnly = {
       getTask: (a: string, t: string) => s.store.getTask(a, t),
     } as unknown as Store;
-    const fast = createPollFastPath({ store: asyncOnly, gate, signLink: (k) => k });
+    const fast = createPollFastPath({
+      store: asyncOnly,
+      gate,
+      signLink: (k) => k,
+      answers: new ResponseBatch((err) => {
+        throw err;
+      }),
+    });
     const srv = createServer((req, res) => {
       const fallback = () => res.writeHead(FALLBACK).end();
       if (!fast(req, res, fallback)) fallback();
@@ -86,6 +97,53 @@ describe("poll fast path: which requests it takes", () => {
       expect(r.json.id).toBe(taskId);
       const missing = await request(`${url}/v1/tasks/task-unified-1-zzzzzzzz`, {}, s.apiKey);
       expect(missing.status).toBe(FALLBACK);
+    } finally {
+      await new Promise((ok) => srv.close(ok));
+    }
+  });
+
+  it("answers polls that arrive together each with its own answer, written at the end of the turn", async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `together-${i}`);
+    const answers = await Promise.all(
+      ids.map((id) =>
+        request(`${base}/v1/tasks/${taskId}`, { headers: { "x-request-id": id } }, s.apiKey),
+      ),
+    );
+    expect(answers.map((r) => r.status)).toEqual(ids.map(() => 200));
+    expect(answers.map((r) => r.headers.get("x-request-id"))).toEqual(ids);
+    expect(new Set(answers.map((r) => r.json.id))).toEqual(new Set([taskId]));
+  });
+
+  it("shrugs off a client that is gone before its answer is written", async () => {
+    const fast = createPollFastPath({
+      store: s.store,
+      gate,
+      signLink: (k) => k,
+      answers: new ResponseBatch((err) => {
+        throw err;
+      }),
+    });
+    let takenThenGone = 0;
+    const srv = createServer((req, res) => {
+      const fallback = () => res.writeHead(FALLBACK).end();
+      if (!fast(req, res, fallback)) return fallback();
+      // Taken: the answer now waits for the end of the turn. The client leaves first.
+      if (req.headers["x-leave"]) {
+        takenThenGone++;
+        req.socket.destroy();
+      }
+    });
+    await new Promise<void>((ok) => srv.listen(0, "127.0.0.1", ok));
+    try {
+      const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/v1/tasks/${taskId}`;
+      const left = await request(url, { headers: { "x-leave": "1" } }, s.apiKey).catch(
+        (e: Error) => e,
+      );
+      expect(left).toBeInstanceOf(Error);
+      expect(takenThenGone).toBe(1);
+      const r = await request(url, {}, s.apiKey);
+      expect(r.status).toBe(200);
+      expect(r.json.id).toBe(taskId);
     } finally {
       await new Promise((ok) => srv.close(ok));
     }

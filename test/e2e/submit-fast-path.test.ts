@@ -15,6 +15,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ModelCatalogue } from "../../src/core/models.js";
 import { replayHandedOverBody } from "../../src/http/fast-paths/body-handover.js";
 import { createSubmitFastPath } from "../../src/http/fast-paths/submit.js";
+import { ResponseBatch } from "../../src/http/fast-paths/response-batch.js";
 import { AuthGate, KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
 import type { Store, SubmitInput } from "../../src/store/store.js";
 import { addAccount, startTestServer, type TestServer } from "../helpers/server.js";
@@ -84,6 +85,9 @@ describe("submission fast path", () => {
       catalogue: new ModelCatalogue(s.dr.config.models),
       channels: { availability: () => (available ? "available" : "unavailable") },
       estimator: { estimate: () => 45 },
+      answers: new ResponseBatch((err) => {
+        throw err;
+      }),
     } as Parameters<typeof createSubmitFastPath>[0]);
     raw = createServer((req, res) => {
       // What Fastify would do with the request: run the route's preParsing hook, read

@@ -19,6 +19,7 @@ import type { Store, TaskView } from "../../store/store.js";
 import type { AuthGate } from "../plugins/auth.js";
 import { taskView, type LinkSigner } from "../task-view.js";
 import { closable, compileTaskSerializer, sendTaskJson, type ClosableFastPath } from "./respond.js";
+import { ResponseBatch } from "./response-batch.js";
 
 const PREFIX = "/v1/tasks/";
 
@@ -26,6 +27,7 @@ export interface PollFastPathDeps {
   store: Store;
   gate: AuthGate;
   signLink: LinkSigner;
+  answers: ResponseBatch;
 }
 
 export function createPollFastPath(deps: PollFastPathDeps): ClosableFastPath {
@@ -40,9 +42,10 @@ export function createPollFastPath(deps: PollFastPathDeps): ClosableFastPath {
     if (!principal) return false;
 
     const answer = (task: TaskView | null) => {
-      if (!task || res.headersSent) return fallback();
-      sendTaskJson(req, res, serialize(taskView(task, deps.signLink)));
+      if (!task || ResponseBatch.answered(res)) return fallback();
+      sendTaskJson(deps.answers, req, res, serialize(taskView(task, deps.signLink)));
     };
+    deps.answers.arm();
     // A store failure is Fastify's to report (500 JSON, logged with a request id).
     const { store } = deps;
     if (store.getTaskNow) {

@@ -2,12 +2,14 @@
  * What the fast paths share: their shape, stopping when the server closes, and their
  * answers (a task's JSON, an error), byte for byte what the Fastify routes send: the
  * same JSON Schema compiled by the same serialiser, the same error body, the same headers.
+ * Answers go out through a ResponseBatch, at the end of the turn (response-batch.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import fastJsonStringify, { type Schema } from "fast-json-stringify";
 import { ApiError, errorBody } from "../../core/errors.js";
 import { requestIdFrom } from "../request-id.js";
 import { taskSchema, type PublicTask } from "../task-view.js";
+import type { ResponseBatch } from "./response-batch.js";
 
 /**
  * Returns true when it took the request (it answers it, or later calls `fallback`);
@@ -33,26 +35,42 @@ export function compileTaskSerializer(): (task: PublicTask) => string {
   return fastJsonStringify(structuredClone(taskSchema) as unknown as Schema);
 }
 
-export function sendTaskJson(req: IncomingMessage, res: ServerResponse, body: string): void {
-  sendJson(res, 200, body, requestIdFrom(req.headers["x-request-id"]));
+export function sendTaskJson(
+  out: ResponseBatch,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: string,
+): void {
+  sendJson(out, res, 200, body, requestIdFrom(req.headers["x-request-id"]));
 }
 
 /**
  * An error as the route's error handler answers it: its status and headers, the
  * contract's JSON. Returns the request id, so the caller can log the two together.
  */
-export function sendApiError(req: IncomingMessage, res: ServerResponse, e: ApiError): string {
+export function sendApiError(
+  out: ResponseBatch,
+  req: IncomingMessage,
+  res: ServerResponse,
+  e: ApiError,
+): string {
   const requestId = requestIdFrom(req.headers["x-request-id"]);
-  if (!res.headersSent) sendJson(res, e.status, JSON.stringify(errorBody(e)), requestId, e.headers);
+  sendJson(out, res, e.status, JSON.stringify(errorBody(e)), requestId, e.headers);
   return requestId;
 }
 
 /** A failure after a fast path has taken a request: 500 `internal_error`, no internals. */
-export function sendInternalError(req: IncomingMessage, res: ServerResponse): string {
-  return sendApiError(req, res, new ApiError("internal_error"));
+export function sendInternalError(
+  out: ResponseBatch,
+  req: IncomingMessage,
+  res: ServerResponse,
+): string {
+  return sendApiError(out, req, res, new ApiError("internal_error"));
 }
 
+/** Queues the answer; a response already answered (sent or queued) is left as it is. */
 function sendJson(
+  out: ResponseBatch,
   res: ServerResponse,
   status: number,
   body: string,
@@ -70,6 +88,5 @@ function sendJson(
     "content-length",
     String(Buffer.byteLength(body)),
   );
-  res.writeHead(status, headers);
-  res.end(body);
+  out.send(res, status, headers, body);
 }

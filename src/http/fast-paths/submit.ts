@@ -36,6 +36,7 @@ import {
   sendTaskJson,
   type ClosableFastPath,
 } from "./respond.js";
+import type { ResponseBatch } from "./response-batch.js";
 
 const PATH = "/v1/images/generations";
 /** The spellings clients send; any other (another charset, say) is Fastify's to judge. */
@@ -52,6 +53,7 @@ export interface SubmitFastPathDeps extends SubmissionDeps {
   onSubmitted: (taskId: string, model: string) => void;
   bodyLimitBytes: number;
   log: Pick<Logger, "error">;
+  answers: ResponseBatch;
 }
 
 export function createSubmitFastPath(deps: SubmitFastPathDeps): ClosableFastPath {
@@ -70,7 +72,7 @@ export function createSubmitFastPath(deps: SubmitFastPathDeps): ClosableFastPath
 
     readBody(req, (raw) => {
       const failed = (err: unknown) => {
-        const requestId = sendInternalError(req, res);
+        const requestId = sendInternalError(deps.answers, req, res);
         deps.log.error({ err, reqId: requestId }, "unhandled error");
       };
       try {
@@ -84,12 +86,12 @@ export function createSubmitFastPath(deps: SubmitFastPathDeps): ClosableFastPath
           .then((result) => {
             if (result.kind === "created") {
               deps.onSubmitted(result.task.id, result.task.model);
-              sendTaskJson(req, res, serialize(taskView(result.task, deps.signLink)));
+              sendTaskJson(deps.answers, req, res, serialize(taskView(result.task, deps.signLink)));
             } else if (result.kind === "replayed") {
               // Only an Idempotency-Key replays, and those are the route's.
               throw new Error("the store replayed a submission that had no idempotency key");
             } else {
-              sendApiError(req, res, refusalFor(result, null));
+              sendApiError(deps.answers, req, res, refusalFor(result, null));
             }
           })
           .catch(failed);
