@@ -7,7 +7,9 @@
 //
 // Every server runs as a child process, and so does autocannon, a fresh one for each
 // measurement (bench/cannon-child.js): no load generator carries state from one into
-// the next. The servers are measured in rounds, interleaved (floor, Fastify, Darkroom,
+// the next. Besides the floor: the floor writing each turn's answers together, as
+// Darkroom's fast paths do (the like-for-like reference for that batching), and bare
+// Fastify. The servers are measured in rounds, interleaved (the references, Darkroom,
 // then the reverse order), and each round's ratio to the floor is taken from that
 // round: on a shared VM the machine's speed drifts by tens of percent within a minute,
 // so a floor measured a minute before the gateway says little. Reported: the median
@@ -49,6 +51,25 @@ http.createServer((req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => { res.writeHead(200, { "content-type": "application/json" }); res.end(body); });
+}).listen(Number(process.env.PORT), "127.0.0.1");
+`;
+
+// The same floor, but writing each turn's answers together at its end, as Darkroom's
+// fast paths do (src/http/fast-paths/response-batch.ts): the like-for-like reference
+// for what that batching buys on this machine, apart from everything else.
+const BATCHED_BARE_SERVER = `
+const http = require("node:http");
+const body = process.env.BODY;
+let queue = [];
+const flush = () => {
+  const batch = queue;
+  queue = [];
+  for (const res of batch) { res.writeHead(200, { "content-type": "application/json" }); res.end(body); }
+};
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => { if (queue.length === 0) setImmediate(flush); queue.push(res); });
 }).listen(Number(process.env.PORT), "127.0.0.1");
 `;
 
@@ -100,9 +121,10 @@ const median = (xs) => {
 };
 
 /**
- * Measures `targets` (floor first) in ROUNDS interleaved rounds after a warm-up each
- * (JIT, caches; not measured). Each row: the median round's figures and the median of
- * the per-round ratios to the floor (and to Fastify, for the gateway).
+ * Measures `targets` (the floor first, then the batched floor and Fastify, then the
+ * gateway's rows) in ROUNDS interleaved rounds after a warm-up each (JIT, caches; not
+ * measured). Each row: the median round's figures and the median of the per-round
+ * ratios to the floor (and, for the gateway, to the batched floor and to Fastify).
  */
 async function compare(label, targets) {
   for (const t of targets) await once(t.opts, 2);
@@ -114,6 +136,7 @@ async function compare(label, targets) {
   }
   const ratio = (i, base) =>
     `${Math.round(median(rounds[i].map((r, k) => r.requests_per_s / rounds[base][k].requests_per_s)) * 100)}%`;
+  const gateway = (i) => i >= 3;
   return targets.map((t, i) => {
     const rs = rounds[i];
     const pick = (key) => (rs.some((r) => r[key] === null) ? null : median(rs.map((r) => r[key])));
@@ -124,7 +147,8 @@ async function compare(label, targets) {
       p99_ms: pick("p99_ms"),
       cpu_us_per_req: pick("cpu_us_per_req"),
       vs_floor: i === 0 ? "" : ratio(i, 0),
-      vs_fastify: i === 2 ? ratio(2, 1) : "",
+      vs_batched_floor: gateway(i) ? ratio(i, 1) : "",
+      vs_fastify: gateway(i) ? ratio(i, 2) : "",
       non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
       errors: rs.reduce((a, r) => a + r.errors + r.timeouts, 0),
       rounds: rs.map((r) => r.requests_per_s).join(" / "),
@@ -150,6 +174,16 @@ async function main() {
     );
     const bare = `http://127.0.0.1:${barePort}`;
     await waitUp(bare);
+
+    const batchedPort = await freePort();
+    children.push(
+      spawn(process.execPath, ["-e", BATCHED_BARE_SERVER], {
+        env: { ...process.env, PORT: String(batchedPort), BODY: BARE_BODY },
+        stdio: "inherit",
+      }),
+    );
+    const batched = `http://127.0.0.1:${batchedPort}`;
+    await waitUp(batched);
 
     const fastifyPort = await freePort();
     children.push(
@@ -210,11 +244,17 @@ async function main() {
       return { file, count: paths.length };
     };
 
-    const [bareChild, fastifyChild, gwChild] = children;
+    const [bareChild, batchedChild, fastifyChild, gwChild] = children;
+    const batchedFloor = (opts) => ({
+      name: "bare node:http, answers written per turn",
+      pid: batchedChild.pid,
+      opts: { url: batched, ...opts },
+    });
     const post = { method: "POST", body: submitBody, headers: auth };
     const results = [
       ...(await compare("POST", [
         { name: "bare node:http (floor)", pid: bareChild.pid, opts: { url: bare, ...post } },
+        batchedFloor(post),
         {
           name: "bare Fastify (framework ceiling)",
           pid: fastifyChild.pid,
@@ -231,6 +271,7 @@ async function main() {
     results.push(
       ...(await compare("GET", [
         { name: "bare node:http (floor)", pid: bareChild.pid, opts: { url: bare } },
+        batchedFloor({}),
         { name: "bare Fastify (framework ceiling)", pid: fastifyChild.pid, opts: { url: fastify } },
         {
           name: "Darkroom GET /v1/tasks/{id}",
