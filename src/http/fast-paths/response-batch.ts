@@ -28,8 +28,12 @@ export const DEFAULT_MAX_BATCH = 64;
 export class ResponseBatch {
   private queue: Array<{ res: ServerResponse; status: number; headers: string[]; body: string }> =
     [];
+  /** Whether a flush is pending for the end of this turn (one per turn, full batches aside). */
   private scheduled = false;
-  private readonly flushNow = () => this.flush();
+  private readonly endOfTurn = () => {
+    this.scheduled = false;
+    this.flush();
+  };
 
   constructor(
     /** Called when writing one answer threw; the others are still written. */
@@ -59,12 +63,11 @@ export class ResponseBatch {
   arm(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(this.flushNow);
+    setImmediate(this.endOfTurn);
   }
 
   /** Writes every queued answer, in the order they were queued. */
   flush(): void {
-    this.scheduled = false;
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
