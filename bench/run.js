@@ -165,36 +165,23 @@ async function main() {
   };
   process.on("exit", cleanup);
   try {
-    const barePort = await freePort();
-    children.push(
-      spawn(process.execPath, ["-e", BARE_SERVER], {
-        env: { ...process.env, PORT: String(barePort), BODY: BARE_BODY },
-        stdio: "inherit",
-      }),
-    );
-    const bare = `http://127.0.0.1:${barePort}`;
-    await waitUp(bare);
-
-    const batchedPort = await freePort();
-    children.push(
-      spawn(process.execPath, ["-e", BATCHED_BARE_SERVER], {
-        env: { ...process.env, PORT: String(batchedPort), BODY: BARE_BODY },
-        stdio: "inherit",
-      }),
-    );
-    const batched = `http://127.0.0.1:${batchedPort}`;
-    await waitUp(batched);
-
-    const fastifyPort = await freePort();
-    children.push(
-      spawn(process.execPath, ["-e", FASTIFY_SERVER], {
-        cwd: root,
-        env: { ...process.env, PORT: String(fastifyPort), BODY: BARE_BODY },
-        stdio: "inherit",
-      }),
-    );
-    const fastify = `http://127.0.0.1:${fastifyPort}`;
-    await waitUp(fastify);
+    // A reference server from inline source; resolves to its URL once it answers.
+    const startReference = async (source) => {
+      const refPort = await freePort();
+      children.push(
+        spawn(process.execPath, ["-e", source], {
+          cwd: root,
+          env: { ...process.env, PORT: String(refPort), BODY: BARE_BODY },
+          stdio: "inherit",
+        }),
+      );
+      const url = `http://127.0.0.1:${refPort}`;
+      await waitUp(url);
+      return url;
+    };
+    const bare = await startReference(BARE_SERVER);
+    const batched = await startReference(BATCHED_BARE_SERVER);
+    const fastify = await startReference(FASTIFY_SERVER);
 
     const port = await freePort();
     children.push(
