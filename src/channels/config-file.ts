@@ -12,12 +12,8 @@
  */
 import { z } from "zod";
 import { DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
-import {
-  channelSchema,
-  definitionFromJson,
-  resolveSecret,
-  type ChannelDefinition,
-} from "./definition.js";
+import type { ChannelDefinition } from "../store/channels.js";
+import { channelSchema, definitionFromJson, resolveSecret } from "./definition.js";
 
 export type EnvLookup = (name: string) => string | undefined;
 

@@ -10,26 +10,9 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import type { ChannelDefinition } from "../store/channels.js";
 
 export const CHANNEL_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
-
-export interface ChannelDefinition {
-  id: string;
-  model: string;
-  provider: string;
-  baseUrl: string | null;
-  apiKeyEnv: string | null;
-  apiKeyFile: string | null;
-  upstreamModel: string | null;
-  /** Lower number = tried first. */
-  priority: number;
-  /** Share of calls within its priority tier. */
-  weight: number;
-  maxConcurrency: number;
-  timeoutMs: number;
-  enabled: boolean;
-  options: Record<string, unknown>;
-}
 
 /** Where a channel comes from: the config file and the built-in sandbox are read-only. */
 export type ChannelSource = "config" | "admin" | "builtin";

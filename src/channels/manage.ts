@@ -8,12 +8,11 @@ import {
   applyPatch,
   definitionFromJson,
   resolveSecret,
-  type ChannelDefinition,
   type ChannelJson,
   type ChannelPatchJson,
 } from "./definition.js";
 import type { Provider } from "../providers/contract.js";
-import type { ChannelStore } from "./channel-store.js";
+import type { ChannelDefinition, ChannelStore } from "../store/channels.js";
 import type { EnvLookup } from "./config-file.js";
 import { providerProblem } from "./provider-check.js";
 import type { ChannelRouter } from "./router.js";

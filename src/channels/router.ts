@@ -28,9 +28,9 @@ import {
   type BreakerState,
   type BreakerStateName,
 } from "./breaker.js";
-import type { ChannelStore } from "./channel-store.js";
+import type { ChannelDefinition, ChannelStore } from "../store/channels.js";
 import type { ChannelsConfig } from "./config-file.js";
-import { resolveSecret, type ChannelDefinition, type ChannelSource } from "./definition.js";
+import { resolveSecret, type ChannelSource } from "./definition.js";
 import { countsAgainstChannel } from "./fault.js";
 import { providerProblem } from "./provider-check.js";
 import { pickChannel } from "./select.js";

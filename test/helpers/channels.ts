@@ -1,6 +1,6 @@
 /** A ChannelRouter for tests that build the runner or the app by hand (no database channels). */
 import pino from "pino";
-import type { ChannelStore } from "../../src/channels/channel-store.js";
+import type { ChannelStore } from "../../src/store/channels.js";
 import { loadChannelsConfig } from "../../src/channels/config-file.js";
 import type { ManageDeps } from "../../src/channels/manage.js";
 import { ChannelRouter } from "../../src/channels/router.js";

@@ -1,7 +1,6 @@
-/** Admin-defined channels on SQLite (see channels/channel-store.ts). */
+/** Admin-defined channels on SQLite (see store/channels.ts). */
 import type { Database, Statement } from "better-sqlite3";
-import type { ChannelStore, StoredChannel } from "../../channels/channel-store.js";
-import type { ChannelDefinition } from "../../channels/definition.js";
+import type { ChannelDefinition, ChannelStore, StoredChannel } from "../channels.js";
 
 interface ChannelRow {
   id: string;

@@ -1,7 +1,7 @@
 /** The ChannelRouter's accounting with an injected clock: slots, waiting, budgets, breakers, reloads. */
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import type { ChannelStore, StoredChannel } from "../../../src/channels/channel-store.js";
+import type { ChannelStore, StoredChannel } from "../../../src/store/channels.js";
 import { loadChannelsConfig } from "../../../src/channels/config-file.js";
 import { ChannelRouter } from "../../../src/channels/router.js";
 import type { Provider } from "../../../src/providers/contract.js";
