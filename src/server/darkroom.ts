@@ -29,11 +29,11 @@ import { createSandboxProvider } from "../providers/sandbox/index.js";
 import { createReferenceLoader } from "../media/reference-images.js";
 import { createPipeline } from "../runner/pipeline.js";
 import { Runner } from "../runner/runner.js";
-import { SqliteAdmin } from "../store/sqlite/admin.js";
-import { SqliteChannels } from "../store/sqlite/channels.js";
-import { SqliteOutbox } from "../store/sqlite/outbox.js";
-import { SqliteStore } from "../store/sqlite/sqlite-store.js";
+import type { AdminStore } from "../store/admin.js";
+import type { ChannelStore } from "../store/channels.js";
+import { openStore } from "../store/open.js";
 import type { Store } from "../store/store.js";
+import type { WebhookStore } from "../store/webhooks.js";
 import { WebhookDispatcher } from "../webhooks/dispatcher.js";
 import { safeWebhookSender } from "../webhooks/sender.js";
 import { bootstrapIfEmpty, hashAdminToken, type BootstrapOutcome } from "./bootstrap.js";
@@ -42,6 +42,9 @@ export interface Darkroom {
   url: string;
   config: Config;
   store: Store;
+  admin: AdminStore;
+  outbox: WebhookStore;
+  channelStore: ChannelStore;
   events: DarkroomEventBus;
   runner: Runner | null;
   /** The callback outbox dispatcher (null with DARKROOM_WEBHOOKS=false). */
@@ -72,18 +75,9 @@ export async function startDarkroom(
   log: Logger = createLogger(config),
   opts: StartOptions = {},
 ): Promise<Darkroom> {
-  if (config.databaseUrl) {
-    throw new Error(
-      "DATABASE_URL (PostgreSQL) is not supported yet; unset it to use the embedded SQLite store",
-    );
-  }
   configureSharp();
-  const store = new SqliteStore(config.sqlitePath, {
-    onWriterThreadError: (err) =>
-      log.error({ err }, "the SQLite writer thread failed; submissions are now written inline"),
-  });
-  await store.migrate();
-  const admin = new SqliteAdmin(store.raw(), store.turn);
+  const stores = await openStore(config, log);
+  const { store, admin, outbox: webhookStore, channels: channelStore } = stores;
   const boot = await bootstrapIfEmpty(store, config);
   // DARKROOM_ADMIN_TOKEN, when set, is the admin credential on every start (rotation = restart).
   if (config.adminToken && !boot.created)
@@ -112,7 +106,6 @@ export async function startDarkroom(
   for (const p of opts.extraProviders ?? []) registry.register(p);
   const events = new DarkroomEventBus();
 
-  const channelStore = new SqliteChannels(store.raw(), store.turn);
   let router: ChannelRouter;
   try {
     // Throws on a config channel whose provider is unknown or refuses its settings.
@@ -124,7 +117,7 @@ export async function startDarkroom(
       log: log.child({ component: "channels" }),
     });
   } catch (err) {
-    await store.close();
+    await stores.close();
     throw new ConfigError(err instanceof Error ? err.message : String(err));
   }
   await router.start();
@@ -164,7 +157,6 @@ export async function startDarkroom(
       expiresAt: Math.floor(Date.now() / 1000) + config.resultUrlTtlSeconds,
       secret: signingSecret,
     });
-  const webhookStore = new SqliteOutbox(store.raw(), store.turn);
   const allowHttp = config.webhooks.allowHttp;
   const dispatcher = config.webhooks.enabled
     ? new WebhookDispatcher(
@@ -250,6 +242,9 @@ export async function startDarkroom(
     url: address,
     config,
     store,
+    admin,
+    outbox: webhookStore,
+    channelStore,
     events,
     runner,
     webhooks: dispatcher,
@@ -261,7 +256,7 @@ export async function startDarkroom(
         await runner?.stop();
         router.stop();
         await dispatcher?.stop();
-        await store.close();
+        await stores.close();
         monitor.stop();
       })();
       return stopping;

@@ -8,6 +8,7 @@
  * ledger alone can rebuild (and `checkLedger` re-derives) every balance.
  */
 import type { Micros } from "../core/types.js";
+import type { TaskRecord } from "./store.js";
 
 export interface AccountRecord {
   id: string;
@@ -112,6 +113,9 @@ export interface AdminStore {
 
   listModelPrices(): Promise<Array<{ model: string; priceMicros: Micros }>>;
   putModelPrice(model: string, priceMicros: Micros, nowMs: number): Promise<void>;
+
+  /** Any account's task, whole (an operator's look-up; polls use Store.getTask). */
+  findTask(taskId: string): Promise<TaskRecord | null>;
 
   listLedger(
     filter: { accountId?: string; taskId?: string },

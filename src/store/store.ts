@@ -1,7 +1,8 @@
 /**
  * The one seam between Darkroom and its SQL database. Everything above this file
  * (HTTP, runner, CLI) speaks these methods; each backend (store/sqlite, later
- * store/postgres) implements them, and test/contract runs one suite over every backend.
+ * store/postgres) implements them, store/open.ts opens the configured one, and
+ * test/contract runs one suite over every backend.
  *
  * Every method that changes money or a task's state is one transaction. Writes made
  * on behalf of a claimed task carry `(taskId, leaseToken)` and report `false` when
@@ -136,11 +137,8 @@ export interface TaskListQuery {
   pageSize: number;
 }
 
+/** Opened, migrated and closed by the factory (store/open.ts), with its sibling stores. */
 export interface Store {
-  readonly dialect: "sqlite" | "postgres";
-  migrate(): Promise<void>;
-  close(): Promise<void>;
-
   /** Key-value settings that must survive restarts (signing secret, admin token hash). */
   getSetting(key: string): Promise<string | null>;
   /** Sets the value only if absent; returns the value in force. */

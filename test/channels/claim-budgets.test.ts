@@ -1,17 +1,16 @@
 /**
- * The claim with per-model budgets on a real SQLite store: a saturated model's queue
+ * The claim with per-model budgets on a real store (SQLite by default): a saturated model's queue
  * never hides another model's work, a partial budget is honoured exactly, order stays
  * oldest first, and a task handed back keeps its place without counting the attempt.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import type { KeyPrincipal } from "../../src/store/store.js";
+import type { KeyPrincipal, Store } from "../../src/store/store.js";
 import { openTestStore, submitInput, type TestStore } from "../helpers/store.js";
 
 const A = "doubao-seedream-4.0";
 const B = "doubao-seedream-4.5";
 let opened: TestStore;
-let store: SqliteStore;
+let store: Store;
 let principal: KeyPrincipal;
 let clock = 1_800_000_000_000;
 

@@ -9,7 +9,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { definitionFromJson } from "../../src/channels/definition.js";
-import { SqliteChannels } from "../../src/store/sqlite/channels.js";
 import { txt2img } from "../comfyui/fixtures.js";
 import {
   request,
@@ -116,7 +115,7 @@ describe("admin channels are validated by their provider", () => {
 
   it("on reload, a refused channel written elsewhere is listed with its problem and skipped", async () => {
     // Another process (or an older version) wrote these straight into the table.
-    const table = new SqliteChannels(s.store.raw());
+    const table = s.channels;
     const now = Date.now();
     for (const [id, m] of [
       ["mixed-bad", "m-mixed"],

@@ -84,7 +84,7 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
-  ledgerInvariants(s.store);
+  await ledgerInvariants(s.admin);
   await s.stop();
   rmSync(cfgDir, { recursive: true, force: true });
 });
@@ -93,13 +93,8 @@ const submit = (m: string, prompt: string, n = 1) =>
   s.api("/v1/images/generations", { body: { model: m, prompt, n, size: "1K" } });
 const admin = (p: string, init: { method?: string; body?: unknown } = {}) =>
   request(s.url + p, { ...init, key: TEST_ADMIN_TOKEN });
-const ledgerKinds = (taskId: string) =>
-  (
-    s.store
-      .raw()
-      .prepare(`SELECT kind FROM ledger_entries WHERE task_id = ? ORDER BY id`)
-      .all(taskId) as Array<{ kind: string }>
-  ).map((r) => r.kind);
+const ledgerKinds = async (taskId: string) =>
+  (await s.admin.listLedger({ taskId }, 1, 100)).data.map((e) => e.kind).reverse();
 async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined): Promise<T> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
@@ -132,7 +127,7 @@ describe("failover", () => {
     });
     expect(final.results).toHaveLength(2);
     expect(fake.channelsFor("failover order")).toEqual(["fo-1", "fo-2", "fo-3"]);
-    expect(ledgerKinds(t.json.id)).toEqual(["reserve", "capture", "release"]);
+    expect(await ledgerKinds(t.json.id)).toEqual(["reserve", "capture", "release"]);
     // The provider got the channel's settings, secret included.
     const call = fake.calls.find((c) => c.prompt === "failover order" && c.channel === "fo-3")!;
     expect(call).toMatchObject({ apiKey: SECRET, upstreamModel: "up-fo-3" });
@@ -150,7 +145,7 @@ describe("failover", () => {
       usage: { credits_used: 0 },
     });
     expect(fake.channelsFor("all fail")).toEqual(["fo-1", "fo-2", "fo-3"]);
-    expect(ledgerKinds(t.json.id)).toEqual(["reserve", "capture", "release"]);
+    expect(await ledgerKinds(t.json.id)).toEqual(["reserve", "capture", "release"]);
   });
 
   it("never retries elsewhere what may have been charged upstream", async () => {
@@ -184,7 +179,7 @@ describe("failover", () => {
     });
     expect(final.results).toHaveLength(1);
     expect(fake.channelsFor("partial")).toEqual(["fo-1"]);
-    expect(ledgerKinds(t.json.id)).toEqual(["reserve", "capture", "release"]);
+    expect(await ledgerKinds(t.json.id)).toEqual(["reserve", "capture", "release"]);
   });
 });
 
@@ -293,11 +288,10 @@ describe("capacity", () => {
     expect(fake.maxInFlight.get("cap-1")).toBe(1);
     expect(fake.callsTo("cap-1")).toBe(3);
     // The queued tasks were not claimed while waiting: one attempt each.
-    const attempts = s.store
-      .raw()
-      .prepare(`SELECT attempts FROM tasks WHERE model = 'm-cap'`)
-      .all() as Array<{ attempts: number }>;
-    expect(attempts.every((a) => a.attempts === 1)).toBe(true);
+    const attempts = await Promise.all(
+      ts.map(async (t) => (await s.admin.findTask(t.json.id))?.attempts),
+    );
+    expect(attempts).toEqual([1, 1, 1]);
   });
 });
 
@@ -343,16 +337,16 @@ describe("cancel with channels", () => {
         expect(c.status).toBe(409);
         expect(final).toMatchObject({ status: "completed", usage: { credits_used: 1 } });
       }
-      expect(ledgerKinds(t.json.id)).toEqual(["reserve", "capture", "release"]);
+      expect(await ledgerKinds(t.json.id)).toEqual(["reserve", "capture", "release"]);
     }
-    ledgerInvariants(s.store);
+    await ledgerInvariants(s.admin);
   });
 });
 
 describe("GET /v1/tasks", () => {
   it("lists the account's tasks newest first, filtered and paged", async () => {
     const key = "sk-lister00000000000000000000000000000000000";
-    addAccount(s.store, { name: "lister", key, credits: 100 });
+    await addAccount(s.admin, { name: "lister", key, credits: 100 });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const r = await s.api("/v1/images/generations", {

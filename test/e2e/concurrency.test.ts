@@ -21,13 +21,13 @@ describe.each([
     s = await startTestServer({ DARKROOM_RUNNER: "false", DARKROOM_AUTH_CACHE_MS: authCacheMs });
   });
   afterAll(async () => {
-    ledgerInvariants(s.store);
+    await ledgerInvariants(s.admin);
     await s.stop();
   });
 
   it("100 concurrent submissions against a balance for 37 accept exactly 37", async () => {
     const key = "sk-race0000000000000000000000000000000000000";
-    addAccount(s.store, { name: "race", key, credits: 37 * 1.8 });
+    await addAccount(s.admin, { name: "race", key, credits: 37 * 1.8 });
     // With the cache on, the race then runs on the fast path.
     await warmKeyCache(s, key);
     const body = { model: "doubao-seedream-4.0", prompt: "race" };
@@ -44,7 +44,7 @@ describe.each([
   it("the key's limit and the account balance race each other: both hold", async () => {
     const key = "sk-keylimit000000000000000000000000000000000";
     // Account could pay for 30, the key may spend 10 images' worth.
-    addAccount(s.store, { name: "keylimit", key, credits: 30 * 1.8, creditLimit: 10 * 1.8 });
+    await addAccount(s.admin, { name: "keylimit", key, credits: 30 * 1.8, creditLimit: 10 * 1.8 });
     await warmKeyCache(s, key);
     const body = { model: "doubao-seedream-4.0", prompt: "race" };
     const results = await Promise.all(

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   TEST_ADMIN_TOKEN,
   addAccount,
+  countTasks,
   ledgerInvariants,
   request,
   startTestServer,
@@ -22,7 +23,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  ledgerInvariants(s.store);
+  await ledgerInvariants(s.admin);
   await s.stop();
 });
 
@@ -38,7 +39,7 @@ const submit = (
 describe("GET /v1/credits and /v1/models", () => {
   it("reports the account and the key, exactly", async () => {
     const key = "sk-credits0000000000000000000000000000000000";
-    addAccount(s.store, { name: "credits", key, credits: 10, creditLimit: 4 });
+    await addAccount(s.admin, { name: "credits", key, credits: 10, creditLimit: 4 });
     const before = await s.api("/v1/credits", { key });
     expect(before.json).toEqual({
       success: true,
@@ -69,7 +70,7 @@ describe("GET /v1/credits and /v1/models", () => {
     );
     expect(all.json.data[0]).toMatchObject({ object: "model", owned_by: "bytedance" });
     const key = "sk-onlyone000000000000000000000000000000000";
-    addAccount(s.store, {
+    await addAccount(s.admin, {
       name: "onlyone",
       key,
       credits: 1,
@@ -83,7 +84,7 @@ describe("GET /v1/credits and /v1/models", () => {
 describe("cancel", () => {
   it("cancels a pending task at once, refunding it; a second cancel is 409", async () => {
     const key = "sk-cancel00000000000000000000000000000000000";
-    addAccount(s.store, { name: "cancel", key, credits: 100 });
+    await addAccount(s.admin, { name: "cancel", key, credits: 100 });
     // Saturate the runner so this one stays pending.
     const blockers = await Promise.all(
       Array.from({ length: 6 }, () => submit({ prompt: "[sandbox:delay=1500]" }, { key })),
@@ -127,7 +128,7 @@ describe("cancel", () => {
     expect((await s.api(`/v1/tasks/${t.json.id}/cancel`, { method: "POST" })).status).toBe(409);
     expect((await s.api(`/v1/tasks/nope/cancel`, { method: "POST" })).status).toBe(400);
     const other = "sk-othercancel000000000000000000000000000000";
-    addAccount(s.store, { name: "othercancel", key: other, credits: 1 });
+    await addAccount(s.admin, { name: "othercancel", key: other, credits: 1 });
     const theirs = await submit({ prompt: "mine [sandbox:delay=5000]" });
     const r = await s.api(`/v1/tasks/${theirs.json.id}/cancel`, { method: "POST", key: other });
     expect(r.status).toBe(404);
@@ -151,14 +152,14 @@ describe("cancel", () => {
         expect(final).toMatchObject({ status: "completed", usage: { credits_used: 1.8 } });
       }
     }
-    ledgerInvariants(s.store);
+    await ledgerInvariants(s.admin);
   });
 });
 
 describe("idempotency under concurrency", () => {
   it("20 parallel requests with one key create one task and hold once", async () => {
     const key = "sk-idem0000000000000000000000000000000000000";
-    addAccount(s.store, { name: "idem", key, credits: 50 });
+    await addAccount(s.admin, { name: "idem", key, credits: 50 });
     const headers = { "idempotency-key": "parallel-1" };
     const rs = await Promise.all(
       Array.from({ length: 20 }, () => submit({ prompt: "once" }, { key, headers })),
@@ -166,18 +167,14 @@ describe("idempotency under concurrency", () => {
     expect(rs.every((r) => r.status === 200)).toBe(true);
     expect(new Set(rs.map((r) => r.json.id)).size).toBe(1);
     expect(rs.filter((r) => r.headers.get("idempotency-replayed") === "true")).toHaveLength(19);
-    const n = s.store
-      .raw()
-      .prepare(`SELECT COUNT(*) AS c FROM tasks WHERE account_id = 'acct_idem'`)
-      .get();
-    expect(n).toEqual({ c: 1 });
+    expect(await countTasks(s.store, "acct_idem")).toBe(1);
   });
 });
 
 describe("idempotent retries against a refusal", () => {
   it("a retry that would now be refused (403) still gets its task back; without a replay it is refused", async () => {
     const key = "sk-idemretry00000000000000000000000000000000";
-    addAccount(s.store, { name: "idemretry", key, credits: 50 });
+    await addAccount(s.admin, { name: "idemretry", key, credits: 50 });
     const headers = { "idempotency-key": "retry-after-403" };
     const first = await submit({ prompt: "went through" }, { key, headers });
     expect(first.status).toBe(200);
@@ -200,21 +197,18 @@ describe("idempotent retries against a refusal", () => {
     expect(fresh.status).toBe(403);
     expect(fresh.json.error.code).toBe("model_access_denied");
     expect((await submit({ prompt: "other body" }, { key: other, headers })).status).toBe(409);
-    const n = s.store
-      .raw()
-      .prepare(`SELECT COUNT(*) AS c FROM tasks WHERE account_id = 'acct_idemretry'`)
-      .get();
-    expect(n).toEqual({ c: 1 });
+    expect(await countTasks(s.store, "acct_idemretry")).toBe(1);
   });
 });
 
 describe("randomised concurrent money traffic", () => {
   it("keeps balance = top-ups − captures and releases every hold exactly once", async () => {
-    const keys = ["a", "b", "c"].map((n) => {
+    const keys: string[] = [];
+    for (const n of ["a", "b", "c"]) {
       const key = `sk-rand${n}${"0".repeat(36)}`;
-      addAccount(s.store, { name: `rand${n}`, key, credits: 40 });
-      return key;
-    });
+      await addAccount(s.admin, { name: `rand${n}`, key, credits: 40 });
+      keys.push(key);
+    }
     // Deterministic pseudo-randomness so a failure reproduces.
     let seed = 42;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -245,7 +239,7 @@ describe("randomised concurrent money traffic", () => {
       }),
     );
     for (const { id, key } of ids) await waitForTask(s, id, key);
-    ledgerInvariants(s.store);
+    await ledgerInvariants(s.admin);
     const check = await s.api("/admin/v1/ledger/check", {
       key: "dra-test-admin-token-0000000000000000",
     });

@@ -31,7 +31,7 @@ describe("poll fast path: which requests it takes", () => {
 
   beforeAll(async () => {
     s = await startTestServer({ DARKROOM_RUNNER: "false" });
-    addAccount(s.store, { name: "other", key: OTHER_KEY, credits: 10 });
+    await addAccount(s.admin, { name: "other", key: OTHER_KEY, credits: 10 });
     const r = await s.api("/v1/images/generations", {
       body: { model: "doubao-seedream-4.0", prompt: "fast path" },
     });

@@ -90,7 +90,7 @@ describe("reference images through the real server", () => {
     });
     expect(final.usage.credits_used).toBe(0);
     expect(await credits()).toEqual(before);
-    ledgerInvariants(s.store);
+    await ledgerInvariants(s.admin);
   });
 
   it("a cancel while the reference is downloading stops the download and refunds", async () => {

@@ -18,7 +18,13 @@ import { createSubmitFastPath } from "../../src/http/fast-paths/submit.js";
 import { ResponseBatch } from "../../src/http/fast-paths/response-batch.js";
 import { AuthGate, KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
 import type { Store, SubmitInput } from "../../src/store/store.js";
-import { addAccount, startTestServer, type TestServer } from "../helpers/server.js";
+import {
+  addAccount,
+  countTasks,
+  defaultAccountId,
+  startTestServer,
+  type TestServer,
+} from "../helpers/server.js";
 
 const FALLBACK = 599;
 const BODY_LIMIT = 4096;
@@ -56,18 +62,26 @@ describe("submission fast path", () => {
 
   beforeAll(async () => {
     s = await startTestServer({ DARKROOM_RUNNER: "false" });
-    addAccount(s.store, { name: "poor", key: POOR_KEY, credits: 1 });
-    addAccount(s.store, {
+    await addAccount(s.admin, { name: "poor", key: POOR_KEY, credits: 1 });
+    await addAccount(s.admin, {
       name: "models",
       key: LIMITED_MODELS_KEY,
       credits: 10,
       allowedModels: ["doubao-seedream-4.5"],
     });
-    addAccount(s.store, { name: "rpm", key: RPM_KEY, credits: 10 });
-    s.store.raw().prepare(`UPDATE api_keys SET rpm_limit = 100 WHERE id = 'key_rpm'`).run();
-    addAccount(s.store, { name: "limit", key: LIMIT_KEY, credits: 10, creditLimit: 1 });
-    addAccount(s.store, { name: "busy", key: BUSY_KEY, credits: 10 });
-    s.store.raw().prepare(`UPDATE api_keys SET max_concurrent = 0 WHERE id = 'key_busy'`).run();
+    await addAccount(s.admin, {
+      name: "rpm",
+      key: RPM_KEY,
+      credits: 10,
+      keySettings: { rpmLimit: 100 },
+    });
+    await addAccount(s.admin, { name: "limit", key: LIMIT_KEY, credits: 10, creditLimit: 1 });
+    await addAccount(s.admin, {
+      name: "busy",
+      key: BUSY_KEY,
+      credits: 10,
+      keySettings: { maxConcurrent: 0 },
+    });
     const gate = new AuthGate(new KeyCache(s.store, 60_000));
     for (const key of [s.apiKey, POOR_KEY, LIMITED_MODELS_KEY, RPM_KEY, LIMIT_KEY, BUSY_KEY])
       expect(await gate.cache.lookup(hashApiKey(key), Date.now())).not.toBeNull();
@@ -171,12 +185,12 @@ describe("submission fast path", () => {
     });
   }
 
-  function taskCount(): number {
-    return (s.store.raw().prepare(`SELECT COUNT(*) AS c FROM tasks`).get() as { c: number }).c;
+  async function taskCount(): Promise<number> {
+    return countTasks(s.store, await defaultAccountId(s));
   }
 
   it("answers a plain submission from a cached key: 200, the task, stored, and the runner told", async () => {
-    const before = taskCount();
+    const before = await taskCount();
     const r = await send({ body: PLAIN, headers: { "x-request-id": "sub-7" } });
     expect(r.status, r.text).toBe(200);
     expect(r.headers["content-type"]).toBe("application/json; charset=utf-8");
@@ -190,16 +204,9 @@ describe("submission fast path", () => {
       progress: 0,
       usage: { billing_rule: "per_call", credits_reserved: 1.8, user_group: "default" },
     });
-    expect(taskCount()).toBe(before + 1);
+    expect(await taskCount()).toBe(before + 1);
     expect(submitted).toEqual([[task.id, "doubao-seedream-4.0"]]);
-    const stored = await s.store.getTask(
-      s.store
-        .raw()
-        .prepare(`SELECT account_id FROM tasks WHERE id = ?`)
-        .pluck()
-        .get(task.id) as string,
-      task.id,
-    );
+    const stored = await s.store.getTask(await defaultAccountId(s), task.id);
     expect(stored?.status).toBe("pending");
   });
 
@@ -208,12 +215,8 @@ describe("submission fast path", () => {
     const cut = body.indexOf(Buffer.from("🌅")) + 2; // inside the emoji's four bytes
     const r = await send({ body: [body.subarray(0, cut), body.subarray(cut)] });
     expect(r.status, r.text).toBe(200);
-    const request = s.store
-      .raw()
-      .prepare(`SELECT request FROM tasks WHERE id = ?`)
-      .pluck()
-      .get(JSON.parse(r.text).id) as string;
-    expect(JSON.parse(request).prompt).toBe("🌅 über");
+    const stored = await s.admin.findTask(JSON.parse(r.text).id);
+    expect(stored?.request.prompt).toBe("🌅 über");
   });
 
   it("parses with Fastify's parser: a BOM before the JSON is taken, as Fastify takes it", async () => {
@@ -239,13 +242,13 @@ describe("submission fast path", () => {
     ["a key not in the cache", { key: `sk-${"u".repeat(40)}`, body: PLAIN }],
     ["a key with an rpm limit (admitting it counts)", { key: RPM_KEY, body: PLAIN }],
   ])("declines %s at the headers: Fastify gets the request untouched", async (_what, opts) => {
-    const before = taskCount();
+    const before = await taskCount();
     const r = await send(opts);
     expect(r.status).toBe(FALLBACK);
     expect(r.headers["x-handed-over"]).toBe("false");
     const sent = opts.body === undefined ? "" : String(opts.body);
     expect(r.text).toBe(sent);
-    expect(taskCount()).toBe(before);
+    expect(await taskCount()).toBe(before);
     expect(submitted).toEqual([]);
   });
 
@@ -257,12 +260,12 @@ describe("submission fast path", () => {
     ["an unknown model", JSON.stringify({ model: "dall-e-9", prompt: "x" })],
     ["a model outside the key's allow-list", PLAIN, LIMITED_MODELS_KEY],
   ])("hands %s over to Fastify with the body, byte for byte", async (_what, body, key) => {
-    const before = taskCount();
+    const before = await taskCount();
     const r = await send({ body, key });
     expect(r.status).toBe(FALLBACK);
     expect(r.headers["x-handed-over"]).toBe("true");
     expect(r.text).toBe(body);
-    expect(taskCount()).toBe(before);
+    expect(await taskCount()).toBe(before);
     expect(submitted).toEqual([]);
   });
 
@@ -273,7 +276,7 @@ describe("submission fast path", () => {
   ])(
     "answers the store's refusal for %s itself, as the route does: one trip to the writer",
     async (_what, key, status, code, headers) => {
-      const before = taskCount();
+      const before = await taskCount();
       const r = await send({ body: PLAIN, key, headers: { "x-request-id": "no-7" } });
       expect(r.status, r.text).toBe(status);
       expect(r.headers["x-handed-over"]).toBeUndefined();
@@ -281,7 +284,7 @@ describe("submission fast path", () => {
       expect(r.headers["x-request-id"]).toBe("no-7");
       expect(r.headers).toMatchObject(headers);
       expect(JSON.parse(r.text).error).toMatchObject({ code, type: expect.any(String) });
-      expect(taskCount()).toBe(before);
+      expect(await taskCount()).toBe(before);
       expect(submitted).toEqual([]);
     },
   );
@@ -314,7 +317,7 @@ describe("submission fast path", () => {
   });
 
   it("drops a request whose client goes away mid-body: nothing submitted, and it serves on", async () => {
-    const before = taskCount();
+    const before = await taskCount();
     await new Promise<void>((resolve) => {
       const req = httpRequest({
         host: "127.0.0.1",
@@ -335,7 +338,7 @@ describe("submission fast path", () => {
       }, 20);
     });
     await new Promise((r) => setTimeout(r, 30));
-    expect(taskCount()).toBe(before);
+    expect(await taskCount()).toBe(before);
     expect((await send({ body: PLAIN })).status).toBe(200);
   });
 

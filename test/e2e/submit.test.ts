@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   addAccount,
+  countTasks,
   ledgerInvariants,
   startTestServer,
   type TestServer,
@@ -25,28 +26,23 @@ describe.each([
 
   beforeAll(async () => {
     s = await startTestServer({ DARKROOM_RUNNER: "false", DARKROOM_AUTH_CACHE_MS: authCacheMs });
-    addAccount(s.store, {
+    await addAccount(s.admin, {
       name: "other",
       key: OTHER_KEY,
       credits: 50,
       allowedModels: ["doubao-seedream-4.5"],
     });
-    addAccount(s.store, { name: "limited", key: LIMITED_KEY, credits: 100, creditLimit: 2 });
-    addAccount(s.store, { name: "poor", key: POOR_KEY, credits: 1 });
+    await addAccount(s.admin, { name: "limited", key: LIMITED_KEY, credits: 100, creditLimit: 2 });
+    await addAccount(s.admin, { name: "poor", key: POOR_KEY, credits: 1 });
     // With the cache on, a key's first request warms it: after that, plain submissions
     // are served by the fast path.
     for (const key of [s.apiKey, OTHER_KEY, LIMITED_KEY, POOR_KEY]) await warmKeyCache(s, key);
   });
   /** How many tasks an account has: a refusal must not have created one. */
-  const tasksOf = (accountId: string): number =>
-    s.store
-      .raw()
-      .prepare(`SELECT COUNT(*) FROM tasks WHERE account_id = ?`)
-      .pluck()
-      .get(accountId) as number;
+  const tasksOf = (accountId: string): Promise<number> => countTasks(s.store, accountId);
 
   afterAll(async () => {
-    ledgerInvariants(s.store);
+    await ledgerInvariants(s.admin);
     await s.stop();
   });
 
@@ -262,12 +258,13 @@ describe.each([
 
     it("401 for a revoked key and a disabled account", async () => {
       const key = "sk-revoked000000000000000000000000000000000";
-      addAccount(s.store, { name: "revoked", key, credits: 10 });
-      s.store.raw().prepare(`UPDATE api_keys SET revoked_ms = 1 WHERE id = 'key_revoked'`).run();
+      await addAccount(s.admin, { name: "revoked", key, credits: 10 });
+      expect((await s.admin.revokeKey("key_revoked", Date.now())).ok).toBe(true);
       expect((await s.api("/v1/images/generations", { body: base, key })).status).toBe(401);
       const key2 = "sk-disabled00000000000000000000000000000000";
-      addAccount(s.store, { name: "disabled", key: key2, credits: 10 });
-      s.store.raw().prepare(`UPDATE accounts SET disabled_ms = 1 WHERE id = 'acct_disabled'`).run();
+      await addAccount(s.admin, { name: "disabled", key: key2, credits: 10 });
+      const disabled = await s.admin.updateAccount("acct_disabled", { disabled: true }, Date.now());
+      expect(disabled.ok).toBe(true);
       expect((await s.api("/v1/images/generations", { body: base, key: key2 })).status).toBe(401);
     });
 
@@ -280,7 +277,7 @@ describe.each([
         type: "insufficient_quota",
       });
       expect(await s.store.getBalance("acct_poor")).toEqual(before);
-      expect(tasksOf("acct_poor")).toBe(0);
+      expect(await tasksOf("acct_poor")).toBe(0);
     });
 
     it("402 when the key's own credit limit cannot cover it, though the account could", async () => {
@@ -294,8 +291,12 @@ describe.each([
 
     it("429 rate_limit_exceeded with Retry-After when the key has too many tasks in progress", async () => {
       const key = "sk-busy00000000000000000000000000000000000b";
-      addAccount(s.store, { name: "busy", key, credits: 10 });
-      s.store.raw().prepare(`UPDATE api_keys SET max_concurrent = 1 WHERE id = 'key_busy'`).run();
+      await addAccount(s.admin, {
+        name: "busy",
+        key,
+        credits: 10,
+        keySettings: { maxConcurrent: 1 },
+      });
       await warmKeyCache(s, key);
       expect((await s.api("/v1/images/generations", { body: base, key })).status).toBe(200);
       const r = await s.api("/v1/images/generations", { body: base, key });
@@ -306,7 +307,7 @@ describe.each([
         type: expect.any(String),
         message: "This API key has too many tasks in progress.",
       });
-      expect(tasksOf("acct_busy")).toBe(1);
+      expect(await tasksOf("acct_busy")).toBe(1);
     });
 
     it("403 model_access_denied for a model outside the key's allow-list", async () => {

@@ -6,6 +6,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   addAccount,
+  defaultAccountId,
   ledgerInvariants,
   request,
   startTestServer,
@@ -18,10 +19,10 @@ const OTHER_KEY = "sk-other000000000000000000000000000000000x";
 
 beforeAll(async () => {
   s = await startTestServer({ DARKROOM_SANDBOX_DURATION_MS: "300" });
-  addAccount(s.store, { name: "other", key: OTHER_KEY, credits: 50 });
+  await addAccount(s.admin, { name: "other", key: OTHER_KEY, credits: 50 });
 });
 afterAll(async () => {
-  ledgerInvariants(s.store);
+  await ledgerInvariants(s.admin);
   await s.stop();
 });
 
@@ -202,9 +203,6 @@ describe("signed result links", () => {
   });
 });
 
-async function acct(): Promise<string> {
-  const r = s.store.raw().prepare(`SELECT id FROM accounts WHERE name = 'default'`).get() as {
-    id: string;
-  };
-  return r.id;
+function acct(): Promise<string> {
+  return defaultAccountId(s);
 }

@@ -6,9 +6,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
+import { hashApiKey } from "../../src/http/plugins/auth.js";
 import { loadConfig } from "../../src/config/config.js";
 import { startDarkroom, type Darkroom, type StartOptions } from "../../src/server/darkroom.js";
-import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import type { AdminStore, KeySettings } from "../../src/store/admin.js";
+import type { ChannelStore } from "../../src/store/channels.js";
+import type { Store, TaskRecord } from "../../src/store/store.js";
+import type { WebhookStore } from "../../src/store/webhooks.js";
 
 export const TEST_API_KEY = "sk-test0000000000000000000000000000000000main";
 export const TEST_ADMIN_TOKEN = "dra-test-admin-token-0000000000000000";
@@ -18,7 +22,11 @@ export interface TestServer {
   dr: Darkroom;
   dataDir: string;
   apiKey: string;
-  store: SqliteStore;
+  /** The server's own stores: tests read state and money through these interfaces. */
+  store: Store;
+  admin: AdminStore;
+  outbox: WebhookStore;
+  channels: ChannelStore;
   api: (p: string, init?: ApiInit) => Promise<ApiResponse>;
   stop(): Promise<void>;
 }
@@ -91,7 +99,10 @@ export async function startTestServer(
     dr,
     dataDir,
     apiKey: TEST_API_KEY,
-    store: dr.store as SqliteStore,
+    store: dr.store,
+    admin: dr.admin,
+    outbox: dr.outbox,
+    channels: dr.channelStore,
     api: (p, init) => request(dr.url + p, init, TEST_API_KEY),
     async stop() {
       await dr.stop();
@@ -128,9 +139,9 @@ export async function waitForTask(
   throw new Error(`task ${id} did not finish within ${timeoutMs} ms`);
 }
 
-/** Inserts a second account with its own key straight into the store (admin API arrives later). */
-export function addAccount(
-  store: SqliteStore,
+/** Adds a second account with its own key (and its credits), through the admin store. */
+export async function addAccount(
+  admin: AdminStore,
   opts: {
     name: string;
     key: string;
@@ -138,88 +149,85 @@ export function addAccount(
     allowedModels?: string[];
     creditLimit?: number;
     group?: string;
+    /** More key settings (rpm limit, concurrency, expiry). */
+    keySettings?: KeySettings;
   },
-): string {
-  const db = store.raw();
+): Promise<string> {
   const id = `acct_${opts.name}`;
-  const now = Date.now();
+  const nowMs = Date.now();
+  const ok = <T>(r: { ok: true; value: T } | { ok: false; reason: string }, what: string): T => {
+    if (!r.ok) throw new Error(`addAccount ${opts.name}: ${what} refused (${r.reason})`);
+    return r.value;
+  };
+  ok(
+    await admin.createAccount({
+      id,
+      name: opts.name,
+      group: opts.group ?? "default",
+      webhookSecret: "whsec_test",
+      nowMs,
+    }),
+    "account",
+  );
   const micros = Math.round(opts.credits * 1e6);
-  db.prepare(
-    `INSERT INTO accounts (id, name, group_name, balance_micros, webhook_secret, created_ms) VALUES (?, ?, ?, ?, 'whsec_test', ?)`,
-  ).run(id, opts.name, opts.group ?? "default", micros, now);
-  db.prepare(
-    `INSERT INTO ledger_entries (account_id, kind, amount_micros, balance_after_micros, held_after_micros, reason, created_ms)
-     VALUES (?, 'topup', ?, ?, 0, 'test', ?)`,
-  ).run(id, micros, micros, now);
-  db.prepare(
-    `INSERT INTO api_keys (id, account_id, key_hash, prefix, allowed_models, credit_limit_micros, created_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    `key_${opts.name}`,
-    id,
-    hash(opts.key),
-    opts.key.slice(0, 10),
-    opts.allowedModels ? JSON.stringify(opts.allowedModels) : null,
-    opts.creditLimit === undefined ? null : Math.round(opts.creditLimit * 1e6),
-    now,
+  if (micros !== 0)
+    ok(
+      await admin.moveCredits(id, { kind: "topup", amountMicros: micros, reason: "test", nowMs }),
+      "credits",
+    );
+  ok(
+    await admin.createKey({
+      id: `key_${opts.name}`,
+      accountId: id,
+      hash: hashApiKey(opts.key),
+      prefix: opts.key.slice(0, 10),
+      settings: {
+        allowedModels: opts.allowedModels ?? null,
+        creditLimitMicros:
+          opts.creditLimit === undefined ? null : Math.round(opts.creditLimit * 1e6),
+        ...opts.keySettings,
+      },
+      nowMs,
+    }),
+    "key",
   );
   return id;
 }
 
-import { createHash } from "node:crypto";
-function hash(k: string): string {
-  return createHash("sha256").update(k).digest("hex");
+/**
+ * The money invariants every test should keep, as the store itself re-derives them
+ * (AdminStore.checkLedger): balances, holds and usage agree with the ledger, holds with
+ * the open tasks, and every finished task was settled exactly once.
+ */
+export async function ledgerInvariants(admin: AdminStore): Promise<void> {
+  const problems = await admin.checkLedger();
+  if (problems.length > 0) throw new Error(`ledger problems: ${JSON.stringify(problems)}`);
 }
 
-/** Checks the ledger against the balances: the money invariants every test should keep. */
-export function ledgerInvariants(store: SqliteStore): void {
-  const db = store.raw();
-  const accounts = db
-    .prepare(`SELECT id, balance_micros, held_micros, used_micros FROM accounts`)
-    .all() as Array<{
-    id: string;
-    balance_micros: number;
-    held_micros: number;
-    used_micros: number;
-  }>;
-  for (const a of accounts) {
-    const sum = (kind: string) =>
-      (
-        db
-          .prepare(
-            `SELECT COALESCE(SUM(amount_micros), 0) AS s FROM ledger_entries WHERE account_id = ? AND kind = ?`,
-          )
-          .get(a.id, kind) as { s: number }
-      ).s;
-    const credited = sum("topup") + sum("adjust");
-    const captured = sum("capture");
-    const held = sum("reserve") - captured - sum("release");
-    if (a.balance_micros !== credited - captured)
-      throw new Error(
-        `account ${a.id}: balance ${a.balance_micros} ≠ ledger ${credited - captured}`,
-      );
-    if (a.held_micros !== held)
-      throw new Error(`account ${a.id}: held ${a.held_micros} ≠ ledger ${held}`);
-    if (a.used_micros !== captured)
-      throw new Error(`account ${a.id}: used ${a.used_micros} ≠ captured ${captured}`);
-  }
-  const open = db
-    .prepare(
-      `SELECT COALESCE(SUM(credits_reserved_micros), 0) AS s FROM tasks WHERE status IN ('pending', 'processing')`,
-    )
-    .get() as { s: number };
-  const held = db.prepare(`SELECT COALESCE(SUM(held_micros), 0) AS s FROM accounts`).get() as {
-    s: number;
-  };
-  if (open.s !== held.s) throw new Error(`held ${held.s} ≠ reservations of open tasks ${open.s}`);
-  const badTerminal = db
-    .prepare(
-      `SELECT t.id FROM tasks t WHERE t.status IN ('completed', 'failed') AND
-         (SELECT COUNT(*) FROM ledger_entries l WHERE l.task_id = t.id AND l.kind IN ('capture', 'release')) <> 2`,
-    )
-    .all();
-  if (badTerminal.length)
-    throw new Error(
-      `terminal tasks without exactly one capture+release: ${JSON.stringify(badTerminal)}`,
-    );
+/** How many tasks the account has, in any state (through the store's listing). */
+export async function countTasks(store: Store, accountId: string): Promise<number> {
+  return (await store.listTasks(accountId, { status: null, model: null, page: 1, pageSize: 1 }))
+    .total;
+}
+
+/** The bootstrap account's id (TEST_API_KEY's account). */
+export async function defaultAccountId(s: Pick<TestServer, "store">): Promise<string> {
+  const principal = await s.store.findKeyByHash(hashApiKey(TEST_API_KEY));
+  if (!principal) throw new Error("TEST_API_KEY is not in the store");
+  return principal.accountId;
+}
+
+/** The bootstrap account's tasks whose prompt is exactly `prompt` (through the stores). */
+export async function tasksWithPrompt(
+  s: Pick<TestServer, "store" | "admin">,
+  prompt: string,
+): Promise<TaskRecord[]> {
+  const { data } = await s.store.listTasks(await defaultAccountId(s), {
+    status: null,
+    model: null,
+    page: 1,
+    pageSize: 100,
+  });
+  const records = await Promise.all(data.map((t) => s.admin.findTask(t.id)));
+  return records.filter((r): r is TaskRecord => r?.request.prompt === prompt);
 }

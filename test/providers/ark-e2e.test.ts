@@ -100,7 +100,7 @@ describe("ark through the gateway", () => {
       sequential_image_generation_options: { max_images: 3 },
       watermark: false,
     });
-    ledgerInvariants(s.store);
+    await ledgerInvariants(s.admin);
   });
 
   it("an upstream refusal fails the task with its code, refunded, no upstream detail", async () => {
@@ -110,7 +110,7 @@ describe("ark through the gateway", () => {
     expect(final.error.code).toBe("content_policy_violation");
     expect(JSON.stringify(final)).not.toMatch(/Request ID|127\.0\.0\.1|Emulated/);
     expect(final.usage.credits_used ?? 0).toBe(0);
-    ledgerInvariants(s.store);
+    await ledgerInvariants(s.admin);
   });
 
   it("a task whose Ark call has started cannot be cancelled (Ark cannot stop it) and completes", async () => {
@@ -133,6 +133,6 @@ describe("ark through the gateway", () => {
     const { final } = await waitForTask(s, sub.json.id);
     expect(final.status).toBe("completed");
     expect(final.results).toHaveLength(1);
-    ledgerInvariants(s.store);
+    await ledgerInvariants(s.admin);
   });
 });

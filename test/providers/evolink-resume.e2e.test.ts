@@ -14,6 +14,7 @@ import { startDarkroom, type Darkroom } from "../../src/server/darkroom.js";
 import {
   request,
   startTestServer,
+  tasksWithPrompt,
   TEST_ADMIN_TOKEN,
   TEST_API_KEY,
   waitForTask,
@@ -72,15 +73,11 @@ async function startA(): Promise<Darkroom> {
   return dr;
 }
 
-const tasksOnB = (prompt: string) =>
-  b.store
-    .raw()
-    .prepare(`SELECT id, status FROM tasks WHERE json_extract(request, '$.prompt') = ?`)
-    .all(prompt) as Array<{ id: string; status: string }>;
+const tasksOnB = (prompt: string) => tasksWithPrompt(b, prompt);
 
-async function until(probe: () => boolean, what: string, ms = 15_000): Promise<void> {
+async function until(probe: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!probe()) {
+  while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -95,12 +92,12 @@ it("a task interrupted by a restart resumes B's task instead of creating another
     TEST_API_KEY,
   );
   expect(sub.status).toBe(200);
-  await until(() => tasksOnB(prompt).length === 1, "B's task");
+  await until(async () => (await tasksOnB(prompt)).length === 1, "B's task");
   const usedBefore = (await b.api("/v1/credits")).json.data.user.used_credits as number;
 
   await first.stop(); // shutdown: A writes nothing and leaves B's task running
   running.splice(running.indexOf(first), 1);
-  expect(tasksOnB(prompt)[0]!.status).not.toBe("failed");
+  expect((await tasksOnB(prompt))[0]!.status).not.toBe("failed");
 
   const second = await startA();
   const api = (p: string) => request(second.url + p, {}, TEST_API_KEY);
@@ -108,7 +105,7 @@ it("a task interrupted by a restart resumes B's task instead of creating another
   expect(final).toMatchObject({ status: "completed" });
   expect(final.results).toHaveLength(1);
 
-  const onB = tasksOnB(prompt);
+  const onB = await tasksOnB(prompt);
   expect(onB).toHaveLength(1);
   expect(onB[0]!.status).toBe("completed");
   const usedAfter = (await b.api("/v1/credits")).json.data.user.used_credits as number;

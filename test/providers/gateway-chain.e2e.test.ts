@@ -9,7 +9,13 @@ import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startOpenAIEmulator, type OpenAIEmulator } from "../emulators/openai.js";
-import { request, startTestServer, waitForTask, type TestServer } from "../helpers/server.js";
+import {
+  request,
+  startTestServer,
+  tasksWithPrompt,
+  waitForTask,
+  type TestServer,
+} from "../helpers/server.js";
 
 let a: TestServer;
 let b: TestServer;
@@ -81,10 +87,7 @@ async function until<T>(
 /** B's only task with this exact prompt (read from B's database). */
 async function taskOnB(prompt: string): Promise<{ id: string }> {
   return until(async () => {
-    const rows = b.store
-      .raw()
-      .prepare(`SELECT id FROM tasks WHERE json_extract(request, '$.prompt') = ?`)
-      .all(prompt) as Array<{ id: string }>;
+    const rows = await tasksWithPrompt(b, prompt);
     return rows.length === 1 ? rows[0] : undefined;
   }, `B's task for ${prompt}`);
 }

@@ -1,11 +1,8 @@
 /**
- * The dispatcher against a real SQLite store, the real safe fetcher, a real DNS server
+ * The dispatcher against a real store (SQLite by default), the real safe fetcher, a real DNS server
  * and a real HTTPS receiver: the address checks at send time, leases between two
  * dispatchers, shutdown mid-send and resuming from the database.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -13,10 +10,11 @@ import {
   dnsServerResolve,
   parseOutboundAllow,
 } from "../../src/net/safe-request.js";
-import { SqliteOutbox } from "../../src/store/sqlite/outbox.js";
-import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import type { Store } from "../../src/store/store.js";
+import type { WebhookStore } from "../../src/store/webhooks.js";
 import { WebhookDispatcher } from "../../src/webhooks/dispatcher.js";
 import { safeWebhookSender } from "../../src/webhooks/sender.js";
+import { openTestStore, submitInput, type TestStore } from "../helpers/store.js";
 import { HOSTILE_URLS } from "../net/hostile-urls.js";
 import { startDns, type TestDns } from "../net/servers.js";
 import { eventually, makeTestCa, startReceiver, type Receiver, type TestCa } from "./receiver.js";
@@ -24,56 +22,45 @@ import { eventually, makeTestCa, startReceiver, type Receiver, type TestCa } fro
 let ca: TestCa;
 let rx: Receiver;
 let dns: TestDns;
-let dir: string;
-let store: SqliteStore;
-let outbox: SqliteOutbox;
+let opened: TestStore;
+let store: Store;
+let outbox: WebhookStore;
 const log = pino({ level: "silent" });
 
 beforeAll(async () => {
   ca = makeTestCa();
   rx = await startReceiver(ca);
   dns = await startDns({ "hooks.test": ["127.0.0.1"] });
-  dir = mkdtempSync(path.join(tmpdir(), "darkroom-webhooks-"));
-  store = new SqliteStore(path.join(dir, "darkroom.sqlite"));
-  await store.migrate();
-  outbox = new SqliteOutbox(store.raw());
-  const db = store.raw();
-  const now = Date.now();
-  db.prepare(
-    `INSERT INTO groups (name, multiplier_ppm, created_ms) VALUES ('default', 1000000, ?)`,
-  ).run(now);
-  db.prepare(
-    `INSERT INTO accounts (id, name, group_name, webhook_secret, created_ms) VALUES ('acct_w', 'w', 'default', ?, ?)`,
-  ).run(`whsec_${Buffer.alloc(24, 1).toString("base64")}`, now);
-  db.prepare(
-    `INSERT INTO api_keys (id, account_id, key_hash, prefix, created_ms) VALUES ('key_w', 'acct_w', 'h', 'sk-', ?)`,
-  ).run(now);
+  opened = await openTestStore("1000");
+  ({ store, outbox } = opened);
 });
 afterAll(async () => {
-  await store?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await opened?.close();
   await rx?.close();
   await dns?.close();
   ca?.remove();
 });
 
-let seq = 0;
-/** A failed task and its outbox row, as the finisher leaves them. */
-function seed(url: string): string {
-  const n = ++seq;
-  const taskId = `task-unified-1764000000-w${String(n).padStart(7, "0")}`;
-  const now = Date.now();
-  const db = store.raw();
-  db.prepare(
-    `INSERT INTO tasks (id, account_id, api_key_id, model, status, request, n, user_group, price_micros, multiplier_ppm,
-       credits_reserved_micros, credits_used_micros, estimated_s, error_code, error_message, run_after_ms, created_s, created_ms, updated_ms, finished_ms)
-     VALUES (?, 'acct_w', 'key_w', 'doubao-seedream-4.0', 'failed', '{}', 1, 'default', 1800000, 1000000,
-       1800000, 0, 45, 'content_policy_violation', 'Refused.', ?, ?, ?, ?, ?)`,
-  ).run(taskId, now, Math.floor(now / 1000), now, now, now);
-  db.prepare(
-    `INSERT INTO webhook_outbox (id, task_id, account_id, url, next_attempt_ms, created_ms) VALUES (?, ?, 'acct_w', ?, ?, ?)`,
-  ).run(`msg_w${n}`, taskId, url, now, now);
-  return `msg_w${n}`;
+/**
+ * A failed task and its outbox row, as the finisher leaves them. The URL is stored
+ * unchecked, as an older version or a looser configuration might have let it in.
+ */
+async function seed(url: string): Promise<string> {
+  const input = submitInput(opened.principal);
+  input.request = { ...input.request, callbackUrl: url };
+  expect((await store.submitTask(input)).kind).toBe("created");
+  const [claimed] = await store.claimTasks("seed", 1, 30_000, Date.now());
+  expect(claimed?.task.id).toBe(input.taskId);
+  const failed = { kind: "failed", code: "content_policy_violation", message: "Refused." } as const;
+  expect(await store.finishTask(input.taskId, claimed!.leaseToken, failed, Date.now())).toBe(true);
+  const { data } = await outbox.listDeliveries({ taskId: input.taskId }, 1, 1);
+  return data[0]!.id;
+}
+
+async function seedAll(urls: string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const url of urls) ids.push(await seed(url));
+  return ids;
 }
 
 function dispatcher(opts: { allow?: string; timeoutMs?: number } = {}): WebhookDispatcher {
@@ -114,7 +101,7 @@ describe("the address is checked at send time, on what the name resolves to", ()
     const d = dispatcher();
     d.start();
     try {
-      const id = seed(`https://hooks.test:${rx.port}/rebind`);
+      const id = await seed(`https://hooks.test:${rx.port}/rebind`);
       const done = await settled(id);
       expect(done.status).toBe("failed");
       expect(done.attemptList).toHaveLength(1);
@@ -131,7 +118,7 @@ describe("the address is checked at send time, on what the name resolves to", ()
     const d = dispatcher({ allow: "127.0.0.1" });
     d.start();
     try {
-      const id = seed(`https://hooks.test:${rx.port}/allowed`);
+      const id = await seed(`https://hooks.test:${rx.port}/allowed`);
       expect((await settled(id)).status).toBe("delivered");
       expect(rx.arrivals("/allowed")).toHaveLength(1);
       expect(rx.arrivals("/allowed")[0]!.headers["webhook-id"]).toBe(id);
@@ -144,7 +131,7 @@ describe("the address is checked at send time, on what the name resolves to", ()
     const d = dispatcher();
     d.start();
     try {
-      const ids = HOSTILE_URLS.map((h) => seed(h.url));
+      const ids = await seedAll(HOSTILE_URLS.map((h) => h.url));
       for (const id of ids) {
         const done = await settled(id);
         expect(done.status, done.url).toBe("failed");
@@ -164,7 +151,7 @@ describe("leases and restarts", () => {
     a.start();
     b.start();
     try {
-      const ids = Array.from({ length: 20 }, (_, i) => seed(`${rx.origin}/pair/${i}`));
+      const ids = await seedAll(Array.from({ length: 20 }, (_, i) => `${rx.origin}/pair/${i}`));
       for (const id of ids) expect((await settled(id)).status).toBe("delivered");
       for (let i = 0; i < 20; i++) expect(rx.arrivals(`/pair/${i}`)).toHaveLength(1);
     } finally {
@@ -174,7 +161,7 @@ describe("leases and restarts", () => {
 
   it("a stop mid-send gives the delivery back uncounted; the next dispatcher sends it", async () => {
     rx.script("/interrupted", ["hang", 200]);
-    const id = seed(`${rx.origin}/interrupted`);
+    const id = await seed(`${rx.origin}/interrupted`);
     const a = dispatcher({ allow: "127.0.0.1" });
     a.start();
     await rx.waitFor("/interrupted", 1);

@@ -11,33 +11,26 @@
  *
  * Every attempt (successful, failed, blocked) is one `webhook_attempts` row.
  */
-import type { DialectSql } from "./index.js";
-
-const common = (t: { int: string; pk: string }): string[] => [
-  `ALTER TABLE webhook_outbox ADD COLUMN attempt_base ${t.int} NOT NULL DEFAULT 0`,
+export const webhooks: string[] = [
+  `ALTER TABLE webhook_outbox ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0`,
   `ALTER TABLE webhook_outbox ADD COLUMN lease_token TEXT`,
-  `ALTER TABLE webhook_outbox ADD COLUMN lease_expires_ms ${t.int}`,
-  `ALTER TABLE webhook_outbox ADD COLUMN last_status_code ${t.int}`,
+  `ALTER TABLE webhook_outbox ADD COLUMN lease_expires_ms INTEGER`,
+  `ALTER TABLE webhook_outbox ADD COLUMN last_status_code INTEGER`,
   `ALTER TABLE webhook_outbox ADD COLUMN last_error TEXT`,
-  `ALTER TABLE webhook_outbox ADD COLUMN delivered_ms ${t.int}`,
-  `ALTER TABLE webhook_outbox ADD COLUMN updated_ms ${t.int}`,
+  `ALTER TABLE webhook_outbox ADD COLUMN delivered_ms INTEGER`,
+  `ALTER TABLE webhook_outbox ADD COLUMN updated_ms INTEGER`,
   `CREATE INDEX webhook_outbox_account ON webhook_outbox (account_id, created_ms DESC)`,
   `CREATE INDEX webhook_outbox_status ON webhook_outbox (status, created_ms DESC)`,
 
   `CREATE TABLE webhook_attempts (
-    id ${t.pk},
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     outbox_id TEXT NOT NULL REFERENCES webhook_outbox(id),
-    attempt ${t.int} NOT NULL,
-    status_code ${t.int},
-    latency_ms ${t.int} NOT NULL,
+    attempt INTEGER NOT NULL,
+    status_code INTEGER,
+    latency_ms INTEGER NOT NULL,
     error_kind TEXT,
     error_message TEXT,
-    created_ms ${t.int} NOT NULL,
+    created_ms INTEGER NOT NULL,
     UNIQUE (outbox_id, attempt)
   )`,
 ];
-
-export const webhooks: DialectSql = {
-  sqlite: common({ int: "INTEGER", pk: "INTEGER PRIMARY KEY AUTOINCREMENT" }),
-  postgres: common({ int: "BIGINT", pk: "BIGSERIAL PRIMARY KEY" }),
-};

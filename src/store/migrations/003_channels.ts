@@ -5,9 +5,7 @@
  * upstream is past the point it can stop. Secrets are never stored: a channel names an
  * environment variable or a file.
  */
-import type { DialectSql } from "./index.js";
-
-const common = (t: { int: string }): string[] => [
+export const channels: string[] = [
   `CREATE TABLE channels (
     id TEXT PRIMARY KEY,
     model TEXT NOT NULL,
@@ -16,22 +14,17 @@ const common = (t: { int: string }): string[] => [
     api_key_env TEXT,
     api_key_file TEXT,
     upstream_model TEXT,
-    priority ${t.int} NOT NULL DEFAULT 0,
+    priority INTEGER NOT NULL DEFAULT 0,
     weight DOUBLE PRECISION NOT NULL DEFAULT 1 CHECK (weight > 0),
-    max_concurrency ${t.int} NOT NULL CHECK (max_concurrency >= 1),
-    timeout_ms ${t.int} NOT NULL,
-    enabled ${t.int} NOT NULL DEFAULT 1,
+    max_concurrency INTEGER NOT NULL CHECK (max_concurrency >= 1),
+    timeout_ms INTEGER NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
     options TEXT NOT NULL DEFAULT '{}',
-    created_ms ${t.int} NOT NULL,
-    updated_ms ${t.int} NOT NULL
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
   )`,
   `CREATE INDEX channels_model ON channels (model)`,
   `ALTER TABLE tasks ADD COLUMN channel_id TEXT`,
-  `ALTER TABLE tasks ADD COLUMN cancellable ${t.int} NOT NULL DEFAULT 1`,
+  `ALTER TABLE tasks ADD COLUMN cancellable INTEGER NOT NULL DEFAULT 1`,
   `CREATE INDEX tasks_account_status_created ON tasks (account_id, status, created_ms DESC)`,
 ];
-
-export const channels: DialectSql = {
-  sqlite: common({ int: "INTEGER" }),
-  postgres: common({ int: "BIGINT" }),
-};

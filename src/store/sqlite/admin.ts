@@ -1,5 +1,4 @@
 /** AdminStore on SQLite: accounts, keys, groups, prices and the ledger. */
-import type { Database } from "better-sqlite3";
 import type {
   AccountRecord,
   AdminResult,
@@ -11,6 +10,9 @@ import type {
   Page,
 } from "../admin.js";
 import { whereEquals } from "./where.js";
+import type { TaskRecord } from "../store.js";
+import type { SqliteConnection } from "./connection.js";
+import { taskFromRow, type TaskRow } from "./rows.js";
 
 interface AccountRow {
   id: string;
@@ -112,25 +114,22 @@ function keyColumnValue(field: keyof KeySettings, s: KeySettings): unknown {
 }
 
 export class SqliteAdmin implements AdminStore {
-  constructor(
-    private readonly db: Database,
-    /** Waits until this connection may write (SqliteStore.turn). */
-    private readonly turn: () => Promise<void> = () => Promise.resolve(),
-  ) {}
+  constructor(private readonly conn: SqliteConnection) {}
 
   private account(id: string): AccountRecord | null {
-    const r = this.db.prepare(`SELECT * FROM accounts WHERE id = ?`).get(id) as
+    const r = this.conn.prepare(`SELECT * FROM accounts WHERE id = ?`).get(id) as
       AccountRow | undefined;
     return r ? accountFromRow(r) : null;
   }
 
   private key(id: string): KeyRecord | null {
-    const r = this.db.prepare(`SELECT * FROM api_keys WHERE id = ?`).get(id) as KeyRow | undefined;
+    const r = this.conn.prepare(`SELECT * FROM api_keys WHERE id = ?`).get(id) as
+      KeyRow | undefined;
     return r ? keyFromRow(r) : null;
   }
 
   private groupExists(name: string): boolean {
-    return this.db.prepare(`SELECT 1 FROM groups WHERE name = ?`).get(name) !== undefined;
+    return this.conn.prepare(`SELECT 1 FROM groups WHERE name = ?`).get(name) !== undefined;
   }
 
   async createAccount(a: {
@@ -140,23 +139,24 @@ export class SqliteAdmin implements AdminStore {
     webhookSecret: string;
     nowMs: number;
   }): Promise<AdminResult<AccountRecord>> {
-    await this.turn();
-    if (!this.groupExists(a.group)) return { ok: false, reason: "group_not_found" };
-    const r = this.db
-      .prepare(
-        `INSERT INTO accounts (id, name, group_name, webhook_secret, created_ms) VALUES (?, ?, ?, ?, ?)
+    return this.conn.write(() => {
+      if (!this.groupExists(a.group)) return { ok: false, reason: "group_not_found" };
+      const r = this.conn
+        .prepare(
+          `INSERT INTO accounts (id, name, group_name, webhook_secret, created_ms) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (name) DO NOTHING`,
-      )
-      .run(a.id, a.name, a.group, a.webhookSecret, a.nowMs);
-    if (r.changes !== 1) return { ok: false, reason: "conflict" };
-    return { ok: true, value: this.account(a.id)! };
+        )
+        .run(a.id, a.name, a.group, a.webhookSecret, a.nowMs);
+      if (r.changes !== 1) return { ok: false, reason: "conflict" };
+      return { ok: true, value: this.account(a.id)! };
+    });
   }
 
   async listAccounts(page: number, pageSize: number): Promise<Page<AccountRecord>> {
-    const rows = this.db
+    const rows = this.conn
       .prepare(`SELECT * FROM accounts ORDER BY created_ms DESC, id LIMIT ? OFFSET ?`)
       .all(pageSize, (page - 1) * pageSize) as AccountRow[];
-    const { c } = this.db.prepare(`SELECT COUNT(*) AS c FROM accounts`).get() as { c: number };
+    const { c } = this.conn.prepare(`SELECT COUNT(*) AS c FROM accounts`).get() as { c: number };
     return { data: rows.map(accountFromRow), total: Number(c) };
   }
 
@@ -169,63 +169,65 @@ export class SqliteAdmin implements AdminStore {
     patch: { group?: string; disabled?: boolean },
     nowMs: number,
   ): Promise<AdminResult<AccountRecord>> {
-    await this.turn();
-    if (!this.account(id)) return { ok: false, reason: "not_found" };
-    if (patch.group !== undefined && !this.groupExists(patch.group))
-      return { ok: false, reason: "group_not_found" };
-    this.db.transaction(() => {
-      if (patch.group !== undefined)
-        this.db.prepare(`UPDATE accounts SET group_name = ? WHERE id = ?`).run(patch.group, id);
-      if (patch.disabled !== undefined) {
-        this.db
-          .prepare(
-            `UPDATE accounts SET disabled_ms = CASE WHEN ? THEN COALESCE(disabled_ms, ?) ELSE NULL END WHERE id = ?`,
-          )
-          .run(patch.disabled ? 1 : 0, nowMs, id);
-      }
-    })();
-    return { ok: true, value: this.account(id)! };
+    return this.conn.write(() => {
+      if (!this.account(id)) return { ok: false, reason: "not_found" };
+      if (patch.group !== undefined && !this.groupExists(patch.group))
+        return { ok: false, reason: "group_not_found" };
+      this.conn.transaction(() => {
+        if (patch.group !== undefined)
+          this.conn.prepare(`UPDATE accounts SET group_name = ? WHERE id = ?`).run(patch.group, id);
+        if (patch.disabled !== undefined) {
+          this.conn
+            .prepare(
+              `UPDATE accounts SET disabled_ms = CASE WHEN ? THEN COALESCE(disabled_ms, ?) ELSE NULL END WHERE id = ?`,
+            )
+            .run(patch.disabled ? 1 : 0, nowMs, id);
+        }
+      })();
+      return { ok: true, value: this.account(id)! };
+    });
   }
 
   async moveCredits(
     accountId: string,
     m: { kind: "topup" | "adjust"; amountMicros: number; reason: string; nowMs: number },
   ): Promise<AdminResult<LedgerEntry>> {
-    await this.turn();
-    return this.db
-      .transaction((): AdminResult<LedgerEntry> => {
-        // The condition keeps running tasks' holds covered: an adjustment never takes
-        // back credits that are already promised to a task in flight.
-        const after = this.db
-          .prepare(
-            `UPDATE accounts SET balance_micros = balance_micros + @amount
+    return this.conn.write(() => {
+      return this.conn
+        .transaction((): AdminResult<LedgerEntry> => {
+          // The condition keeps running tasks' holds covered: an adjustment never takes
+          // back credits that are already promised to a task in flight.
+          const after = this.conn
+            .prepare(
+              `UPDATE accounts SET balance_micros = balance_micros + @amount
            WHERE id = @id AND balance_micros + @amount >= held_micros
            RETURNING balance_micros, held_micros`,
-          )
-          .get({ id: accountId, amount: m.amountMicros }) as
-          { balance_micros: number; held_micros: number } | undefined;
-        if (!after)
-          return {
-            ok: false,
-            reason: this.account(accountId) ? "would_go_below_held" : "not_found",
-          };
-        const row = this.db
-          .prepare(
-            `INSERT INTO ledger_entries (account_id, kind, amount_micros, balance_after_micros, held_after_micros, reason, created_ms)
+            )
+            .get({ id: accountId, amount: m.amountMicros }) as
+            { balance_micros: number; held_micros: number } | undefined;
+          if (!after)
+            return {
+              ok: false,
+              reason: this.account(accountId) ? "would_go_below_held" : "not_found",
+            };
+          const row = this.conn
+            .prepare(
+              `INSERT INTO ledger_entries (account_id, kind, amount_micros, balance_after_micros, held_after_micros, reason, created_ms)
            VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-          )
-          .get(
-            accountId,
-            m.kind,
-            m.amountMicros,
-            after.balance_micros,
-            after.held_micros,
-            m.reason,
-            m.nowMs,
-          ) as LedgerRow;
-        return { ok: true, value: ledgerFromRow(row) };
-      })
-      .immediate();
+            )
+            .get(
+              accountId,
+              m.kind,
+              m.amountMicros,
+              after.balance_micros,
+              after.held_micros,
+              m.reason,
+              m.nowMs,
+            ) as LedgerRow;
+          return { ok: true, value: ledgerFromRow(row) };
+        })
+        .immediate();
+    });
   }
 
   async createKey(k: {
@@ -236,33 +238,34 @@ export class SqliteAdmin implements AdminStore {
     settings: KeySettings;
     nowMs: number;
   }): Promise<AdminResult<KeyRecord>> {
-    await this.turn();
-    if (!this.account(k.accountId)) return { ok: false, reason: "not_found" };
-    const s = k.settings;
-    this.db
-      .prepare(
-        `INSERT INTO api_keys (id, account_id, name, key_hash, prefix, allowed_models, credit_limit_micros, rpm_limit, max_concurrent, expires_s, created_ms)
+    return this.conn.write(() => {
+      if (!this.account(k.accountId)) return { ok: false, reason: "not_found" };
+      const s = k.settings;
+      this.conn
+        .prepare(
+          `INSERT INTO api_keys (id, account_id, name, key_hash, prefix, allowed_models, credit_limit_micros, rpm_limit, max_concurrent, expires_s, created_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        k.id,
-        k.accountId,
-        s.name ?? "",
-        k.hash,
-        k.prefix,
-        keyColumnValue("allowedModels", s),
-        s.creditLimitMicros ?? null,
-        s.rpmLimit ?? null,
-        s.maxConcurrent ?? null,
-        s.expiresAt ?? null,
-        k.nowMs,
-      );
-    return { ok: true, value: this.key(k.id)! };
+        )
+        .run(
+          k.id,
+          k.accountId,
+          s.name ?? "",
+          k.hash,
+          k.prefix,
+          keyColumnValue("allowedModels", s),
+          s.creditLimitMicros ?? null,
+          s.rpmLimit ?? null,
+          s.maxConcurrent ?? null,
+          s.expiresAt ?? null,
+          k.nowMs,
+        );
+      return { ok: true, value: this.key(k.id)! };
+    });
   }
 
   async listKeys(accountId: string): Promise<KeyRecord[]> {
     return (
-      this.db
+      this.conn
         .prepare(`SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_ms, id`)
         .all(accountId) as KeyRow[]
     ).map(keyFromRow);
@@ -273,28 +276,30 @@ export class SqliteAdmin implements AdminStore {
   }
 
   async updateKey(id: string, settings: KeySettings): Promise<AdminResult<KeyRecord>> {
-    await this.turn();
-    if (!this.key(id)) return { ok: false, reason: "not_found" };
-    const sets = KEY_COLUMNS.filter(([f]) => settings[f] !== undefined);
-    if (sets.length > 0) {
-      const sql = `UPDATE api_keys SET ${sets.map(([, c]) => `${c} = ?`).join(", ")} WHERE id = ?`;
-      this.db.prepare(sql).run(...sets.map(([f]) => keyColumnValue(f, settings)), id);
-    }
-    return { ok: true, value: this.key(id)! };
+    return this.conn.write(() => {
+      if (!this.key(id)) return { ok: false, reason: "not_found" };
+      const sets = KEY_COLUMNS.filter(([f]) => settings[f] !== undefined);
+      if (sets.length > 0) {
+        const sql = `UPDATE api_keys SET ${sets.map(([, c]) => `${c} = ?`).join(", ")} WHERE id = ?`;
+        this.conn.prepare(sql).run(...sets.map(([f]) => keyColumnValue(f, settings)), id);
+      }
+      return { ok: true, value: this.key(id)! };
+    });
   }
 
   async revokeKey(id: string, nowMs: number): Promise<AdminResult<KeyRecord>> {
-    await this.turn();
-    const r = this.db
-      .prepare(`UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?`)
-      .run(nowMs, id);
-    if (r.changes !== 1) return { ok: false, reason: "not_found" };
-    return { ok: true, value: this.key(id)! };
+    return this.conn.write(() => {
+      const r = this.conn
+        .prepare(`UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?`)
+        .run(nowMs, id);
+      if (r.changes !== 1) return { ok: false, reason: "not_found" };
+      return { ok: true, value: this.key(id)! };
+    });
   }
 
   async listGroups(): Promise<Array<{ name: string; multiplierPpm: number }>> {
     return (
-      this.db.prepare(`SELECT name, multiplier_ppm FROM groups ORDER BY name`).all() as Array<{
+      this.conn.prepare(`SELECT name, multiplier_ppm FROM groups ORDER BY name`).all() as Array<{
         name: string;
         multiplier_ppm: number;
       }>
@@ -302,31 +307,39 @@ export class SqliteAdmin implements AdminStore {
   }
 
   async putGroup(name: string, multiplierPpm: number, nowMs: number): Promise<void> {
-    await this.turn();
-    this.db
-      .prepare(
-        `INSERT INTO groups (name, multiplier_ppm, created_ms) VALUES (?, ?, ?)
+    return this.conn.write(() => {
+      this.conn
+        .prepare(
+          `INSERT INTO groups (name, multiplier_ppm, created_ms) VALUES (?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET multiplier_ppm = excluded.multiplier_ppm`,
-      )
-      .run(name, multiplierPpm, nowMs);
+        )
+        .run(name, multiplierPpm, nowMs);
+    });
   }
 
   async listModelPrices(): Promise<Array<{ model: string; priceMicros: number }>> {
     return (
-      this.db
+      this.conn
         .prepare(`SELECT model, price_micros FROM model_prices ORDER BY model`)
         .all() as Array<{ model: string; price_micros: number }>
     ).map((r) => ({ model: r.model, priceMicros: Number(r.price_micros) }));
   }
 
   async putModelPrice(model: string, priceMicros: number, nowMs: number): Promise<void> {
-    await this.turn();
-    this.db
-      .prepare(
-        `INSERT INTO model_prices (model, price_micros, updated_ms) VALUES (?, ?, ?)
+    return this.conn.write(() => {
+      this.conn
+        .prepare(
+          `INSERT INTO model_prices (model, price_micros, updated_ms) VALUES (?, ?, ?)
          ON CONFLICT (model) DO UPDATE SET price_micros = excluded.price_micros, updated_ms = excluded.updated_ms`,
-      )
-      .run(model, priceMicros, nowMs);
+        )
+        .run(model, priceMicros, nowMs);
+    });
+  }
+
+  async findTask(taskId: string): Promise<TaskRecord | null> {
+    const r = this.conn.prepare(`SELECT * FROM tasks WHERE id = ?`).get(taskId) as
+      TaskRow | undefined;
+    return r ? taskFromRow(r) : null;
   }
 
   async listLedger(
@@ -335,10 +348,12 @@ export class SqliteAdmin implements AdminStore {
     pageSize: number,
   ): Promise<Page<LedgerEntry>> {
     const { sql: w, args } = whereEquals({ account_id: filter.accountId, task_id: filter.taskId });
-    const rows = this.db
+    const rows = this.conn
       .prepare(`SELECT * FROM ledger_entries ${w} ORDER BY id DESC LIMIT ? OFFSET ?`)
       .all(...args, pageSize, (page - 1) * pageSize) as LedgerRow[];
-    const { c } = this.db.prepare(`SELECT COUNT(*) AS c FROM ledger_entries ${w}`).get(...args) as {
+    const { c } = this.conn
+      .prepare(`SELECT COUNT(*) AS c FROM ledger_entries ${w}`)
+      .get(...args) as {
       c: number;
     };
     return { data: rows.map(ledgerFromRow), total: Number(c) };
@@ -346,7 +361,7 @@ export class SqliteAdmin implements AdminStore {
 
   async checkLedger(): Promise<LedgerProblem[]> {
     const problems: LedgerProblem[] = [];
-    const rows = this.db
+    const rows = this.conn
       .prepare(
         `SELECT a.id, a.balance_micros, a.held_micros, a.used_micros,
            COALESCE(SUM(CASE WHEN l.kind IN ('topup', 'adjust') THEN l.amount_micros END), 0) AS credited,
@@ -375,7 +390,7 @@ export class SqliteAdmin implements AdminStore {
           problem: `used ${r.used_micros} but captures sum to ${r.captured}`,
         });
     }
-    const open = this.db
+    const open = this.conn
       .prepare(
         `SELECT account_id, SUM(credits_reserved_micros) AS s FROM tasks WHERE status IN ('pending', 'processing') GROUP BY account_id`,
       )
@@ -389,7 +404,7 @@ export class SqliteAdmin implements AdminStore {
           problem: `held ${r.held_micros} but open tasks reserve ${expect}`,
         });
     }
-    const unsettled = this.db
+    const unsettled = this.conn
       .prepare(
         `SELECT t.account_id, t.id FROM tasks t WHERE t.status IN ('completed', 'failed')
            AND (SELECT COUNT(*) FROM ledger_entries l WHERE l.task_id = t.id AND l.kind IN ('capture', 'release')) <> 2`,
@@ -404,25 +419,29 @@ export class SqliteAdmin implements AdminStore {
   }
 
   async setAdminTokenHash(hash: string): Promise<void> {
-    await this.turn();
-    this.db
-      .prepare(
-        `INSERT INTO settings (key, value) VALUES ('admin_token_hash', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      )
-      .run(hash);
+    return this.conn.write(() => {
+      this.conn
+        .prepare(
+          `INSERT INTO settings (key, value) VALUES ('admin_token_hash', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        )
+        .run(hash);
+    });
   }
 
   async getWebhookSecret(accountId: string): Promise<string | null> {
-    const r = this.db.prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`).get(accountId) as
-      { webhook_secret: string } | undefined;
+    const r = this.conn
+      .prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`)
+      .get(accountId) as { webhook_secret: string } | undefined;
     return r?.webhook_secret ?? null;
   }
 
   async rotateWebhookSecret(accountId: string, secret: string): Promise<boolean> {
-    await this.turn();
-    return (
-      this.db.prepare(`UPDATE accounts SET webhook_secret = ? WHERE id = ?`).run(secret, accountId)
-        .changes === 1
-    );
+    return this.conn.write(() => {
+      return (
+        this.conn
+          .prepare(`UPDATE accounts SET webhook_secret = ? WHERE id = ?`)
+          .run(secret, accountId).changes === 1
+      );
+    });
   }
 }

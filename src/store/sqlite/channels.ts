@@ -1,6 +1,7 @@
 /** Admin-defined channels on SQLite (see store/channels.ts). */
-import type { Database, Statement } from "better-sqlite3";
+import type { Statement } from "better-sqlite3";
 import type { ChannelDefinition, ChannelStore, StoredChannel } from "../channels.js";
+import type { SqliteConnection } from "./connection.js";
 
 interface ChannelRow {
   id: string;
@@ -62,28 +63,24 @@ function params(d: ChannelDefinition, nowMs: number) {
 export class SqliteChannels implements ChannelStore {
   private readonly sql: Record<"list" | "insert" | "update" | "remove", Statement>;
 
-  constructor(
-    db: Database,
-    /** Waits until this connection may write (SqliteStore.turn). */
-    private readonly turn: () => Promise<void> = () => Promise.resolve(),
-  ) {
+  constructor(private readonly conn: SqliteConnection) {
     this.sql = {
-      list: db.prepare(`SELECT * FROM channels ORDER BY model, priority, id`),
-      insert: db.prepare(
+      list: conn.prepare(`SELECT * FROM channels ORDER BY model, priority, id`),
+      insert: conn.prepare(
         `INSERT INTO channels (id, model, provider, base_url, api_key_env, api_key_file, upstream_model, priority,
            weight, max_concurrency, timeout_ms, enabled, options, created_ms, updated_ms)
          VALUES (@id, @model, @provider, @base_url, @api_key_env, @api_key_file, @upstream_model, @priority,
            @weight, @max_concurrency, @timeout_ms, @enabled, @options, @now, @now)
          ON CONFLICT (id) DO NOTHING`,
       ),
-      update: db.prepare(
+      update: conn.prepare(
         `UPDATE channels SET model = @model, provider = @provider, base_url = @base_url, api_key_env = @api_key_env,
            api_key_file = @api_key_file, upstream_model = @upstream_model, priority = @priority, weight = @weight,
            max_concurrency = @max_concurrency, timeout_ms = @timeout_ms, enabled = @enabled, options = @options,
            updated_ms = @now
          WHERE id = @id`,
       ),
-      remove: db.prepare(`DELETE FROM channels WHERE id = ?`),
+      remove: conn.prepare(`DELETE FROM channels WHERE id = ?`),
     };
   }
 
@@ -92,17 +89,20 @@ export class SqliteChannels implements ChannelStore {
   }
 
   async createChannel(d: ChannelDefinition, nowMs: number): Promise<boolean> {
-    await this.turn();
-    return this.sql.insert.run(params(d, nowMs)).changes === 1;
+    return this.conn.write(() => {
+      return this.sql.insert.run(params(d, nowMs)).changes === 1;
+    });
   }
 
   async updateChannel(d: ChannelDefinition, nowMs: number): Promise<boolean> {
-    await this.turn();
-    return this.sql.update.run(params(d, nowMs)).changes === 1;
+    return this.conn.write(() => {
+      return this.sql.update.run(params(d, nowMs)).changes === 1;
+    });
   }
 
   async deleteChannel(id: string): Promise<boolean> {
-    await this.turn();
-    return this.sql.remove.run(id).changes === 1;
+    return this.conn.write(() => {
+      return this.sql.remove.run(id).changes === 1;
+    });
   }
 }

@@ -16,9 +16,10 @@
  * few rounds. Within a model the order stays oldest first: nothing starves.
  */
 import { randomBytes } from "node:crypto";
-import type { Database, Statement, Transaction } from "better-sqlite3";
+import type { Statement, Transaction } from "better-sqlite3";
 import type { ClaimedTask } from "../store.js";
 import { taskFromRow, type TaskRow } from "./rows.js";
+import type { SqliteConnection } from "./connection.js";
 
 interface PickRow {
   id: string;
@@ -46,7 +47,7 @@ export class SqliteLeases {
     nowMs: number,
   ) => { lost: string[]; cancelRequested: string[] };
 
-  constructor(db: Database) {
+  constructor(db: SqliteConnection) {
     const pick = (kind: "pending" | "lapsed", excluded: number): Statement => {
       const key = `${kind}:${excluded}`;
       let st = this.picks.get(key);

@@ -9,8 +9,9 @@
  * got past the compare-and-set.
  */
 import { randomUUID } from "node:crypto";
-import type { Database, Statement, Transaction } from "better-sqlite3";
+import type { Statement, Transaction } from "better-sqlite3";
 import type { CancelResult, TaskOutcome } from "../store.js";
+import type { SqliteConnection } from "./connection.js";
 
 interface FinishRow {
   account_id: string;
@@ -34,7 +35,7 @@ export class SqliteFinisher {
     nowMs: number,
   ) => boolean;
 
-  constructor(db: Database) {
+  constructor(db: SqliteConnection) {
     this.sql = {
       move: db.prepare(
         `UPDATE tasks SET status = @status, progress = COALESCE(@progress, progress), results = @results, error_code = @error_code,

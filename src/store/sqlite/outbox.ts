@@ -2,15 +2,12 @@
  * The webhook outbox on SQLite: claiming due deliveries with a lease, recording each
  * attempt, and the operator's listing and re-queue.
  *
- * The claim is one `UPDATE … RETURNING` over the due rows; SQLite has a single writer,
- * so no other process can interleave between choosing the rows and leasing them. The
- * PostgreSQL version of the same statement (below, for the PostgreSQL backend) picks
- * the rows with `FOR UPDATE SKIP LOCKED` so concurrent dispatchers skip each other's
- * rows instead of waiting. Both leave `status = 'pending'`: a dispatcher that dies
- * mid-send simply lets its lease lapse and the row is claimable again (at-least-once).
+ * The claim is one `UPDATE … RETURNING` over the due rows (CLAIM_DUE_SQL). It leaves
+ * `status = 'pending'`: a dispatcher that dies mid-send simply lets its lease lapse and
+ * the row is claimable again (at-least-once).
  */
 import { randomBytes } from "node:crypto";
-import type { Database, Statement, Transaction } from "better-sqlite3";
+import type { Statement, Transaction } from "better-sqlite3";
 import type { Page } from "../admin.js";
 import type {
   AttemptErrorKind,
@@ -23,26 +20,19 @@ import type {
   WebhookStore,
 } from "../webhooks.js";
 import { whereEquals } from "./where.js";
+import type { SqliteConnection } from "./connection.js";
 
-/** The claim, in both dialects side by side so a reviewer checks both for the same race. */
-export const CLAIM_DUE_SQL = {
-  sqlite: `UPDATE webhook_outbox SET lease_token = @token, lease_expires_ms = @until, updated_ms = @now
-    WHERE id IN (
-      SELECT id FROM webhook_outbox
-      WHERE status = 'pending' AND next_attempt_ms <= @now
-        AND (lease_expires_ms IS NULL OR lease_expires_ms < @now)
-      ORDER BY next_attempt_ms LIMIT @limit)
-    RETURNING id, task_id, account_id, url, attempts, attempt_base`,
-  postgres: `UPDATE webhook_outbox o SET lease_token = $1, lease_expires_ms = $2, updated_ms = $3
-    FROM (
-      SELECT id FROM webhook_outbox
-      WHERE status = 'pending' AND next_attempt_ms <= $3
-        AND (lease_expires_ms IS NULL OR lease_expires_ms < $3)
-      ORDER BY next_attempt_ms LIMIT $4
-      FOR UPDATE SKIP LOCKED) due
-    WHERE o.id = due.id
-    RETURNING o.id, o.task_id, o.account_id, o.url, o.attempts, o.attempt_base`,
-} as const;
+/**
+ * The claim: one statement picks the due rows and leases them. SQLite has a single
+ * writer, so no other process can interleave between the choice and the lease.
+ */
+const CLAIM_DUE_SQL = `UPDATE webhook_outbox SET lease_token = @token, lease_expires_ms = @until, updated_ms = @now
+  WHERE id IN (
+    SELECT id FROM webhook_outbox
+    WHERE status = 'pending' AND next_attempt_ms <= @now
+      AND (lease_expires_ms IS NULL OR lease_expires_ms < @now)
+    ORDER BY next_attempt_ms LIMIT @limit)
+  RETURNING id, task_id, account_id, url, attempts, attempt_base`;
 
 interface OutboxRow {
   id: string;
@@ -106,42 +96,38 @@ export class SqliteOutbox implements WebhookStore {
   >;
   private readonly recordTx: Transaction<(input: AttemptResultInput) => boolean>;
 
-  constructor(
-    private readonly db: Database,
-    /** Waits until this connection may write (SqliteStore.turn). */
-    private readonly turn: () => Promise<void> = () => Promise.resolve(),
-  ) {
+  constructor(private readonly conn: SqliteConnection) {
     this.sql = {
-      claim: db.prepare(CLAIM_DUE_SQL.sqlite),
-      secret: db.prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`),
-      move: db.prepare(
+      claim: conn.prepare(CLAIM_DUE_SQL),
+      secret: conn.prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`),
+      move: conn.prepare(
         `UPDATE webhook_outbox SET status = @status, attempts = @attempt, next_attempt_ms = @next,
            last_status_code = @code, last_error = @error, delivered_ms = @delivered,
            lease_token = NULL, lease_expires_ms = NULL, updated_ms = @now
          WHERE id = @id AND lease_token = @token AND status = 'pending'`,
       ),
-      insertAttempt: db.prepare(
+      insertAttempt: conn.prepare(
         `INSERT INTO webhook_attempts (outbox_id, attempt, status_code, latency_ms, error_kind, error_message, created_ms)
          VALUES (@id, @attempt, @code, @latency, @kind, @message, @now)`,
       ),
-      release: db.prepare(
+      release: conn.prepare(
         `UPDATE webhook_outbox SET lease_token = NULL, lease_expires_ms = NULL
          WHERE id = ? AND lease_token = ?`,
       ),
-      nextDue: db.prepare(
+      nextDue: conn.prepare(
         `SELECT MIN(CASE WHEN lease_expires_ms IS NULL OR lease_expires_ms < next_attempt_ms
                          THEN next_attempt_ms ELSE lease_expires_ms END) AS due
          FROM webhook_outbox WHERE status = 'pending'`,
       ),
-      get: db.prepare(`SELECT * FROM webhook_outbox WHERE id = ?`),
-      requeue: db.prepare(
+      get: conn.prepare(`SELECT * FROM webhook_outbox WHERE id = ?`),
+      requeue: conn.prepare(
         `UPDATE webhook_outbox SET status = 'pending', attempt_base = attempts, next_attempt_ms = @now,
            lease_token = NULL, lease_expires_ms = NULL, updated_ms = @now
          WHERE id = @id AND status = 'failed'`,
       ),
     };
 
-    this.claimTx = db.transaction((limit: number, leaseMs: number, nowMs: number) => {
+    this.claimTx = conn.transaction((limit: number, leaseMs: number, nowMs: number) => {
       const token = randomBytes(12).toString("base64url");
       const rows = this.sql.claim.all({
         token,
@@ -172,7 +158,7 @@ export class SqliteOutbox implements WebhookStore {
       });
     });
 
-    this.recordTx = db.transaction((i: AttemptResultInput) => {
+    this.recordTx = conn.transaction((i: AttemptResultInput) => {
       const v = i.verdict;
       const moved = this.sql.move.run({
         id: i.id,
@@ -201,20 +187,23 @@ export class SqliteOutbox implements WebhookStore {
   }
 
   async claimDue(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]> {
-    await this.turn();
-    if (limit <= 0) return [];
-    // IMMEDIATE takes the write lock up front: two processes cannot lease the same rows.
-    return this.claimTx.immediate(limit, leaseMs, nowMs);
+    return this.conn.write(() => {
+      if (limit <= 0) return [];
+      // IMMEDIATE takes the write lock up front: two processes cannot lease the same rows.
+      return this.claimTx.immediate(limit, leaseMs, nowMs);
+    });
   }
 
   async recordAttempt(input: AttemptResultInput): Promise<boolean> {
-    await this.turn();
-    return this.recordTx.immediate(input);
+    return this.conn.write(() => {
+      return this.recordTx.immediate(input);
+    });
   }
 
   async releaseLease(id: string, leaseToken: string): Promise<void> {
-    await this.turn();
-    this.sql.release.run(id, leaseToken);
+    return this.conn.write(() => {
+      this.sql.release.run(id, leaseToken);
+    });
   }
 
   async nextDueMs(): Promise<number | null> {
@@ -225,7 +214,7 @@ export class SqliteOutbox implements WebhookStore {
   private attemptsOf(ids: string[]): Map<string, AttemptRecord[]> {
     const out = new Map<string, AttemptRecord[]>(ids.map((id) => [id, []]));
     if (ids.length === 0) return out;
-    const rows = this.db
+    const rows = this.conn
       .prepare(
         `SELECT * FROM webhook_attempts WHERE outbox_id IN (${ids.map(() => "?").join(",")})
          ORDER BY outbox_id, attempt`,
@@ -245,12 +234,14 @@ export class SqliteOutbox implements WebhookStore {
       task_id: filter.taskId,
       status: filter.status,
     });
-    const rows = this.db
+    const rows = this.conn
       .prepare(
         `SELECT * FROM webhook_outbox ${w} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,
       )
       .all(...args, pageSize, (page - 1) * pageSize) as OutboxRow[];
-    const { c } = this.db.prepare(`SELECT COUNT(*) AS c FROM webhook_outbox ${w}`).get(...args) as {
+    const { c } = this.conn
+      .prepare(`SELECT COUNT(*) AS c FROM webhook_outbox ${w}`)
+      .get(...args) as {
       c: number;
     };
     const attempts = this.attemptsOf(rows.map((r) => r.id));
@@ -270,8 +261,9 @@ export class SqliteOutbox implements WebhookStore {
     id: string,
     nowMs: number,
   ): Promise<"requeued" | "not_found" | "not_failed"> {
-    await this.turn();
-    if (this.sql.requeue.run({ id, now: nowMs }).changes === 1) return "requeued";
-    return this.sql.get.get(id) ? "not_failed" : "not_found";
+    return this.conn.write(() => {
+      if (this.sql.requeue.run({ id, now: nowMs }).changes === 1) return "requeued";
+      return this.sql.get.get(id) ? "not_failed" : "not_found";
+    });
   }
 }

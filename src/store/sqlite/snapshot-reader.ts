@@ -10,9 +10,9 @@
  * What a reader sees: the database as it was at the first read of the current turn,
  * and never older than the last write this process made. The snapshot ends
  *  - at the end of the turn (setImmediate), so every new turn reads afresh, and
- *  - as soon as this process writes: `release()` is called after every write on the
- *    main connection (`trackWrites`) and whenever the writer thread answers a batch,
- *    before anyone is told about it.
+ *  - as soon as this process writes: the connection (connection.ts) calls `release()`
+ *    after every write it makes and whenever a batch of submissions is over, before
+ *    anyone is told about it.
  * So a client never reads something older than what it has been told: an answer is
  * only sent after the write it reports has released the snapshot, and a request sent
  * after receiving an answer arrives in a later turn. A commit by another process on the
@@ -33,7 +33,7 @@ export class SnapshotReader {
 
   constructor(file: string) {
     this.db = openSqlite(file);
-    // Reads only: a write here would not be tracked, and would wait on the writer's lock.
+    // Reads only: writes go through the connection (connection.ts), which ends snapshots.
     this.db.pragma("query_only = ON");
     this.begin = this.db.prepare("BEGIN");
     this.end = this.db.prepare("COMMIT");
@@ -71,37 +71,4 @@ export class SnapshotReader {
     this.release();
     this.db.close();
   }
-}
-
-/**
- * Calls `onWrite` after every statement on `db` that may have changed the database:
- * non-read-only prepared statements (run, or get/all for RETURNING), and `exec`. Writes in a
- * `db.transaction()` are synchronous, so nothing reads between one and the commit.
- */
-export function trackWrites(db: Database.Database, onWrite: () => void): void {
-  const prepare = db.prepare.bind(db);
-  const exec = db.exec.bind(db);
-  db.prepare = ((source: string) => {
-    const stmt = prepare(source);
-    if (stmt.readonly) return stmt;
-    for (const method of ["run", "get", "all"] as const) {
-      const original = stmt[method] as (...args: unknown[]) => unknown;
-      // Own properties on the statement: raw()/pluck() return the same object, so they keep them.
-      (stmt as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-        try {
-          return original.apply(stmt, args);
-        } finally {
-          onWrite();
-        }
-      };
-    }
-    return stmt;
-  }) as typeof db.prepare;
-  db.exec = (source: string) => {
-    try {
-      return exec(source);
-    } finally {
-      onWrite();
-    }
-  };
 }

@@ -54,8 +54,11 @@ export interface SubmitterOptions {
   threadFile: string | null;
   /** Told when the writer thread fails; submissions carry on inline. */
   onThreadError?: (err: Error) => void;
-  /** The thread's batch is over (committed or not), before anyone is answered. */
-  onCommitted?: () => void;
+  /**
+   * A batch is over (committed or not, on the thread or inline), before anyone of it
+   * is answered: the connection ends the poll snapshot so the answer can be read back.
+   */
+  onBatchOver?: () => void;
 }
 
 export class SqliteSubmitter {
@@ -160,6 +163,8 @@ export class SqliteSubmitter {
     } catch (e) {
       for (const p of batch) p.reject(e);
       return;
+    } finally {
+      this.opts.onBatchOver?.();
     }
     batch.forEach((p, i) => settle(p, outcomes[i]!));
   }
@@ -190,7 +195,7 @@ export class SqliteSubmitter {
       this.markReady(true);
       return;
     }
-    this.opts.onCommitted?.();
+    this.opts.onBatchOver?.();
     const released = this.waiters.length > 0 && this.inFlight.length === 1;
     const batch = this.finishFlight();
     // Keep the thread busy: what queued up meanwhile goes now, before this batch's
@@ -233,7 +238,7 @@ export class SqliteSubmitter {
     this.markReady(false);
     this.opts.onThreadError?.(err);
     // Its last batch may have committed.
-    this.opts.onCommitted?.();
+    this.opts.onBatchOver?.();
     const batches = this.inFlight;
     this.inFlight = [];
     this.releaseWaiters();

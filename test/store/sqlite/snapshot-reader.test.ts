@@ -1,26 +1,28 @@
 /**
- * Task reads share one SQLite read snapshot per event-loop turn (snapshot-reader.ts).
- * What must hold: a read never misses a write this process has made, even in the same
- * turn; another process's commit is seen from the next turn on; reads in one turn agree.
+ * Task reads share one SQLite read snapshot per event-loop turn (snapshot-reader.ts),
+ * kept fresh by the connection (connection.ts). What must hold: a read never misses a
+ * write this process has made, even in the same turn; another process's commit is seen
+ * from the next turn on; reads in one turn agree.
  */
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { openSqlite } from "../../src/store/sqlite/open.js";
-import { SqliteSubmitter } from "../../src/store/sqlite/submit.js";
-import { openTestStore, submitInput, type TestStore } from "../helpers/store.js";
+import { openSqlite } from "../../../src/store/sqlite/open.js";
+import { SqliteSubmitter } from "../../../src/store/sqlite/submit.js";
+import { submitInput } from "../../helpers/store.js";
+import { openSqliteTestStore, type SqliteTestStore } from "./helpers.js";
 
-const opened: TestStore[] = [];
+const opened: SqliteTestStore[] = [];
 afterEach(async () => {
   for (const t of opened.splice(0)) await t.close();
 });
 
-async function open(): Promise<TestStore> {
-  const t = await openTestStore("1000");
+async function open(): Promise<SqliteTestStore> {
+  const t = await openSqliteTestStore("1000");
   opened.push(t);
   return t;
 }
 
-async function submitted(t: TestStore): Promise<string> {
+async function submitted(t: SqliteTestStore): Promise<string> {
   const input = submitInput(t.principal);
   expect((await t.store.submitTask(input)).kind).toBe("created");
   return input.taskId;
@@ -49,15 +51,30 @@ describe("task reads in one snapshot per turn", () => {
     expect((await store.getTask(principal.accountId, id))!.status).toBe("failed");
   });
 
-  it("see a direct statement on the main connection at once (run and exec alike)", async () => {
+  it("see a write made through the connection, or by a cancel, in the same turn", async () => {
     const t = await open();
-    const { store, principal } = t;
+    const { store, principal, connection } = t;
     const id = await submitted(t);
     expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(0);
-    store.raw().prepare(`UPDATE tasks SET progress = 10 WHERE id = ?`).run(id);
+    const setProgress = connection.prepare(`UPDATE tasks SET progress = ? WHERE id = ?`);
+    await connection.write(() => setProgress.run(10, id));
     expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(10);
-    store.raw().exec(`UPDATE tasks SET progress = 20 WHERE id = '${id}'`);
-    expect(store.getTaskNow(principal.accountId, id)!.progress).toBe(20);
+    expect(await store.cancelTask(principal.accountId, id, Date.now())).toBe("cancelled");
+    expect(store.getTaskNow(principal.accountId, id)!.status).toBe("failed");
+  });
+
+  it("see a submission written inline (no writer thread) in the same turn", async () => {
+    const t = await openSqliteTestStore("1000", { writerThread: false });
+    opened.push(t);
+    const { store, principal, connection } = t;
+    expect(connection.writerThreaded).toBe(false);
+    const first = await submitted(t);
+    const input = submitInput(principal);
+    const answered = store.submitTask(input); // written by a setImmediate queued now
+    // Opens a snapshot whose end-of-turn comes after that write and its answer.
+    expect(store.getTaskNow(principal.accountId, first)!.status).toBe("pending");
+    expect((await answered).kind).toBe("created");
+    expect(store.getTaskNow(principal.accountId, input.taskId)?.status).toBe("pending");
   });
 
   it("see another connection's commit from the next turn on, and agree within a turn", async () => {
@@ -106,17 +123,20 @@ describe("task reads in one snapshot per turn", () => {
   });
 });
 
-describe("the submitter's commit signal", () => {
-  it("comes before any submission of the batch is answered", async () => {
+describe("the submitter's end-of-batch signal", () => {
+  it.each([
+    ["on the writer thread", true],
+    ["inline", false],
+  ])("comes before any submission of the batch is answered (%s)", async (_name, threaded) => {
     const t = await open();
     const events: string[] = [];
     const db = openSqlite(t.sqlitePath);
     const submitter = new SqliteSubmitter(db, {
-      threadFile: t.sqlitePath,
-      onCommitted: () => events.push("committed"),
+      threadFile: threaded ? t.sqlitePath : null,
+      onBatchOver: () => events.push("committed"),
     });
     try {
-      expect(await submitter.ready).toBe(true);
+      expect(await submitter.ready).toBe(threaded);
       await Promise.all(
         [0, 1, 2].map((i) =>
           submitter.submit(submitInput(t.principal)).then(() => events.push(`answered ${i}`)),

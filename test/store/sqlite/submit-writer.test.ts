@@ -5,25 +5,28 @@
  */
 import type { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { newTaskId } from "../../src/core/ids.js";
-import { SqliteAdmin } from "../../src/store/sqlite/admin.js";
-import type { SqliteStore, SqliteStoreOptions } from "../../src/store/sqlite/sqlite-store.js";
-import type { KeyPrincipal, SubmitInput, SubmitResult } from "../../src/store/store.js";
-import { ledgerInvariants } from "../helpers/server.js";
-import { openTestStore, submitInput, type TestStore } from "../helpers/store.js";
+import { newTaskId } from "../../../src/core/ids.js";
+import type {
+  SqliteConnection,
+  SqliteConnectionOptions,
+} from "../../../src/store/sqlite/connection.js";
+import type { KeyPrincipal, SubmitInput, SubmitResult } from "../../../src/store/store.js";
+import { ledgerInvariants } from "../../helpers/server.js";
+import { submitInput } from "../../helpers/store.js";
+import { openSqliteTestStore, scalar, type SqliteTestStore } from "./helpers.js";
 
 const PRICE = 1_800_000;
-const opened: TestStore[] = [];
+const opened: SqliteTestStore[] = [];
 
 afterEach(async () => {
   for (const t of opened.splice(0)) {
-    ledgerInvariants(t.store);
+    await ledgerInvariants(t.admin);
     await t.close();
   }
 });
 
-async function open(credits: string, opts: SqliteStoreOptions = {}): Promise<TestStore> {
-  const t = await openTestStore(credits, opts);
+async function open(credits: string, opts: SqliteConnectionOptions = {}): Promise<SqliteTestStore> {
+  const t = await openSqliteTestStore(credits, opts);
   opened.push(t);
   return t;
 }
@@ -33,21 +36,11 @@ function input(principal: KeyPrincipal, taskId?: string): SubmitInput {
   return submitInput(principal, { taskId, priceMicros: PRICE });
 }
 
-function count(store: SqliteStore, sql: string, ...args: unknown[]): number {
-  return Number(
-    (store
-      .raw()
-      .prepare(sql)
-      .pluck()
-      .get(...args) as number | bigint) ?? 0,
-  );
-}
-
 /** The writer thread, for the tests that kill it. */
-function threadOf(store: SqliteStore): Worker {
-  // The submitter keeps its thread private; only these tests need to reach it.
-  const parts = (store as unknown as { parts: { submitter: { thread: Worker | null } } }).parts;
-  const t = parts.submitter.thread;
+function threadOf(conn: SqliteConnection): Worker {
+  // The connection keeps its submitter and thread private; only these tests need them.
+  const { submitter } = conn as unknown as { submitter: { thread: Worker | null } };
+  const t = submitter.thread;
   if (!t) throw new Error("no writer thread");
   return t;
 }
@@ -57,29 +50,28 @@ describe.each([
   ["inline", false],
 ])("submissions written %s", (_name, threaded) => {
   it("uses the mode asked for", async () => {
-    const { store } = await open("10", { writerThread: threaded });
-    expect(store.writerThreaded).toBe(threaded);
+    const { connection } = await open("10", { writerThread: threaded });
+    expect(connection.writerThreaded).toBe(threaded);
   });
 
   it("accepts exactly what the balance covers, with the key's counters matching", async () => {
-    const { store, principal } = await open("66.6", { writerThread: threaded });
+    const { store, principal, connection } = await open("66.6", { writerThread: threaded });
     const results = await Promise.all(
       Array.from({ length: 100 }, () => store.submitTask(input(principal))),
     );
     const kinds = results.map((r) => r.kind);
     expect(kinds.filter((k) => k === "created")).toHaveLength(37);
     expect(kinds.filter((k) => k === "insufficient_balance")).toHaveLength(63);
-    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(37);
+    expect(scalar(connection, `SELECT COUNT(*) FROM tasks`)).toBe(37);
     // The 63 refusals took and gave back the key's hold: nothing of them is left.
-    const key = store
-      .raw()
+    const key = connection
       .prepare(`SELECT held_micros, active_tasks FROM api_keys WHERE id = ?`)
       .get(principal.keyId) as { held_micros: number; active_tasks: number };
     expect(key).toEqual({ held_micros: 37 * PRICE, active_tasks: 37 });
   });
 
   it("fails only the submission that breaks, not the batch it was in", async () => {
-    const { store, principal } = await open("100", { writerThread: threaded });
+    const { store, principal, connection } = await open("100", { writerThread: threaded });
     const dup = newTaskId();
     const settled = await Promise.allSettled([
       store.submitTask(input(principal)),
@@ -95,17 +87,18 @@ describe.each([
     ]);
     const err = (settled[2] as PromiseRejectedResult).reason as Error & { code?: string };
     expect(err.code).toMatch(/^SQLITE_CONSTRAINT/);
-    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(3);
-    expect(count(store, `SELECT COUNT(*) FROM ledger_entries WHERE kind = 'reserve'`)).toBe(3);
+    expect(scalar(connection, `SELECT COUNT(*) FROM tasks`)).toBe(3);
+    expect(scalar(connection, `SELECT COUNT(*) FROM ledger_entries WHERE kind = 'reserve'`)).toBe(
+      3,
+    );
   });
 });
 
 describe("the writer thread and the main connection", () => {
   it("main-thread writes wait for their turn instead of meeting a locked database", async () => {
-    const { store, principal } = await open("100000");
+    const { store, admin, principal, connection } = await open("100000");
     // With no busy wait at all, a write that met the thread's lock would throw SQLITE_BUSY.
-    store.raw().pragma("busy_timeout = 0");
-    const admin = new SqliteAdmin(store.raw(), store.turn);
+    connection.prepare("PRAGMA busy_timeout = 0").run();
     const submissions: Array<Promise<SubmitResult>> = [];
     const topups: Array<Promise<unknown>> = [];
     for (let round = 0; round < 10; round++) {
@@ -127,8 +120,8 @@ describe("the writer thread and the main connection", () => {
     const results = await Promise.all(submissions);
     await Promise.all(topups);
     expect(results.every((r) => r.kind === "created")).toBe(true);
-    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(2000);
-    expect(count(store, `SELECT COUNT(*) FROM ledger_entries WHERE kind = 'topup'`)).toBe(11);
+    expect(scalar(connection, `SELECT COUNT(*) FROM tasks`)).toBe(2000);
+    expect(scalar(connection, `SELECT COUNT(*) FROM ledger_entries WHERE kind = 'topup'`)).toBe(11);
   });
 
   it("a submission is visible to the main connection once it is answered", async () => {
@@ -136,23 +129,23 @@ describe("the writer thread and the main connection", () => {
     const i = input(principal);
     const r = await store.submitTask(i);
     expect(r.kind).toBe("created");
-    expect(store.getTaskNow(principal.accountId, i.taskId)?.status).toBe("pending");
+    expect((await store.getTask(principal.accountId, i.taskId))?.status).toBe("pending");
   });
 
   it("carries on inline when the thread dies while idle, and says so", async () => {
     const errors: Error[] = [];
-    const { store, principal } = await open("100", {
+    const { store, principal, connection } = await open("100", {
       onWriterThreadError: (e) => errors.push(e),
     });
     expect((await store.submitTask(input(principal))).kind).toBe("created");
-    await threadOf(store).terminate();
-    expect(store.writerThreaded).toBe(false);
+    await threadOf(connection).terminate();
+    expect(connection.writerThreaded).toBe(false);
     expect(errors).toHaveLength(1);
     const results = await Promise.all(
       Array.from({ length: 10 }, () => store.submitTask(input(principal))),
     );
     expect(results.every((r) => r.kind === "created")).toBe(true);
-    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(11);
+    expect(scalar(connection, `SELECT COUNT(*) FROM tasks`)).toBe(11);
   });
 
   // Killed before, during or after its transaction: either way every submission gets
@@ -160,31 +153,31 @@ describe("the writer thread and the main connection", () => {
   it.each([0, 2, 5, 10])(
     "answers every submission exactly once when the thread dies with a batch out (%i ms)",
     async (delayMs) => {
-      const { store, principal } = await open("100000");
+      const { store, principal, connection } = await open("100000");
       const inputs = Array.from({ length: 300 }, () => input(principal));
       const pending = inputs.map((i) => store.submitTask(i));
       await new Promise((r) => setImmediate(r));
-      const thread = threadOf(store);
+      const thread = threadOf(connection);
       await new Promise((r) => setTimeout(r, delayMs));
       await thread.terminate();
       const results = await Promise.all(pending);
       expect(results.every((r) => r.kind === "created")).toBe(true);
-      expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(300);
+      expect(scalar(connection, `SELECT COUNT(*) FROM tasks`)).toBe(300);
       for (const i of inputs)
-        expect(store.getTaskNow(principal.accountId, i.taskId)?.status).toBe("pending");
+        expect((await store.getTask(principal.accountId, i.taskId))?.status).toBe("pending");
     },
   );
 
   it("answers a batch the thread committed but died before answering", async () => {
-    const { store, principal } = await open("100000");
+    const { store, principal, connection } = await open("100000");
     const inputs = Array.from({ length: 300 }, () => input(principal));
     const pending = inputs.map((i) => store.submitTask(i));
     await new Promise((r) => setImmediate(r));
-    const thread = threadOf(store);
+    const thread = threadOf(connection);
     // Hold the event loop while the thread commits, so its answer is never read.
     const until = Date.now() + 300;
-    while (Date.now() < until && count(store, `SELECT COUNT(*) FROM tasks`) < 300);
-    expect(count(store, `SELECT COUNT(*) FROM tasks`)).toBe(300);
+    while (Date.now() < until && scalar(connection, `SELECT COUNT(*) FROM tasks`) < 300);
+    expect(scalar(connection, `SELECT COUNT(*) FROM tasks`)).toBe(300);
     thread.removeAllListeners("message");
     await thread.terminate();
     const results = await Promise.all(pending);

@@ -1,0 +1,56 @@
+/**
+ * The one way a process opens its database: the backend the configuration chooses,
+ * migrated and ready, with every store a process needs on it. Nothing above src/store
+ * names a backend.
+ */
+import type { AdminStore } from "./admin.js";
+import type { ChannelStore } from "./channels.js";
+import { openSqliteStores } from "./sqlite/backend.js";
+import type { Store } from "./store.js";
+import type { WebhookStore } from "./webhooks.js";
+
+export interface StoreConfig {
+  /** PostgreSQL (not supported yet); null = the embedded SQLite file. */
+  databaseUrl: string | null;
+  sqlitePath: string;
+}
+
+export interface StoreLog {
+  error(obj: object, msg: string): void;
+}
+
+export interface OpenedStores {
+  /** Tasks: submissions, polls, claims and settlement (the hot path). */
+  store: Store;
+  /** Accounts, keys, groups, prices and the ledger. */
+  admin: AdminStore;
+  /** The webhook outbox. */
+  outbox: WebhookStore;
+  /** Admin-defined channels. */
+  channels: ChannelStore;
+  /** Writes what is queued, then closes the database. */
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** false: submissions are written inline instead of on a writer thread (tests). */
+  writerThread?: boolean;
+}
+
+export async function openStore(
+  config: StoreConfig,
+  log: StoreLog,
+  opts: OpenStoreOptions = {},
+): Promise<OpenedStores> {
+  if (config.databaseUrl) {
+    throw new Error(
+      "DATABASE_URL (PostgreSQL) is not supported yet; unset it to use the embedded SQLite store",
+    );
+  }
+  const { connection: _connection, ...stores } = await openSqliteStores(config.sqlitePath, {
+    writerThread: opts.writerThread,
+    onWriterThreadError: (err) =>
+      log.error({ err }, "the SQLite writer thread failed; submissions are now written inline"),
+  });
+  return stores;
+}
