@@ -13,7 +13,7 @@ import type { KeyPrincipal, Store } from "../../store/store.js";
 import { SlidingWindowLimiter } from "./limiter.js";
 
 /** Failed authentications one address may make per minute before it gets 429s. */
-const MAX_AUTH_FAILURES_PER_MINUTE = 20;
+export const MAX_AUTH_FAILURES_PER_MINUTE = 20;
 
 declare module "fastify" {
   interface FastifyRequest {

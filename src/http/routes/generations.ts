@@ -4,7 +4,6 @@ import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.js";
 import type { AppDeps } from "../app.js";
 import { canonicalJson } from "../canonical-json.js";
-import { replayHandedOverBody } from "../fast-paths/body-handover.js";
 import { prepareSubmission, refusalFor } from "../submission.js";
 import { taskSchema, taskView } from "../task-view.js";
 
@@ -13,11 +12,7 @@ const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.post(
     "/images/generations",
-    {
-      schema: { response: { 200: taskSchema } },
-      // A request the fast path read but did not answer comes here with its body.
-      preParsing: replayHandedOverBody,
-    },
+    { schema: { response: { 200: taskSchema } } },
     async (req, reply) => {
       const idemHeader = req.headers["idempotency-key"];
       let idempotencyKey: string | null = null;

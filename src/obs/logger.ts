@@ -1,0 +1,37 @@
+/**
+ * The process's logger: structured JSON (pino), with secrets redacted wherever they
+ * could appear: known fields by path, and credential-shaped text inside error messages
+ * and stacks (an upstream's error may quote a URL with a token in it).
+ */
+import pino, { type Logger } from "pino";
+import { redactText } from "./redact.js";
+
+export function createLogger(options: { logLevel: string }): Logger {
+  return pino({
+    level: options.logLevel,
+    base: { service: "darkroom" },
+    redact: {
+      paths: [
+        "req.headers.authorization",
+        "req.headers.cookie",
+        'req.headers["x-api-key"]',
+        "headers.authorization",
+        "*.apiKey",
+        "*.adminToken",
+        "*.secret",
+        "*.token",
+      ],
+      censor: "[redacted]",
+    },
+    serializers: { err: serializeError },
+  });
+}
+
+function serializeError(err: unknown): unknown {
+  if (typeof err !== "object" || err === null) return err;
+  const plain = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  for (const field of ["message", "stack"]) {
+    if (typeof plain[field] === "string") plain[field] = redactText(plain[field]);
+  }
+  return plain;
+}
