@@ -155,7 +155,7 @@ export function buildApp(deps: AppDeps): DarkroomApp {
     done();
   });
   app.addHook("onRequest", (req, _reply, done) => {
-    if (req.routeOptions.url !== undefined) setRoute(req.raw, req.routeOptions.url);
+    setRoute(req.raw, req.routeOptions.url ?? "(no route)", "framework");
     done();
   });
   allowed.install(app);

@@ -3,11 +3,15 @@
  * could appear: known fields by path, and credential-shaped text inside error messages
  * and stacks (an upstream's error may quote a URL with a token in it).
  */
-import pino, { type Logger } from "pino";
+import pino, { type DestinationStream, type Logger } from "pino";
 import { redactText } from "./redact.js";
 
-export function createLogger(options: { logLevel: string }): Logger {
-  return pino({
+/** `destination` defaults to stdout; tests pass their own to read what was logged. */
+export function createLogger(
+  options: { logLevel: string },
+  destination?: DestinationStream,
+): Logger {
+  const settings: pino.LoggerOptions = {
     level: options.logLevel,
     base: { service: "darkroom" },
     redact: {
@@ -24,7 +28,8 @@ export function createLogger(options: { logLevel: string }): Logger {
       censor: "[redacted]",
     },
     serializers: { err: serializeError },
-  });
+  };
+  return destination ? pino(settings, destination) : pino(settings);
 }
 
 function serializeError(err: unknown): unknown {

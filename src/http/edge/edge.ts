@@ -13,7 +13,7 @@
  *   hooks              observers of every request and its outcome (metrics, CORS)
  *
  * Then `dispatch`. A handler never repeats a step: it reads the request id with
- * `requestIdOf` and names its route with `setRoute`; everything else is done here.
+ * `requestIdOf` and names its route and itself with `setRoute`; the rest is done here.
  * test/e2e/request-pipeline.test.ts checks each step on each path.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
@@ -44,6 +44,8 @@ export interface EdgeRequest {
   readonly url: string;
   /** The route pattern that took it (e.g. `/v1/tasks/:taskId`); null until one does (404s). */
   route: string | null;
+  /** What answered it: "framework" (Fastify's router) or a fast path's name; null for the edge. */
+  handler: string | null;
   readonly remoteAddress: string;
   /** performance.now() at arrival. */
   readonly startedAt: number;
@@ -80,10 +82,13 @@ export function requestIdOf(req: IncomingMessage): string {
   return (req as Marked)[EDGE]?.id ?? requestIdFrom(req.headers["x-request-id"]);
 }
 
-/** Names the route pattern that took `req`, for the access log and the hooks. */
-export function setRoute(req: IncomingMessage, route: string): void {
+/** Names the route pattern and the handler that took `req`, for the access log and the hooks. */
+export function setRoute(req: IncomingMessage, route: string, handler: string): void {
   const r = (req as Marked)[EDGE];
-  if (r) r.route = route;
+  if (r) {
+    r.route = route;
+    r.handler = handler;
+  }
 }
 
 export class Edge {
@@ -129,6 +134,7 @@ export class Edge {
       method: req.method ?? "GET",
       url: redactUrl(req.url ?? "/"),
       route: null,
+      handler: null,
       remoteAddress: req.socket.remoteAddress ?? "",
       startedAt: performance.now(),
       edgeStatus: null,
@@ -196,6 +202,7 @@ export class Edge {
           method: r.method,
           url: r.url,
           route: r.route,
+          handler: r.handler,
           status: outcome.status,
           ms: outcome.durationMs,
           remoteAddress: r.remoteAddress,

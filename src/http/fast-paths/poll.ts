@@ -44,7 +44,7 @@ export function createPollFastPath(deps: PollFastPathDeps): FastPath {
     const nowMs = Date.now();
     const principal = deps.gate.peekAdmissible(req.headers.authorization, nowMs);
     if (!principal) return false;
-    setRoute(req, POLL_ROUTE);
+    setRoute(req, POLL_ROUTE, "poll-fast-path");
 
     const answer = (task: TaskView | null) => {
       if (!task || ResponseBatch.answered(res)) return fallback();
