@@ -37,6 +37,8 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: string;
   accessLog: boolean;
+  /** Answer plain polls before the framework (http/fast-paths/poll.ts); off only to measure it. */
+  pollFastPath: boolean;
   /**
    * Which proxies' X-Forwarded-For to believe for the client address (auth throttling,
    * logs): false (default), true (any), a hop count, or addresses/CIDRs.
@@ -284,6 +286,12 @@ export function loadConfig(env: Env = process.env): Config {
     ),
     logLevel: env.LOG_LEVEL || "info",
     accessLog: parseEnvValue(env, "DARKROOM_ACCESS_LOG", boolFrom("DARKROOM_ACCESS_LOG"), false),
+    pollFastPath: parseEnvValue(
+      env,
+      "DARKROOM_POLL_FAST_PATH",
+      boolFrom("DARKROOM_POLL_FAST_PATH"),
+      true,
+    ),
     trustProxy: parseTrustProxy(env.DARKROOM_TRUST_PROXY),
     edge: {
       maxConnections: parseEnvValue<number | null>(

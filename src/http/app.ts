@@ -22,6 +22,7 @@ import type { ConnectionLimitOptions } from "./edge/connection-limits.js";
 import type { DeadlineOptions } from "./edge/request-deadline.js";
 import { installErrorHandling } from "./error-handler.js";
 import { createPollFastPath } from "./fast-paths/poll.js";
+import type { FastPath } from "./fast-paths/respond.js";
 import { ResponseBatch } from "./fast-paths/response-batch.js";
 import { installJsonBodyParser } from "./json-body.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
@@ -63,6 +64,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** One line per request, written by the edge (DARKROOM_ACCESS_LOG). */
   accessLog: boolean;
+  /** Plain polls answered before the framework (fast-paths/poll.ts); false only to measure it. */
+  pollFastPath?: boolean;
   /** Open connections per client address and in total (edge/connection-limits.ts). */
   connectionLimits: ConnectionLimitOptions;
   /** How long and how slowly a request may arrive (edge/request-deadline.ts). */
@@ -96,13 +99,16 @@ export function buildApp(deps: AppDeps): DarkroomApp {
     deadlines: deps.requestDeadlines,
   });
   for (const hooks of deps.edgeHooks ?? []) edge.addHooks(hooks);
-  const poll = createPollFastPath({
-    ...deps,
-    gate,
-    answers: new ResponseBatch((err) =>
-      deps.log.error({ err }, "a poll answer could not be written"),
-    ),
-  });
+  const poll: FastPath =
+    deps.pollFastPath === false
+      ? () => false
+      : createPollFastPath({
+          ...deps,
+          gate,
+          answers: new ResponseBatch((err) =>
+            deps.log.error({ err }, "a poll answer could not be written"),
+          ),
+        });
   const allowed = new AllowedMethods();
 
   const app = Fastify({

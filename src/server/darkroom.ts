@@ -225,6 +225,7 @@ export async function startDarkroom(
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     accessLog: config.accessLog,
+    pollFastPath: config.pollFastPath,
     edgeHooks: opts.edgeHooks ?? [],
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,
