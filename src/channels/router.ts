@@ -15,7 +15,12 @@
  */
 import type { Logger } from "pino";
 import type { FailureCode } from "../core/types.js";
-import type { ChannelSettings, Provider } from "../providers/contract.js";
+import {
+  guaranteesOf,
+  type ChannelGuarantees,
+  type ChannelSettings,
+  type Provider,
+} from "../providers/contract.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import {
   breakerAdmits,
@@ -273,9 +278,13 @@ export class ChannelRouter {
     return this.usable(model).length > 0;
   }
 
-  /** The provider behind a channel id (crash recovery asks whether it is safe to repeat). */
-  providerOf(channelId: string): Provider | undefined {
-    return this.live.get(channelId)?.provider;
+  /**
+   * What a call on this channel promises (crash recovery asks whether it is safe to
+   * repeat); undefined for a channel this process does not know (anymore).
+   */
+  guaranteesOf(channelId: string): ChannelGuarantees | undefined {
+    const c = this.live.get(channelId);
+    return c?.provider ? guaranteesOf(c.provider, c.def.options) : undefined;
   }
 
   get(id: string): LiveChannel | undefined {

@@ -112,5 +112,30 @@ export interface Provider {
    * ark's missing upstream_model). Absent: nothing to check.
    */
   validateChannel?(channel: ChannelToValidate): void;
+  /**
+   * When a channel's settings change the two guarantees above (evolink: only an upstream
+   * that is itself a Darkroom honours Idempotency-Key replay and cancel), the answer for
+   * that channel. Absent: `safeToRepeat` and `canCancel` hold for every channel.
+   */
+  guaranteesFor?(options: Record<string, unknown>): ChannelGuarantees;
   generate(req: GenerationRequest, ctx: GenerateContext): Promise<GenerateOutcome>;
+}
+
+/** What a call on one channel promises about repeats and cancels (see Provider). */
+export interface ChannelGuarantees {
+  safeToRepeat: boolean;
+  canCancel: boolean;
+}
+
+/** The guarantees of `provider` on a channel with these options. */
+export function guaranteesOf(
+  provider: Provider,
+  options: Record<string, unknown>,
+): ChannelGuarantees {
+  return (
+    provider.guaranteesFor?.(options) ?? {
+      safeToRepeat: provider.safeToRepeat,
+      canCancel: provider.canCancel === true,
+    }
+  );
 }

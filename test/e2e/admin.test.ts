@@ -154,7 +154,10 @@ describe("accounts, keys and credits", () => {
     // concurrency is checked first: 429 with Retry-After.
     const third = await submit();
     expect(third.status).toBe(429);
-    expect(third.json.error.code).toBe("rate_limit_exceeded");
+    expect(third.json.error).toMatchObject({
+      code: "rate_limit_exceeded",
+      type: "rate_limit_error",
+    });
     expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
     const acct = await admin(`/accounts/${accountId}`);
     expect(acct.json).toMatchObject({ balance: 10.5, held: 3.6, available: 6.9 });

@@ -306,7 +306,7 @@ describe.each([
       expect(r.headers.get("retry-after")).toBe("5");
       expect(r.json.error).toMatchObject({
         code: "rate_limit_exceeded",
-        type: expect.any(String),
+        type: "rate_limit_error",
         message: "This API key has too many tasks in progress.",
       });
       expect(tasksOf("acct_busy")).toBe(1);

@@ -81,7 +81,8 @@ export async function startTestServer(
     DARKROOM_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     DARKROOM_SANDBOX_DURATION_MS: "50",
     DARKROOM_POLL_INTERVAL_MS: "20",
-    DARKROOM_AUTH_CACHE_MS: "0",
+    // The key cache stays at its default (on), as users run it: a test about what the
+    // cache changes sets DARKROOM_AUTH_CACHE_MS itself.
     LOG_LEVEL: "silent",
     ...env,
   });
@@ -101,7 +102,7 @@ export async function startTestServer(
 }
 
 /**
- * Makes the server's key cache hold `key` (with DARKROOM_AUTH_CACHE_MS on): one request
+ * Makes the server's key cache hold `key` (on by default): one request
  * that authenticates and changes nothing. After it, the key's plain polls and
  * submissions are served by the fast paths.
  */
