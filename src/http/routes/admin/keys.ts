@@ -2,11 +2,11 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { hashApiKey } from "../../../core/credentials.js";
 import { ApiError } from "../../../core/errors.js";
 import { newApiKey } from "../../../core/ids.js";
 import type { KeySettings } from "../../../store/admin.js";
 import type { AppDeps } from "../../app.js";
-import { hashApiKey } from "../../plugins/auth.js";
 import { unwrap } from "./accounts.js";
 import { credits, parseBody } from "./parse.js";
 import { keyView } from "./views.js";
