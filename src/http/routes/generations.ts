@@ -2,10 +2,10 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.js";
+import { taskSchema, taskView } from "../../core/public-task.js";
 import type { AppDeps } from "../app.js";
 import { canonicalJson } from "../canonical-json.js";
 import { prepareSubmission, refusalFor } from "../submission.js";
-import { taskSchema, taskView } from "../task-view.js";
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 

@@ -6,8 +6,8 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ApiError } from "../../core/errors.js";
 import { looksLikeTaskId } from "../../core/ids.js";
+import { taskSchema, taskView } from "../../core/public-task.js";
 import type { AppDeps } from "../app.js";
-import { taskSchema, taskView } from "../task-view.js";
 
 function checkId(taskId: string): void {
   if (!looksLikeTaskId(taskId)) {
