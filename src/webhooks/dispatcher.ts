@@ -17,7 +17,7 @@
  */
 import type { Logger } from "pino";
 import { taskView, type LinkSigner } from "../core/public-task.js";
-import { WakeableSleep } from "../runner/wakeable-sleep.js";
+import { WakeableSleep } from "../core/wakeable-sleep.js";
 import type { Store } from "../store/store.js";
 import type { ClaimedDelivery, WebhookStore } from "../store/webhooks.js";
 import { ATTEMPT_TIMEOUT_MS, describeResult, verdictFor, type SendResult } from "./schedule.js";
