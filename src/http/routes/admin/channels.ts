@@ -5,7 +5,7 @@
  * never what it is.
  */
 import type { FastifyInstance } from "fastify";
-import { channelPatchSchema, channelSchema } from "../../../channels/definition.js";
+import { channelPatchSchema, channelSchema } from "../../../core/channel-definition.js";
 import {
   createChannel,
   deleteChannel,
