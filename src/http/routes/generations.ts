@@ -5,11 +5,14 @@ import { ApiError } from "../../core/errors.js";
 import { taskSchema, taskView } from "../../core/public-task.js";
 import type { AppDeps } from "../app.js";
 import { canonicalJson } from "../canonical-json.js";
-import { prepareSubmission, refusalFor } from "../submission.js";
+import { prepareSubmission, refusalFor, type SubmissionDeps } from "../submission.js";
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type GenerationRouteDeps = Pick<AppDeps, "store" | "onSubmitted" | "signLink"> &
+  SubmissionDeps;
+
+export function generationRoutes(app: FastifyInstance, deps: GenerationRouteDeps): void {
   app.post(
     "/images/generations",
     { schema: { response: { 200: taskSchema } } },

@@ -30,7 +30,9 @@ const listQuery = z.object({
   page_size: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(100).default(20)),
 });
 
-export function taskRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type TaskRouteDeps = Pick<AppDeps, "store" | "signLink" | "onCancelRequested">;
+
+export function taskRoutes(app: FastifyInstance, deps: TaskRouteDeps): void {
   app.get(
     "/tasks",
     {

@@ -22,7 +22,7 @@ const settings = z
   })
   .strict();
 
-function toSettings(b: z.infer<typeof settings>, deps: AppDeps): KeySettings {
+function toSettings(b: z.infer<typeof settings>, deps: Pick<AppDeps, "catalogue">): KeySettings {
   for (const m of b.allowed_models ?? []) {
     if (!deps.catalogue.get(m))
       throw new ApiError("invalid_request", `Unknown model ${m}.`, { param: "allowed_models" });
@@ -37,7 +37,9 @@ function toSettings(b: z.infer<typeof settings>, deps: AppDeps): KeySettings {
   return s;
 }
 
-export function adminKeyRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type AdminKeyRouteDeps = Pick<AppDeps, "admin" | "keys" | "catalogue">;
+
+export function adminKeyRoutes(app: FastifyInstance, deps: AdminKeyRouteDeps): void {
   app.get<{ Params: { id: string } }>("/accounts/:id/keys", async (req) => {
     if (!(await deps.admin.getAccount(req.params.id)))
       throw new ApiError("not_found", "No such account.");
