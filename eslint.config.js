@@ -4,13 +4,13 @@ import tseslint from "typescript-eslint";
 import layers from "./eslint-rules/layers.js";
 
 /**
- * The layers of src/, lowest first (docs/layers.md draws them). A folder may import
- * its own layer and the ones before it, never one after it; the darkroom/layers rule
- * below fails `npm run lint` on a wrong-way import.
+ * The layers of src/, lowest first (drawn in docs/architecture.md, "Layers"). A folder
+ * may import its own layer and the ones before it, never one after it; the
+ * darkroom/layers rule below fails `npm run lint` on a wrong-way import.
  *
  * - core: the contract and pure domain logic (types, money, task states, the public
  *   task JSON, credentials' hashes, channel definitions). No I/O.
- * - obs: events and process monitoring.
+ * - obs: events, process monitoring, the logger and its redaction.
  * - net: outbound HTTP that only goes where policy allows.
  * - config: environment and config file, validated once at boot.
  * - media: stored files, signed links, reference images.
