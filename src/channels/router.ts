@@ -32,10 +32,11 @@ import {
   currentBreaker,
   type BreakerState,
   type BreakerStateName,
-} from "./breaker.js";
+} from "../core/breaker.js";
 import type { ChannelStore } from "./channel-store.js";
-import type { ChannelsConfig } from "./config-file.js";
-import { resolveSecret, type ChannelDefinition, type ChannelSource } from "./definition.js";
+import type { ChannelDefinition, ChannelSource } from "../core/channel-definition.js";
+import { resolveSecret } from "../config/channel-secret.js";
+import type { ChannelsConfig } from "../config/channels.js";
 import { countsAgainstChannel } from "./fault.js";
 import { providerProblem } from "./provider-check.js";
 import { pickChannel } from "./select.js";

@@ -9,11 +9,7 @@ import { z } from "zod";
 import { BUILTIN_MODELS, type ModelSpec } from "../core/models.js";
 import { parseOutboundAllow, type OutboundPolicy } from "../net/policy.js";
 import { parseCredits, ppmFromMultiplier } from "../core/money.js";
-import {
-  channelFileFields,
-  loadChannelsConfig,
-  type ChannelsConfig,
-} from "../channels/config-file.js";
+import { channelFileFields, loadChannelsConfig, type ChannelsConfig } from "./channels.js";
 
 export interface GroupConfig {
   name: string;
@@ -77,7 +73,7 @@ export interface Config {
   };
   models: ModelSpec[];
   groups: GroupConfig[];
-  /** Upstream channels from the config file, routing settings (src/channels/config-file.ts). */
+  /** Upstream channels from the config file, routing settings (src/config/channels.ts). */
   channels: ChannelsConfig;
   /** Key-lookup cache lifetime; bounds how long a revoked key may still work on another process. */
   authCacheMs: number;

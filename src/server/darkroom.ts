@@ -8,6 +8,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { ChannelRouter } from "../channels/router.js";
 import { ConfigError, type Config } from "../config/config.js";
+import { hashAdminToken } from "../core/credentials.js";
 import { DurationEstimator } from "../core/estimate.js";
 import { ModelCatalogue } from "../core/models.js";
 import { buildApp } from "../http/app.js";
@@ -39,7 +40,7 @@ import { SqliteStore } from "../store/sqlite/sqlite-store.js";
 import type { Store } from "../store/store.js";
 import { WebhookDispatcher } from "../webhooks/dispatcher.js";
 import { safeWebhookSender } from "../webhooks/sender.js";
-import { bootstrapIfEmpty, hashAdminToken, type BootstrapOutcome } from "./bootstrap.js";
+import { bootstrapIfEmpty, type BootstrapOutcome } from "./bootstrap.js";
 
 export interface Darkroom {
   url: string;

@@ -11,7 +11,8 @@ import pino from "pino";
 import { Edge } from "../../src/http/edge/edge.js";
 import { createPollFastPath } from "../../src/http/fast-paths/poll.js";
 import { ResponseBatch } from "../../src/http/fast-paths/response-batch.js";
-import { AuthGate, KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
+import { hashApiKey } from "../../src/core/credentials.js";
+import { AuthGate, KeyCache } from "../../src/http/plugins/auth.js";
 import type { Store } from "../../src/store/store.js";
 import {
   TEST_ADMIN_TOKEN,

@@ -9,7 +9,7 @@ import { loadConfig } from "../../src/config/config.js";
 import { newTaskId } from "../../src/core/ids.js";
 import { BUILTIN_MODELS, ModelCatalogue } from "../../src/core/models.js";
 import { validateGenerationRequest } from "../../src/core/validate.js";
-import { hashApiKey } from "../../src/http/plugins/auth.js";
+import { hashApiKey } from "../../src/core/credentials.js";
 import { bootstrapIfEmpty } from "../../src/server/bootstrap.js";
 import { SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite/sqlite-store.js";
 import type { KeyPrincipal, SubmitInput } from "../../src/store/store.js";

@@ -19,7 +19,7 @@ import { looksLikeTaskId } from "../../core/ids.js";
 import type { Store, TaskView } from "../../store/store.js";
 import { setRoute } from "../edge/edge.js";
 import type { AuthGate } from "../plugins/auth.js";
-import { taskView, type LinkSigner } from "../task-view.js";
+import { taskView, type LinkSigner } from "../../core/public-task.js";
 import { compileTaskSerializer, sendTaskJson, type FastPath } from "./respond.js";
 import { ResponseBatch } from "./response-batch.js";
 

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import fastJsonStringify, { type Schema } from "fast-json-stringify";
-import { taskSchema, type PublicTask } from "../task-view.js";
+import { taskSchema, type PublicTask } from "../../core/public-task.js";
 import type { ResponseBatch } from "./response-batch.js";
 
 /**

@@ -8,8 +8,8 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import { hashAdminToken } from "../../core/credentials.js";
 import { ApiError } from "../../core/errors.js";
-import { hashAdminToken } from "../../server/bootstrap.js";
 import type { Store } from "../../store/store.js";
 import { MAX_AUTH_FAILURES_PER_MINUTE } from "./auth.js";
 import type { SlidingWindowLimiter } from "./limiter.js";

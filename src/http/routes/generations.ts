@@ -2,14 +2,17 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.js";
+import { taskSchema, taskView } from "../../core/public-task.js";
 import type { AppDeps } from "../app.js";
 import { canonicalJson } from "../canonical-json.js";
-import { prepareSubmission, refusalFor } from "../submission.js";
-import { taskSchema, taskView } from "../task-view.js";
+import { prepareSubmission, refusalFor, type SubmissionDeps } from "../submission.js";
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type GenerationRouteDeps = Pick<AppDeps, "store" | "onSubmitted" | "signLink"> &
+  SubmissionDeps;
+
+export function generationRoutes(app: FastifyInstance, deps: GenerationRouteDeps): void {
   app.post(
     "/images/generations",
     { schema: { response: { 200: taskSchema } } },

@@ -11,13 +11,13 @@
  * register extra ones.
  */
 import { z } from "zod";
-import { DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
+import { DEFAULT_BREAKER, type BreakerSettings } from "../core/breaker.js";
 import {
   channelSchema,
   definitionFromJson,
-  resolveSecret,
   type ChannelDefinition,
-} from "./definition.js";
+} from "../core/channel-definition.js";
+import { resolveSecret } from "./channel-secret.js";
 
 export type EnvLookup = (name: string) => string | undefined;
 
