@@ -1,6 +1,43 @@
 // @ts-check
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import layers from "./eslint-rules/layers.js";
+
+/**
+ * The layers of src/, lowest first (drawn in docs/architecture.md, "Layers"). A folder
+ * may import its own layer and the ones before it, never one after it; the
+ * darkroom/layers rule below fails `npm run lint` on a wrong-way import.
+ *
+ * - core: the contract and pure domain logic (types, money, task states, the public
+ *   task JSON, credentials' hashes, channel definitions). No I/O.
+ * - obs: events, process monitoring, the logger and its redaction.
+ * - net: outbound HTTP that only goes where policy allows.
+ * - config: environment and config file, validated once at boot.
+ * - media: stored files, signed links, reference images.
+ * - providers: the upstream adapters and their contract.
+ * - store: the database seam (task store, admin, outbox, channels table).
+ * - channels: routing over upstream channels, breakers, admin changes.
+ * - runner: claims tasks and runs them through a channel's provider.
+ * - webhooks: the callback outbox dispatcher.
+ * - http: the API (Fastify app, routes, fast paths).
+ * - server: the composition root that wires one process.
+ * - cli: the `darkroom` command.
+ */
+const LAYERS = [
+  "core",
+  "obs",
+  "net",
+  "config",
+  "media",
+  "providers",
+  "store",
+  "channels",
+  "runner",
+  "webhooks",
+  "http",
+  "server",
+  "cli",
+];
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "data/", "coverage/", "bench/results/"] },
@@ -30,6 +67,29 @@ export default tseslint.config(
       ],
       "@typescript-eslint/consistent-type-imports": "error",
       eqeqeq: ["error", "always", { null: "ignore" }],
+    },
+  },
+  {
+    files: ["src/**/*.ts"],
+    plugins: { darkroom: { rules: { layers } } },
+    rules: {
+      "darkroom/layers": [
+        "error",
+        {
+          layers: LAYERS,
+          // isIP is core's only use of node:net; hashes and ids need node:crypto.
+          nodeBuiltins: { core: ["node:crypto", "node:net"] },
+          exceptions: {
+            // Moved in the store-seam branch (the ChannelStore interface goes to
+            // src/store); the definition it names is already in core.
+            "src/store/sqlite/channels.ts": [
+              "src/channels/channel-store.ts",
+              "src/channels/definition.ts",
+            ],
+            "src/store/channel-store.ts": ["src/channels/definition.ts"],
+          },
+        },
+      ],
     },
   },
 );

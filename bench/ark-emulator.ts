@@ -9,6 +9,8 @@ const emulator = await startArkEmulator({
   apiKey: process.env.ARK_API_KEY ?? "ark-bench-key",
   tinyImages: true,
   record: false,
+  // Full sets, so runs stay comparable with the figures measured before short sets.
+  fullSets: true,
 });
 process.stdout.write(`${JSON.stringify({ url: emulator.url })}\n`);
 process.on("SIGTERM", () => void emulator.close().then(() => process.exit(0)));

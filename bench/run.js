@@ -201,6 +201,26 @@ async function main() {
     );
     const gw = `http://127.0.0.1:${port}`;
     await waitUp(`${gw}/healthz`);
+    // The A/B for the poll fast path: the same gateway, same database, polls through the
+    // framework only (DARKROOM_POLL_FAST_PATH=false), measured in the same rounds.
+    const slowPort = await freePort();
+    children.push(
+      spawn(process.execPath, [path.join(root, "bin/darkroom.js"), "serve"], {
+        env: {
+          ...process.env,
+          HOST: "127.0.0.1",
+          PORT: String(slowPort),
+          DARKROOM_DATA_DIR: dataDir,
+          DARKROOM_RUNNER: "false",
+          DARKROOM_WEBHOOKS: "false",
+          DARKROOM_POLL_FAST_PATH: "false",
+          LOG_LEVEL: "warn",
+        },
+        stdio: ["ignore", "ignore", "inherit"],
+      }),
+    );
+    const gwNoFastPath = `http://127.0.0.1:${slowPort}`;
+    await waitUp(`${gwNoFastPath}/healthz`);
 
     const auth = { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" };
     const submitBody = JSON.stringify({
@@ -231,7 +251,7 @@ async function main() {
       return { file, count: paths.length };
     };
 
-    const [bareChild, batchedChild, fastifyChild, gwChild] = children;
+    const [bareChild, batchedChild, fastifyChild, gwChild, gwNoFastPathChild] = children;
     const batchedFloor = (opts) => ({
       name: "bare node:http, answers written per turn",
       pid: batchedChild.pid,
@@ -264,6 +284,14 @@ async function main() {
           name: "Darkroom GET /v1/tasks/{id}",
           pid: gwChild.pid,
           opts: { url: `${gw}/v1/tasks/${taskId}`, headers: { authorization: auth.authorization } },
+        },
+        {
+          name: "Darkroom GET /v1/tasks/{id}, poll fast path off (A/B)",
+          pid: gwNoFastPathChild.pid,
+          opts: {
+            url: `${gwNoFastPath}/v1/tasks/${taskId}`,
+            headers: { authorization: auth.authorization },
+          },
         },
         {
           name: `Darkroom GET /v1/tasks/{id}, ${many.count} tasks in turn`,

@@ -4,16 +4,17 @@
  * force at once in this process (other processes pick it up within `reloadMs`).
  * Channels from the config file (and the built-in sandbox ones) are read-only here.
  */
+import { resolveSecret } from "../config/channel-secret.js";
+import type { EnvLookup } from "../config/channels.js";
 import {
   applyPatch,
   definitionFromJson,
-  resolveSecret,
+  type ChannelDefinition,
   type ChannelJson,
   type ChannelPatchJson,
-} from "./definition.js";
+} from "../core/channel-definition.js";
 import type { Provider } from "../providers/contract.js";
-import type { ChannelDefinition, ChannelStore } from "../store/channels.js";
-import type { EnvLookup } from "./config-file.js";
+import type { ChannelStore } from "../store/channels.js";
 import { providerProblem } from "./provider-check.js";
 import type { ChannelRouter } from "./router.js";
 

@@ -5,7 +5,7 @@
  * reaches a task.
  */
 import type { Provider } from "../providers/contract.js";
-import type { ChannelDefinition } from "../store/channels.js";
+import type { ChannelDefinition } from "../core/channel-definition.js";
 
 export interface ProviderProblem {
   /** The provider's words, without its name prefix or a final period. */

@@ -15,7 +15,12 @@
  */
 import type { Logger } from "pino";
 import type { FailureCode } from "../core/types.js";
-import type { ChannelSettings, Provider } from "../providers/contract.js";
+import {
+  guaranteesOf,
+  type ChannelGuarantees,
+  type ChannelSettings,
+  type Provider,
+} from "../providers/contract.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import {
   breakerAdmits,
@@ -27,10 +32,11 @@ import {
   currentBreaker,
   type BreakerState,
   type BreakerStateName,
-} from "./breaker.js";
-import type { ChannelDefinition, ChannelStore } from "../store/channels.js";
-import type { ChannelsConfig } from "./config-file.js";
-import { resolveSecret, type ChannelSource } from "./definition.js";
+} from "../core/breaker.js";
+import type { ChannelStore } from "../store/channels.js";
+import type { ChannelDefinition, ChannelSource } from "../core/channel-definition.js";
+import { resolveSecret } from "../config/channel-secret.js";
+import type { ChannelsConfig } from "../config/channels.js";
 import { countsAgainstChannel } from "./fault.js";
 import { providerProblem } from "./provider-check.js";
 import { pickChannel } from "./select.js";
@@ -273,9 +279,13 @@ export class ChannelRouter {
     return this.usable(model).length > 0;
   }
 
-  /** The provider behind a channel id (crash recovery asks whether it is safe to repeat). */
-  providerOf(channelId: string): Provider | undefined {
-    return this.live.get(channelId)?.provider;
+  /**
+   * What a call on this channel promises (crash recovery asks whether it is safe to
+   * repeat); undefined for a channel this process does not know (anymore).
+   */
+  guaranteesOf(channelId: string): ChannelGuarantees | undefined {
+    const c = this.live.get(channelId);
+    return c?.provider ? guaranteesOf(c.provider, c.def.options) : undefined;
   }
 
   get(id: string): LiveChannel | undefined {

@@ -1,6 +1,7 @@
 /** `darkroom serve`: run the gateway (API + runner) until SIGINT/SIGTERM. */
 import { ConfigError, loadConfig } from "../config/config.js";
-import { createLogger, startDarkroom } from "../server/darkroom.js";
+import { createLogger } from "../obs/logger.js";
+import { startDarkroom } from "../server/darkroom.js";
 
 export async function serve(): Promise<void> {
   let config;

@@ -9,11 +9,7 @@ import { z } from "zod";
 import { BUILTIN_MODELS, type ModelSpec } from "../core/models.js";
 import { parseOutboundAllow, type OutboundPolicy } from "../net/policy.js";
 import { parseCredits, ppmFromMultiplier } from "../core/money.js";
-import {
-  channelFileFields,
-  loadChannelsConfig,
-  type ChannelsConfig,
-} from "../channels/config-file.js";
+import { channelFileFields, loadChannelsConfig, type ChannelsConfig } from "./channels.js";
 
 export interface GroupConfig {
   name: string;
@@ -37,11 +33,24 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: string;
   accessLog: boolean;
+  /** Answer plain polls before the framework (http/fast-paths/poll.ts); off only to measure it. */
+  pollFastPath: boolean;
   /**
    * Which proxies' X-Forwarded-For to believe for the client address (auth throttling,
    * logs): false (default), true (any), a hop count, or addresses/CIDRs.
    */
   trustProxy: boolean | number | string[];
+  /** Limits at the edge (src/http/edge): connections, and how long a request may take to arrive. */
+  edge: {
+    /** Open connections in total; null = below the process's file-handle limit. */
+    maxConnections: number | null;
+    /** Open connections from one address; null = an eighth of the total (all of it behind a proxy). */
+    maxConnectionsPerAddress: number | null;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    /** A body must arrive at least this fast on average, after a 5 s grace. */
+    minBytesPerSecond: number;
+  };
   runner: {
     enabled: boolean;
     concurrency: number;
@@ -64,7 +73,7 @@ export interface Config {
   };
   models: ModelSpec[];
   groups: GroupConfig[];
-  /** Upstream channels from the config file, routing settings (src/channels/config-file.ts). */
+  /** Upstream channels from the config file, routing settings (src/config/channels.ts). */
   channels: ChannelsConfig;
   /** Key-lookup cache lifetime; bounds how long a revoked key may still work on another process. */
   authCacheMs: number;
@@ -273,7 +282,45 @@ export function loadConfig(env: Env = process.env): Config {
     ),
     logLevel: env.LOG_LEVEL || "info",
     accessLog: parseEnvValue(env, "DARKROOM_ACCESS_LOG", boolFrom("DARKROOM_ACCESS_LOG"), false),
+    pollFastPath: parseEnvValue(
+      env,
+      "DARKROOM_POLL_FAST_PATH",
+      boolFrom("DARKROOM_POLL_FAST_PATH"),
+      true,
+    ),
     trustProxy: parseTrustProxy(env.DARKROOM_TRUST_PROXY),
+    edge: {
+      maxConnections: parseEnvValue<number | null>(
+        env,
+        "DARKROOM_MAX_CONNECTIONS",
+        intFrom("DARKROOM_MAX_CONNECTIONS", 1, 10_000_000),
+        null,
+      ),
+      maxConnectionsPerAddress: parseEnvValue<number | null>(
+        env,
+        "DARKROOM_MAX_CONNECTIONS_PER_ADDRESS",
+        intFrom("DARKROOM_MAX_CONNECTIONS_PER_ADDRESS", 1, 10_000_000),
+        null,
+      ),
+      headersTimeoutMs: parseEnvValue(
+        env,
+        "DARKROOM_HEADERS_TIMEOUT_MS",
+        intFrom("DARKROOM_HEADERS_TIMEOUT_MS", 1000, 600_000),
+        10_000,
+      ),
+      requestTimeoutMs: parseEnvValue(
+        env,
+        "DARKROOM_REQUEST_TIMEOUT_MS",
+        intFrom("DARKROOM_REQUEST_TIMEOUT_MS", 1000, 3_600_000),
+        60_000,
+      ),
+      minBytesPerSecond: parseEnvValue(
+        env,
+        "DARKROOM_MIN_REQUEST_BYTES_PER_SECOND",
+        intFrom("DARKROOM_MIN_REQUEST_BYTES_PER_SECOND", 0, 100_000_000),
+        1024,
+      ),
+    },
     runner: {
       enabled: parseEnvValue(env, "DARKROOM_RUNNER", boolFrom("DARKROOM_RUNNER"), true),
       concurrency: parseEnvValue(

@@ -128,12 +128,13 @@ export class ApiError extends Error {
   constructor(
     readonly code: ApiErrorCode,
     message?: string,
-    opts: { param?: string; headers?: Record<string, string> } = {},
+    opts: { param?: string; headers?: Record<string, string>; status?: 408 | 431 } = {},
   ) {
     const entry = API_ERRORS[code];
     super(message ?? entry.message);
     this.name = "ApiError";
-    this.status = entry.status;
+    // Only the two protocol answers described above carry a status of their own.
+    this.status = opts.status ?? entry.status;
     this.type = entry.type;
     if (opts.param !== undefined) this.param = opts.param;
     if (opts.headers !== undefined) this.headers = opts.headers;

@@ -73,3 +73,11 @@ export interface StoredImage {
   width: number;
   height: number;
 }
+
+/** A validated reference image, already fetched and checked by the runner. */
+export interface ReferenceImage {
+  data: Buffer;
+  contentType: string;
+  width: number;
+  height: number;
+}

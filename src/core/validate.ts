@@ -18,10 +18,14 @@ const bad = (param: string, message: string): Result => ({
   error: new ApiError("invalid_request", message, { param }),
 });
 
-/** C0 controls other than tab, LF and CR, DEL, and lone UTF-16 surrogates: no upstream takes them. */
+/**
+ * C0 controls other than tab, LF and CR, DEL, C1 controls (U+0080–U+009F, NEL
+ * included: clients send line breaks as LF or CR LF), and lone UTF-16 surrogates: no
+ * upstream takes them, and they hide text in logs and consoles.
+ */
 const UNSENDABLE =
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 const isObject = (x: unknown): x is Record<string, unknown> =>
   typeof x === "object" && x !== null && !Array.isArray(x);

@@ -16,20 +16,19 @@ import type { ProviderRegistry } from "../providers/registry.js";
 import type { AdminStore } from "../store/admin.js";
 import type { Store } from "../store/store.js";
 import type { WebhookStore } from "../store/webhooks.js";
+import { AllowedMethods } from "./allowed-methods.js";
+import { Edge, requestIdOf, setRoute, type EdgeHooks } from "./edge/edge.js";
+import type { ConnectionLimitOptions } from "./edge/connection-limits.js";
+import type { DeadlineOptions } from "./edge/request-deadline.js";
 import { installErrorHandling } from "./error-handler.js";
-import { installAdminAuth } from "./plugins/admin-auth.js";
 import { createPollFastPath } from "./fast-paths/poll.js";
-import type { ClosableFastPath } from "./fast-paths/respond.js";
+import type { FastPath } from "./fast-paths/respond.js";
 import { ResponseBatch } from "./fast-paths/response-batch.js";
-import { createSubmitFastPath } from "./fast-paths/submit.js";
 import { installJsonBodyParser } from "./json-body.js";
-import {
-  createClientErrorHandler,
-  frameworkErrorHandler,
-  installClosingGuard,
-} from "./protocol-errors.js";
+import { installAdminAuth } from "./plugins/admin-auth.js";
 import { AuthGate, installAuth, type KeyCache } from "./plugins/auth.js";
-import { requestIdFrom } from "./request-id.js";
+import { SlidingWindowLimiter } from "./plugins/limiter.js";
+import { createClientErrorHandler, frameworkErrorHandler } from "./protocol-errors.js";
 import { adminAccountRoutes } from "./routes/admin/accounts.js";
 import { adminCatalogueRoutes } from "./routes/admin/catalogue.js";
 import { adminKeyRoutes } from "./routes/admin/keys.js";
@@ -63,7 +62,16 @@ export interface AppDeps {
   onCancelRequested: (taskId: string) => Promise<void>;
   log: Logger;
   bodyLimitBytes: number;
+  /** One line per request, written by the edge (DARKROOM_ACCESS_LOG). */
   accessLog: boolean;
+  /** Plain polls answered before the framework (fast-paths/poll.ts); false only to measure it. */
+  pollFastPath?: boolean;
+  /** Open connections per client address and in total (edge/connection-limits.ts). */
+  connectionLimits: ConnectionLimitOptions;
+  /** How long and how slowly a request may arrive (edge/request-deadline.ts). */
+  requestDeadlines: DeadlineOptions & { headersTimeoutMs: number };
+  /** Observers of every request (the hook point for metrics and CORS). */
+  edgeHooks?: EdgeHooks[];
   /** Fastify's trustProxy: whose X-Forwarded-For gives the client address. */
   trustProxy?: boolean | number | string[];
   monitor: ProcessMonitor;
@@ -77,28 +85,55 @@ export interface AppDeps {
   onWebhookQueued?: () => void;
 }
 
-export function buildApp(deps: AppDeps): FastifyInstance {
+export interface DarkroomApp {
+  app: FastifyInstance;
+  edge: Edge;
+}
+
+export function buildApp(deps: AppDeps): DarkroomApp {
   const gate = new AuthGate(deps.keys);
-  const answers = new ResponseBatch((err) =>
-    deps.log.error({ err }, "a fast-path answer could not be written"),
-  );
-  // With the access log on, every request must go through Fastify's logging.
-  const fastPaths: ClosableFastPath[] = deps.accessLog
-    ? []
-    : [
-        createPollFastPath({ ...deps, gate, answers }),
-        createSubmitFastPath({ ...deps, gate, answers }),
-      ];
-  const [poll, submit] = fastPaths;
+  const edge = new Edge({
+    log: deps.log,
+    accessLog: deps.accessLog,
+    connections: deps.connectionLimits,
+    deadlines: deps.requestDeadlines,
+  });
+  for (const hooks of deps.edgeHooks ?? []) edge.addHooks(hooks);
+  const poll: FastPath =
+    deps.pollFastPath === false
+      ? () => false
+      : createPollFastPath({
+          ...deps,
+          gate,
+          answers: new ResponseBatch((err) =>
+            deps.log.error({ err }, "a poll answer could not be written"),
+          ),
+        });
+  const allowed = new AllowedMethods();
+
   const app = Fastify({
-    serverFactory: (handler) =>
-      createServer((req, res) => {
-        const framework = () => handler(req, res);
-        if (!poll?.(req, res, framework) && !submit?.(req, res, framework)) framework();
-      }),
+    serverFactory: (handler) => {
+      const server = createServer(
+        {
+          // The header phase is node's to bound (answered 408 JSON by the client-error
+          // handler); the body is the edge's (request-deadline.ts), so node's own
+          // whole-request timer is off. Checked every second, not node's default 30 s.
+          headersTimeout: deps.requestDeadlines.headersTimeoutMs,
+          requestTimeout: 0,
+          connectionsCheckingInterval: 1000,
+        },
+        (req, res) =>
+          edge.handle(req, res, () => {
+            if (!poll(req, res, () => handler(req, res))) handler(req, res);
+          }),
+      );
+      edge.attach(server);
+      return server;
+    },
     // pino's Logger is a FastifyBaseLogger; the cast keeps the instance type the default one.
     loggerInstance: deps.log as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: !deps.accessLog }),
+    // The edge writes the access log, for every path; Fastify's own would miss fast paths.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimitBytes,
     // A hop count is "trust the first n hops" (what Fastify does with a number at run time).
     trustProxy:
@@ -108,27 +143,32 @@ export function buildApp(deps: AppDeps): FastifyInstance {
               hop < hops
           )(deps.trustProxy)
         : (deps.trustProxy ?? false),
+    // The edge chose the id (and already put it on the response).
     requestIdHeader: false,
-    genReqId: (req) => requestIdFrom(req.headers["x-request-id"]),
+    genReqId: requestIdOf,
     // Wrong types are the client's error: never coerce "3" into 3.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
-    // Our own JSON answers for what fails before routing (protocol-errors.ts); the 503
-    // while closing comes from installClosingGuard, not Fastify's raw body.
+    // Our own JSON answers for what fails before routing (protocol-errors.ts).
     clientErrorHandler: createClientErrorHandler(deps.log as FastifyBaseLogger),
     frameworkErrors: frameworkErrorHandler,
+    // Refusing requests while closing is the edge's step.
     return503OnClosing: false,
     forceCloseConnections: "idle",
   });
 
-  app.addHook("onRequest", (req, reply, done) => {
-    reply.header("x-request-id", req.id);
+  app.addHook("preClose", (done) => {
+    edge.close();
     done();
   });
-  installClosingGuard(app, () => fastPaths.forEach((p) => p.close()));
+  app.addHook("onRequest", (req, _reply, done) => {
+    setRoute(req.raw, req.routeOptions.url ?? "(no route)", "framework");
+    done();
+  });
+  allowed.install(app);
   // JSON only: without this, Fastify would parse text/plain bodies into strings.
   app.removeContentTypeParser("text/plain");
   installJsonBodyParser(app);
-  installErrorHandling(app);
+  installErrorHandling(app, allowed);
   healthRoutes(app, deps);
   fileRoutes(app, deps);
 
@@ -144,7 +184,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   );
   app.register(
     async (admin) => {
-      installAdminAuth(admin, deps.store);
+      // Its own failure counter: a key guesser on an address does not lock its admin out.
+      installAdminAuth(admin, deps.store, new SlidingWindowLimiter());
       adminAccountRoutes(admin, deps);
       adminKeyRoutes(admin, deps);
       adminCatalogueRoutes(admin, deps);
@@ -155,5 +196,5 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     { prefix: "/admin/v1" },
   );
-  return app;
+  return { app, edge };
 }

@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, errorBody } from "../core/errors.js";
+import type { AllowedMethods } from "./allowed-methods.js";
 
 /** Fastify's own error codes that are the client's fault, mapped to our catalogue. */
 function fromFastify(err: FastifyError): ApiError | null {
@@ -47,7 +48,7 @@ export function sendApiError(reply: FastifyReply, e: ApiError): FastifyReply {
   return reply.code(e.status).type("application/json; charset=utf-8").send(errorBody(e));
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, allowed: AllowedMethods): void {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     const known = err instanceof ApiError ? err : fromFastify(err);
     if (known) return sendApiError(reply, known);
@@ -55,10 +56,18 @@ export function installErrorHandling(app: FastifyInstance): void {
     return sendApiError(reply, new ApiError("internal_error"));
   });
 
-  app.setNotFoundHandler((req, reply) =>
-    sendApiError(
-      reply,
-      new ApiError("not_found", `No route for ${req.method} ${req.url.split("?")[0]}.`),
-    ),
-  );
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split("?")[0]!;
+    const methods = allowed.for(path);
+    // A known path asked with a method it does not take: 405 and what it does take.
+    if (methods.length > 0 && !methods.includes(req.method)) {
+      return sendApiError(
+        reply,
+        new ApiError("method_not_allowed", `${path} does not take ${req.method}.`, {
+          headers: { allow: methods.join(", ") },
+        }),
+      );
+    }
+    return sendApiError(reply, new ApiError("not_found", `No route for ${req.method} ${path}.`));
+  });
 }

@@ -17,7 +17,8 @@
  */
 import { setImmediate } from "node:timers/promises";
 import sharp from "sharp";
-import { ProviderError, type ReferenceImage } from "../providers/contract.js";
+import { ProviderError } from "../core/provider-error.js";
+import type { ReferenceImage } from "../core/types.js";
 import { OutboundError, type SafeClient } from "../net/safe-request.js";
 import {
   bmpDecoder,

@@ -6,20 +6,17 @@
  * database or the ledger: it reports images and progress through the context, and
  * returns (or throws) a classified outcome that the runner settles.
  */
-import type { FailureCode, GenerationRequest } from "../core/types.js";
+import type { FailureCode, GenerationRequest, ReferenceImage } from "../core/types.js";
+
+// Part of this contract, defined in core because media (below providers) raises and
+// produces them too while it loads reference images.
+export { ProviderError } from "../core/provider-error.js";
+export type { ReferenceImage } from "../core/types.js";
 
 /** An image produced by a provider, handed over as bytes (never a URL the caller sees). */
 export interface ProducedImage {
   /** 0-based position within the task's set. */
   index: number;
-  data: Buffer;
-  contentType: string;
-  width: number;
-  height: number;
-}
-
-/** A validated reference image, already fetched and checked by the runner. */
-export interface ReferenceImage {
   data: Buffer;
   contentType: string;
   width: number;
@@ -71,25 +68,6 @@ export interface GenerateOutcome {
   failures: Array<{ index: number; code: FailureCode; message: string }>;
 }
 
-/**
- * Thrown by a provider when the whole task fails. `retryable` says whether another
- * channel may be tried; `mayHaveCharged` says whether the upstream may already have
- * billed (such a call is never silently repeated).
- */
-export class ProviderError extends Error {
-  constructor(
-    readonly code: FailureCode,
-    message: string,
-    readonly retryable: boolean,
-    readonly mayHaveCharged = false,
-    /** The upstream's Retry-After (429/503), so routing can back the channel off. */
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = "ProviderError";
-  }
-}
-
 export interface Provider {
   readonly name: string;
   /**
@@ -112,5 +90,30 @@ export interface Provider {
    * ark's missing upstream_model). Absent: nothing to check.
    */
   validateChannel?(channel: ChannelToValidate): void;
+  /**
+   * When a channel's settings change the two guarantees above (evolink: only an upstream
+   * that is itself a Darkroom honours Idempotency-Key replay and cancel), the answer for
+   * that channel. Absent: `safeToRepeat` and `canCancel` hold for every channel.
+   */
+  guaranteesFor?(options: Record<string, unknown>): ChannelGuarantees;
   generate(req: GenerationRequest, ctx: GenerateContext): Promise<GenerateOutcome>;
+}
+
+/** What a call on one channel promises about repeats and cancels (see Provider). */
+export interface ChannelGuarantees {
+  safeToRepeat: boolean;
+  canCancel: boolean;
+}
+
+/** The guarantees of `provider` on a channel with these options. */
+export function guaranteesOf(
+  provider: Provider,
+  options: Record<string, unknown>,
+): ChannelGuarantees {
+  return (
+    provider.guaranteesFor?.(options) ?? {
+      safeToRepeat: provider.safeToRepeat,
+      canCancel: provider.canCancel === true,
+    }
+  );
 }

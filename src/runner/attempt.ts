@@ -10,6 +10,7 @@ import type { ChannelLease } from "../channels/router.js";
 import type { StoredImage } from "../core/types.js";
 import type { MediaStorage } from "../media/storage.js";
 import {
+  guaranteesOf,
   ProviderError,
   type GenerateOutcome,
   type ProducedImage,
@@ -111,7 +112,7 @@ export async function callProvider(a: AttemptInput): Promise<AttemptResult> {
     if (signal.aborted) return { kind: "aborted", reason: signal.reason };
     if (timedOut.signal.aborted) {
       // A call past its limit may still be running (and billing) upstream.
-      const safe = lease.provider.safeToRepeat;
+      const safe = guaranteesOf(lease.provider, lease.channel.options).safeToRepeat;
       return {
         kind: "error",
         error: new ProviderError(

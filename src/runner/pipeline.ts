@@ -29,7 +29,7 @@ import type { FailureCode, StoredImage } from "../core/types.js";
 import type { ReferenceLoader } from "../media/reference-images.js";
 import type { MediaStorage } from "../media/storage.js";
 import type { DarkroomEventBus } from "../obs/events.js";
-import { ProviderError, type ReferenceImage } from "../providers/contract.js";
+import { guaranteesOf, ProviderError, type ReferenceImage } from "../providers/contract.js";
 import type { ClaimedTask, Store, TaskOutcome } from "../store/store.js";
 import { callProvider, imageKey } from "./attempt.js";
 import { TaskAbort, type TaskPipeline } from "./runner.js";
@@ -89,7 +89,7 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
     if (task.attempts > 1 && task.channelId !== null) {
       // The previous runner died after choosing an upstream: unless that upstream is
       // free to repeat, it may already have charged for the call.
-      if (!deps.router.providerOf(task.channelId)?.safeToRepeat) {
+      if (!deps.router.guaranteesOf(task.channelId)?.safeToRepeat) {
         await fail(
           "service_error",
           "The task was interrupted while generating and was not repeated, to avoid a double charge.",
@@ -142,7 +142,7 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
           task.id,
           leaseToken,
           current.channel.id,
-          current.provider.canCancel === true,
+          guaranteesOf(current.provider, current.channel.options).canCancel,
           now(),
         );
         if (marked !== "ok") {

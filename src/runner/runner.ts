@@ -9,8 +9,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
+import { WakeableSleep } from "../core/wakeable-sleep.js";
 import type { ClaimedTask, Store } from "../store/store.js";
-import { WakeableSleep } from "./wakeable-sleep.js";
 
 export interface RunnerOptions {
   concurrency: number;

@@ -3,10 +3,10 @@
  * its first API key with its credits, all in one transaction. The generated secrets
  * are returned so the caller can print them once; only their hashes are stored.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { hashAdminToken, hashApiKey } from "../core/credentials.js";
 import { newAdminToken, newApiKey } from "../core/ids.js";
 import type { Config } from "../config/config.js";
-import { hashApiKey } from "../http/plugins/auth.js";
 import type { Store } from "../store/store.js";
 
 export interface BootstrapOutcome {
@@ -14,10 +14,6 @@ export interface BootstrapOutcome {
   /** Present only when generated here (not supplied through the environment). */
   generatedAdminToken?: string;
   generatedApiKey?: string;
-}
-
-export function hashAdminToken(token: string): string {
-  return createHash("sha256").update(`darkroom-admin:${token}`).digest("hex");
 }
 
 export async function bootstrapIfEmpty(

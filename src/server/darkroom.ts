@@ -5,12 +5,15 @@
  */
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { ChannelRouter } from "../channels/router.js";
 import { ConfigError, type Config } from "../config/config.js";
+import { hashAdminToken } from "../core/credentials.js";
 import { DurationEstimator } from "../core/estimate.js";
 import { ModelCatalogue } from "../core/models.js";
 import { buildApp } from "../http/app.js";
+import type { Edge, EdgeHooks } from "../http/edge/edge.js";
+import { defaultConnectionLimits, openFileLimit } from "../http/edge/connection-limits.js";
 import { KeyCache } from "../http/plugins/auth.js";
 import { FsStorage } from "../media/fs-storage.js";
 import { configureSharp } from "../media/sharp-setup.js";
@@ -18,6 +21,7 @@ import { hostVerdict } from "../net/policy.js";
 import { createSafeClient } from "../net/safe-request.js";
 import { signFileUrl } from "../media/signed-url.js";
 import { DarkroomEventBus } from "../obs/events.js";
+import { createLogger } from "../obs/logger.js";
 import { ProcessMonitor } from "../obs/process-monitor.js";
 import type { Provider } from "../providers/contract.js";
 import { ProviderRegistry } from "../providers/registry.js";
@@ -36,7 +40,7 @@ import type { Store } from "../store/store.js";
 import type { WebhookStore } from "../store/webhooks.js";
 import { WebhookDispatcher } from "../webhooks/dispatcher.js";
 import { safeWebhookSender } from "../webhooks/sender.js";
-import { bootstrapIfEmpty, hashAdminToken, type BootstrapOutcome } from "./bootstrap.js";
+import { bootstrapIfEmpty, type BootstrapOutcome } from "./bootstrap.js";
 
 export interface Darkroom {
   url: string;
@@ -47,6 +51,8 @@ export interface Darkroom {
   channelStore: ChannelStore;
   events: DarkroomEventBus;
   runner: Runner | null;
+  /** The HTTP edge: connection counts, the request pipeline (http/edge/edge.ts). */
+  edge: Edge;
   /** The callback outbox dispatcher (null with DARKROOM_WEBHOOKS=false). */
   webhooks: WebhookDispatcher | null;
   bootstrap: BootstrapOutcome;
@@ -54,20 +60,11 @@ export interface Darkroom {
   stop(): Promise<void>;
 }
 
-export function createLogger(config: Pick<Config, "logLevel">): Logger {
-  return pino({
-    level: config.logLevel,
-    base: { service: "darkroom" },
-    redact: {
-      paths: ["req.headers.authorization", "*.apiKey", "*.adminToken"],
-      censor: "[redacted]",
-    },
-  });
-}
-
 export interface StartOptions {
   /** Test hook: providers registered next to the built-in ones (e.g. a scripted fake upstream). */
   extraProviders?: Provider[];
+  /** Observers of every HTTP request (the edge's hook point; metrics will use it too). */
+  edgeHooks?: EdgeHooks[];
 }
 
 export async function startDarkroom(
@@ -185,7 +182,8 @@ export async function startDarkroom(
   events.on("task:finished", () => dispatcher?.wake());
 
   const monitor = new ProcessMonitor();
-  const app = buildApp({
+  const connectionDefaults = defaultConnectionLimits(openFileLimit(), config.trustProxy !== false);
+  const { app, edge } = buildApp({
     store,
     admin,
     catalogue,
@@ -220,6 +218,21 @@ export async function startDarkroom(
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     accessLog: config.accessLog,
+    pollFastPath: config.pollFastPath,
+    edgeHooks: opts.edgeHooks ?? [],
+    connectionLimits: {
+      total: config.edge.maxConnections ?? connectionDefaults.total,
+      perAddress:
+        config.edge.maxConnectionsPerAddress ??
+        Math.min(connectionDefaults.perAddress, config.edge.maxConnections ?? Infinity),
+    },
+    requestDeadlines: {
+      headersTimeoutMs: config.edge.headersTimeoutMs,
+      requestTimeoutMs: config.edge.requestTimeoutMs,
+      minBytesPerSecond: config.edge.minBytesPerSecond,
+      graceMs: 5000,
+      checkEveryMs: 1000,
+    },
     trustProxy: config.trustProxy,
     monitor,
     runnerStatus: () =>
@@ -247,6 +260,7 @@ export async function startDarkroom(
     channelStore,
     events,
     runner,
+    edge,
     webhooks: dispatcher,
     bootstrap: boot,
     log,

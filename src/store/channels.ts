@@ -1,31 +1,10 @@
 /**
- * The store seam for admin-defined channels (the `channels` table, migration 003), and
- * the plain shape of a channel it stores. Validation, defaults and secrets are the
- * channels layer's business (channels/definition.ts); the store only keeps the data.
- * Each backend implements it (store/sqlite/channels.ts).
+ * The store seam for admin-defined channels (the `channels` table, migration 003).
+ * What a channel is (ChannelDefinition) is part of the core; validation, defaults and
+ * secrets belong to config and channels. Each backend implements it
+ * (store/sqlite/channels.ts).
  */
-
-/**
- * What a channel is: one upstream account serving one of our models. The secret is
- * never part of it: a channel names an environment variable or a file.
- */
-export interface ChannelDefinition {
-  id: string;
-  model: string;
-  provider: string;
-  baseUrl: string | null;
-  apiKeyEnv: string | null;
-  apiKeyFile: string | null;
-  upstreamModel: string | null;
-  /** Lower number = tried first. */
-  priority: number;
-  /** Share of calls within its priority tier. */
-  weight: number;
-  maxConcurrency: number;
-  timeoutMs: number;
-  enabled: boolean;
-  options: Record<string, unknown>;
-}
+import type { ChannelDefinition } from "../core/channel-definition.js";
 
 export interface StoredChannel extends ChannelDefinition {
   createdAt: number;

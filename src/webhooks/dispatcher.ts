@@ -16,8 +16,8 @@
  * attempt, so the next process (or this one, restarted) sends them at once.
  */
 import type { Logger } from "pino";
-import { taskView, type LinkSigner } from "../http/task-view.js";
-import { WakeableSleep } from "../runner/wakeable-sleep.js";
+import { taskView, type LinkSigner } from "../core/public-task.js";
+import { WakeableSleep } from "../core/wakeable-sleep.js";
 import type { Store } from "../store/store.js";
 import type { ClaimedDelivery, WebhookStore } from "../store/webhooks.js";
 import { ATTEMPT_TIMEOUT_MS, describeResult, verdictFor, type SendResult } from "./schedule.js";

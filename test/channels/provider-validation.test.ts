@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { definitionFromJson } from "../../src/channels/definition.js";
+import { definitionFromJson } from "../../src/core/channel-definition.js";
 import { txt2img } from "../comfyui/fixtures.js";
 import {
   request,

@@ -1,7 +1,9 @@
 /**
  * Through the real server: a comfyui channel in DARKROOM_CONFIG serves the model, the
  * task completes with the emulator's PNGs behind signed links, a rejected graph fails
- * the task with a refund, and a cancel interrupts the running prompt on the GPU.
+ * the task with a refund, and a cancel interrupts the running prompt on the GPU. What a
+ * real ComfyUI does that looks like success: a graph half refused (200 with node_errors)
+ * fails invalid_parameters with a refund; a cached repeat is delivered and charged once.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -10,7 +12,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, waitForTask, type TestServer } from "../helpers/server.js";
 import { startComfyUiEmulator, type ComfyUiEmulator } from "../emulators/comfyui.js";
-import { txt2img, until } from "./fixtures.js";
+import { fixedSeed, halfInvalid, txt2img, until } from "./fixtures.js";
 
 let s: TestServer;
 let emu: ComfyUiEmulator;
@@ -30,6 +32,22 @@ beforeAll(async () => {
           base_url: emu.url,
           timeout_ms: 20_000,
           options: { workflow: txt2img(), poll_interval_ms: 20 },
+        },
+        {
+          id: "gpu-half-valid",
+          model: "doubao-seedream-4.5",
+          provider: "comfyui",
+          base_url: emu.url,
+          timeout_ms: 20_000,
+          options: { workflow: halfInvalid(), poll_interval_ms: 20 },
+        },
+        {
+          id: "gpu-fixed-seed",
+          model: "doubao-seedream-5.0-lite",
+          provider: "comfyui",
+          base_url: emu.url,
+          timeout_ms: 20_000,
+          options: { workflow: fixedSeed(), deterministic: true, poll_interval_ms: 20 },
         },
       ],
       sandbox_fallback: false,
@@ -110,5 +128,31 @@ describe("comfyui through the gateway", () => {
     const { final } = await waitForTask(s, id);
     expect(final).toMatchObject({ status: "failed", error: { code: "request_cancelled" } });
     await until(() => emu.seen.interrupts.includes(promptId));
+  });
+
+  it("a graph ComfyUI half refuses (200 with node_errors) fails invalid_parameters, refunded", async () => {
+    const before = (await s.api("/v1/credits")).json.data.user.remaining_credits as number;
+    const sub = await s.api("/v1/images/generations", {
+      body: { model: "doubao-seedream-4.5", prompt: "half refused graph" },
+    });
+    expect(sub.status).toBe(200);
+    const { final } = await waitForTask(s, sub.json.id);
+    expect(final).toMatchObject({ status: "failed", error: { code: "invalid_parameters" } });
+    expect(final.usage.credits_used).toBe(0);
+    expect((await s.api("/v1/credits")).json.data.user.remaining_credits).toBe(before);
+  });
+
+  it("one prompt per image with a seed that does not reach it: the cached repeat is charged once", async () => {
+    const sub = await s.api("/v1/images/generations", {
+      body: { model: "doubao-seedream-5.0-lite", prompt: "cached twice", n: 2 },
+    });
+    expect(sub.status).toBe(200);
+    const { final } = await waitForTask(s, sub.json.id);
+    expect(final).toMatchObject({ status: "completed" });
+    expect(final.results).toHaveLength(1);
+    expect(final.usage.credits_used * 2).toBeCloseTo(final.usage.credits_reserved, 6);
+    expect(
+      emu.seen.prompts.filter((p) => JSON.stringify(p.graph).includes("cached twice")),
+    ).toHaveLength(2);
   });
 });

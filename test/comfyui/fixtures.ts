@@ -40,6 +40,31 @@ export function txt2img(opts: { batch?: boolean } = {}): Record<string, unknown>
   };
 }
 
+/**
+ * txt2img whose seed never reaches the image: a fixed seed in the sampler, and the
+ * `{{seed}}` placeholder only in a dangling node (when `dangling`). ComfyUI serves a
+ * repeat of it from its cache.
+ */
+export function fixedSeed(opts: { dangling?: boolean } = {}): Record<string, unknown> {
+  const g = txt2img({ batch: false });
+  (g["3"] as { inputs: Record<string, unknown> }).inputs.seed = 42;
+  if (opts.dangling)
+    g["12"] = { class_type: "CLIPTextEncode", inputs: { text: "{{seed}}", clip: ["4", 1] } };
+  return g;
+}
+
+/**
+ * txt2img plus a second output whose LoadImage names a file that was never uploaded:
+ * ComfyUI refuses that output and runs the other (HTTP 200 with node_errors).
+ */
+export function halfInvalid(): Record<string, unknown> {
+  return {
+    ...txt2img(),
+    "20": { class_type: "LoadImage", inputs: { image: "never-uploaded.png" } },
+    "21": { class_type: "SaveImage", inputs: { filename_prefix: "side", images: ["20", 0] } },
+  };
+}
+
 /** txt2img plus a LoadImage node fed by the first reference image. */
 export function withReference(): Record<string, unknown> {
   return {

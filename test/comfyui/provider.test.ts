@@ -8,7 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProviderError } from "../../src/providers/contract.js";
 import { createComfyUiProvider } from "../../src/providers/comfyui/index.js";
 import { startComfyUiEmulator, type ComfyUiEmulator } from "../emulators/comfyui.js";
-import { fakeContext, request, txt2img, until, withReference } from "./fixtures.js";
+import {
+  fakeContext,
+  fixedSeed,
+  halfInvalid,
+  request,
+  txt2img,
+  until,
+  withReference,
+} from "./fixtures.js";
 
 let emu: ComfyUiEmulator;
 beforeAll(async () => {
@@ -260,5 +268,82 @@ describe("comfyui provider", () => {
     const { ctx } = fakeContext({ baseUrl: emu.url, options: { workflow: { "1": {} } } });
     const err = await rejection(provider.generate(request("x"), ctx));
     expect([err.code, err.retryable]).toEqual(["service_error", true]);
+  });
+});
+
+describe("comfyui provider: what a real ComfyUI does that looks like success", () => {
+  it("some outputs fail validation (200 with node_errors): invalid_parameters, nothing delivered, prompt removed", async () => {
+    const { ctx, images } = fakeContext({
+      baseUrl: emu.url,
+      options: options({ workflow: halfInvalid() }),
+    });
+    const err = await rejection(provider.generate(request("half valid graph"), ctx));
+    expect([err.code, err.retryable]).toEqual(["invalid_parameters", false]);
+    expect(images).toHaveLength(0);
+    // ComfyUI did queue the valid half; Darkroom took it off the GPU.
+    const [sent] = graphOf("half valid graph");
+    expect(sent).toBeDefined();
+    await until(
+      () => emu.seen.deletes.includes(sent!.id) || emu.seen.interrupts.includes(sent!.id),
+    );
+  });
+
+  it("the emulator, like ComfyUI, answers 200 with node_errors and runs the valid output", async () => {
+    const graph = JSON.parse(
+      JSON.stringify(halfInvalid())
+        .replace("{{prompt}}", "direct half")
+        .replace(/"\{\{(width|height|batch_size|seed)\}\}"/g, "64"),
+    ) as Record<string, unknown>;
+    const r = await fetch(`${emu.url}/prompt`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ prompt: graph, client_id: "direct" }),
+    });
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as {
+      prompt_id: string;
+      node_errors: Record<string, { dependent_outputs: string[] }>;
+    };
+    expect(Object.keys(body.node_errors)).toEqual(["20"]);
+    expect(body.node_errors["20"]!.dependent_outputs).toEqual(["21"]);
+    let outputs: Record<string, unknown> = {};
+    const deadline = Date.now() + 5000;
+    while (Object.keys(outputs).length === 0 && Date.now() < deadline) {
+      const h = (await (await fetch(`${emu.url}/history/${body.prompt_id}`)).json()) as Record<
+        string,
+        { outputs: Record<string, unknown> }
+      >;
+      outputs = h[body.prompt_id]?.outputs ?? {};
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    expect(Object.keys(outputs)).toEqual(["9"]);
+  });
+
+  it("a seed that does not reach the image: the second prompt is ComfyUI's cached file, not delivered or counted again", async () => {
+    const { ctx, images } = fakeContext({
+      baseUrl: emu.url,
+      options: options({ workflow: fixedSeed(), deterministic: true }),
+    });
+    const out = await provider.generate(request("the same picture twice", 2), ctx);
+    expect(out.generated).toBe(1);
+    expect(out.failures).toEqual([
+      expect.objectContaining({ index: 1, code: "generation_failed_no_content" }),
+    ]);
+    expect(images.map((i) => i.index)).toEqual([0]);
+    // Two prompts went to ComfyUI; the second was all cache: the same output file, viewed once.
+    const sent = graphOf("the same picture twice");
+    expect(sent).toHaveLength(2);
+    expect(JSON.stringify(sent[0]!.graph)).toBe(JSON.stringify(sent[1]!.graph));
+    expect(emu.seen.views.filter((v) => v === emu.seen.views.at(-1))).toHaveLength(1);
+  });
+
+  it("with a seed that reaches the image, n prompts give n different images", async () => {
+    const { ctx, images } = fakeContext({
+      baseUrl: emu.url,
+      options: options({ workflow: txt2img({ batch: false }) }),
+    });
+    const out = await provider.generate(request("two different pictures", 2), ctx);
+    expect(out).toEqual({ generated: 2, failures: [] });
+    expect(images[0]!.data.equals(images[1]!.data)).toBe(false);
   });
 });

@@ -10,7 +10,7 @@ import {
   loadWorkflowTemplate,
   parseWorkflowTemplate,
 } from "../../src/providers/comfyui/workflow.js";
-import { txt2img, withReference } from "./fixtures.js";
+import { fixedSeed, txt2img, withReference } from "./fixtures.js";
 
 const values = {
   prompt: "a lighthouse",
@@ -76,6 +76,24 @@ describe("comfyui workflow template", () => {
     expect(() => loadWorkflowTemplate({ workflow_file: path.join(dir, "missing.json") })).toThrow(
       /cannot read/,
     );
+  });
+
+  it("refuses a template whose {{seed}} cannot vary the images, unless declared deterministic", () => {
+    const p = createComfyUiProvider();
+    const check =
+      (workflow: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      () =>
+        p.validateChannel({ baseUrl: "http://gpu:8188", options: { workflow, ...extra } });
+    expect(check(fixedSeed())).toThrow(/\{\{seed\}\} is missing.*options\.deterministic/);
+    expect(check(fixedSeed({ dangling: true }))).toThrow(
+      /\{\{seed\}\} does not feed any output node/,
+    );
+    expect(check(fixedSeed(), { deterministic: true })).not.toThrow();
+    expect(check(fixedSeed(), { deterministic: "yes" })).toThrow(/deterministic must be/);
+    expect(check(txt2img())).not.toThrow();
+    expect(check(txt2img({ batch: false }))).not.toThrow();
+    expect(parseWorkflowTemplate(fixedSeed({ dangling: true })).seedReachesOutput).toBe(false);
+    expect(parseWorkflowTemplate(withReference()).seedReachesOutput).toBe(true);
   });
 
   it("validateChannel checks base_url, the template and the options at load", () => {

@@ -16,7 +16,9 @@ const admin = (p: string, init: Parameters<TestServer["api"]>[1] = {}) =>
   s.api(`/admin/v1${p}`, { key: TEST_ADMIN_TOKEN, ...init });
 
 beforeAll(async () => {
-  s = await startTestServer({ DARKROOM_RUNNER: "false" });
+  // Behind a trusted proxy, so the authorisation tests can come from many addresses:
+  // wrong admin tokens are throttled per address, like wrong API keys.
+  s = await startTestServer({ DARKROOM_RUNNER: "false", DARKROOM_TRUST_PROXY: "true" });
 });
 afterAll(async () => {
   await ledgerInvariants(s.admin);
@@ -43,12 +45,13 @@ describe("admin authorisation", () => {
     ["GET", "/ledger/check"],
     ["GET", "/status"],
   ];
-  for (const [method, p] of routes) {
+  for (const [i, [method, p]] of routes.entries()) {
     it(`${method} ${p}: 401 with an API key, with no credential and with a wrong token`, async () => {
       for (const key of [s.apiKey, null, "dra-wrong-token-000000000000000000000"]) {
         const r = await s.api(`/admin/v1${p}`, {
           method,
           key,
+          headers: { "x-forwarded-for": `10.1.0.${i}` },
           ...(method === "GET" ? {} : { body: {} }),
         });
         expect(r.status).toBe(401);
@@ -56,6 +59,29 @@ describe("admin authorisation", () => {
       }
     });
   }
+});
+
+describe("wrong admin tokens are throttled like wrong API keys", () => {
+  it("an address past 20 wrong tokens a minute gets 429, even with the right token; others are served", async () => {
+    const from = (address: string, key: string) =>
+      s.api("/admin/v1/status", { key, headers: { "x-forwarded-for": address } });
+    for (let i = 0; i < 20; i++) {
+      expect((await from("10.2.0.1", `dra-guess-${i}-00000000000000000000000`)).status).toBe(401);
+    }
+    const throttled = await from("10.2.0.1", "dra-guess-last-000000000000000000000");
+    expect(throttled.status).toBe(429);
+    expect(throttled.json.error).toMatchObject({
+      code: "rate_limit_exceeded",
+      type: "rate_limit_error",
+    });
+    expect(throttled.headers.get("retry-after")).toBe("60");
+    expect((await from("10.2.0.1", TEST_ADMIN_TOKEN)).status).toBe(429);
+    expect((await from("10.2.0.2", TEST_ADMIN_TOKEN)).status).toBe(200);
+    // Bad admin tokens do not lock the address out of /v1 (its keys are their own matter).
+    expect(
+      (await s.api("/v1/credits", { headers: { "x-forwarded-for": "10.2.0.1" } })).status,
+    ).toBe(200);
+  });
 });
 
 describe("accounts, keys and credits", () => {
@@ -134,7 +160,10 @@ describe("accounts, keys and credits", () => {
     // concurrency is checked first: 429 with Retry-After.
     const third = await submit();
     expect(third.status).toBe(429);
-    expect(third.json.error.code).toBe("rate_limit_exceeded");
+    expect(third.json.error).toMatchObject({
+      code: "rate_limit_exceeded",
+      type: "rate_limit_error",
+    });
     expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
     const acct = await admin(`/accounts/${accountId}`);
     expect(acct.json).toMatchObject({ balance: 10.5, held: 3.6, available: 6.9 });

@@ -21,13 +21,31 @@ describe("error shape everywhere", () => {
       ["GET", "/"],
       ["GET", "/nope"],
       ["POST", "/v1/nope"],
-      ["DELETE", "/v1/images/generations"],
-      ["GET", "/v1/images/generations"],
+      ["GET", "/v1/tasks/task-unified-1/extra"],
     ] as const) {
       const r = await s.api(p, { method });
       expect(r.status, `${method} ${p}`).toBe(404);
       expect(r.headers.get("content-type")).toMatch(/^application\/json/);
       expectErrorShape(r.json);
+    }
+  });
+
+  it("a known route asked with the wrong method: 405 JSON with Allow, not 404", async () => {
+    for (const [method, p, allow] of [
+      ["DELETE", "/v1/images/generations", "POST"],
+      ["GET", "/v1/images/generations", "POST"],
+      ["POST", "/v1/tasks/task-unified-1757165031-abcdefgh", "GET, HEAD"],
+      ["GET", "/v1/tasks/task-unified-1757165031-abcdefgh/cancel", "POST"],
+      ["PUT", "/v1/credits", "GET, HEAD"],
+      ["POST", "/healthz", "GET, HEAD"],
+      ["DELETE", "/admin/v1/accounts", "GET, HEAD, POST"],
+    ] as const) {
+      const r = await s.api(p, { method, ...(method === "GET" ? {} : { body: {} }) });
+      expect(r.status, `${method} ${p}`).toBe(405);
+      expect(r.headers.get("allow"), `${method} ${p}`).toBe(allow);
+      expect(r.headers.get("content-type")).toMatch(/^application\/json/);
+      expectErrorShape(r.json);
+      expect(r.json.error).toMatchObject({ code: "method_not_allowed" });
     }
   });
 

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DurationEstimator } from "../../src/core/estimate.js";
 import { BUILTIN_MODELS, ModelCatalogue } from "../../src/core/models.js";
 import { buildApp } from "../../src/http/app.js";
-import { KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
+import { hashApiKey } from "../../src/core/credentials.js";
+import { KeyCache } from "../../src/http/plugins/auth.js";
 import { FsStorage } from "../../src/media/fs-storage.js";
 import { ProcessMonitor } from "../../src/obs/process-monitor.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
@@ -37,7 +38,7 @@ const brokenStore = {
 let url = "";
 const registry = new ProviderRegistry(); // no provider at all: nothing can serve a model
 const channels = await sandboxRouter(registry);
-const app = buildApp({
+const { app } = buildApp({
   store: brokenStore,
   admin: brokenStore as unknown as AdminStore,
   webhooks: brokenStore as unknown as WebhookStore,
@@ -55,6 +56,14 @@ const app = buildApp({
   log: pino({ level: "error" }, { write: (line: string) => void logged.push(line) }),
   bodyLimitBytes: 1024 * 1024,
   accessLog: false,
+  connectionLimits: { total: 1000, perAddress: 1000 },
+  requestDeadlines: {
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 60_000,
+    minBytesPerSecond: 1024,
+    graceMs: 5000,
+    checkEveryMs: 1000,
+  },
   monitor: new ProcessMonitor(),
   runnerStatus: () => null,
 });

@@ -7,9 +7,12 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
+import { Edge } from "../../src/http/edge/edge.js";
 import { createPollFastPath } from "../../src/http/fast-paths/poll.js";
 import { ResponseBatch } from "../../src/http/fast-paths/response-batch.js";
-import { AuthGate, KeyCache, hashApiKey } from "../../src/http/plugins/auth.js";
+import { hashApiKey } from "../../src/core/credentials.js";
+import { AuthGate, KeyCache } from "../../src/http/plugins/auth.js";
 import type { Store } from "../../src/store/store.js";
 import {
   TEST_ADMIN_TOKEN,
@@ -47,10 +50,24 @@ describe("poll fast path: which requests it takes", () => {
         throw err;
       }),
     });
-    raw = createServer((req, res) => {
-      const fallback = () => res.writeHead(FALLBACK).end();
-      if (!fast(req, res, fallback)) fallback();
+    // Through the edge, as in the real server: the request id is the edge's step.
+    const edge = new Edge({
+      log: pino({ level: "silent" }),
+      accessLog: false,
+      connections: { total: 1000, perAddress: 1000 },
+      deadlines: {
+        requestTimeoutMs: 60_000,
+        minBytesPerSecond: 0,
+        graceMs: 5000,
+        checkEveryMs: 1000,
+      },
     });
+    raw = createServer((req, res) =>
+      edge.handle(req, res, () => {
+        const fallback = () => res.writeHead(FALLBACK).end();
+        if (!fast(req, res, fallback)) fallback();
+      }),
+    );
     await new Promise<void>((ok) => raw.listen(0, "127.0.0.1", ok));
     base = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
   });

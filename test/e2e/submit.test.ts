@@ -166,6 +166,9 @@ describe.each([
       ["prompt over 2000 chars", { ...base, prompt: "a".repeat(2001) }, "prompt"],
       ["prompt over 2000 code points", { ...base, prompt: "🌅".repeat(2001) }, "prompt"],
       ["prompt with a NUL", { ...base, prompt: "a\u0000b" }, "prompt"],
+      ["prompt with DEL", { ...base, prompt: "a\u007fb" }, "prompt"],
+      ["prompt with a C1 control (NEL)", { ...base, prompt: "a\u0085b" }, "prompt"],
+      ["prompt with a C1 control (APC)", { ...base, prompt: "a\u009fb" }, "prompt"],
       ["prompt with an escape character", { ...base, prompt: "a\u001bb" }, "prompt"],
       ["prompt with a lone surrogate", { ...base, prompt: "a\ud800b" }, "prompt"],
       ["null model", { ...base, model: null }, "model"],
@@ -304,7 +307,7 @@ describe.each([
       expect(r.headers.get("retry-after")).toBe("5");
       expect(r.json.error).toMatchObject({
         code: "rate_limit_exceeded",
-        type: expect.any(String),
+        type: "rate_limit_error",
         message: "This API key has too many tasks in progress.",
       });
       expect(await tasksOf("acct_busy")).toBe(1);

@@ -1,7 +1,9 @@
 /**
  * The Ark emulator's protocol rules, apart from its server (ark.ts): the prompt
- * directives, Ark's body validation with its codes and params, and its error types.
+ * directives, Ark's body validation with its codes and params, its error types, and how
+ * many images of a set the model makes (arkSetSize).
  */
+import { createHash } from "node:crypto";
 
 export interface Directives {
   error?: { status: number; code: string; retryAfter?: string };
@@ -87,6 +89,7 @@ const MODEL_ID = /^(doubao-)?seedream-|^ep-/;
 
 export interface Job {
   model: string;
+  prompt: string;
   width: number;
   height: number;
   count: number;
@@ -193,6 +196,7 @@ export function validateArkBody(body: Record<string, unknown>, notOpen: Set<stri
 
   return {
     model: body.model,
+    prompt: body.prompt,
     width,
     height,
     count: seq === "auto" ? max : 1,
@@ -201,4 +205,17 @@ export function validateArkBody(body: Record<string, unknown>, notOpen: Set<stri
     stream: body.stream === true,
     png: body.output_format === "png",
   };
+}
+
+/**
+ * How many images of a sequential set of up to `maxImages` the model decides to make
+ * when no directive says: Ark may stop short, so about one multi-image request in four
+ * (chosen by a hash of the prompt, so the same prompt always gets the same answer) makes
+ * between 1 and maxImages - 1. Tests that need a full set say `[ark:generate=<n>]`, or
+ * ask this function what to expect.
+ */
+export function arkSetSize(prompt: string, maxImages: number): number {
+  if (maxImages < 2) return maxImages;
+  const h = createHash("sha256").update(prompt).digest();
+  return h[0]! % 4 === 0 ? 1 + (h[1]! % (maxImages - 1)) : maxImages;
 }

@@ -15,7 +15,7 @@
  * | `[ark:error=429,QuotaExceeded,retry-after=2]` | … with a `Retry-After` header (seconds or an HTTP date)    |
  * | `[ark:moderate=1]` / `[ark:moderate=0,2]`  | those image_index (0-based) fail with OutputImageSensitiveContentDetected; the set goes on |
  * | `[ark:internal-after=2]`                   | images 0..1 succeed, image 2 fails InternalServiceError, the set stops |
- * | `[ark:generate=2]`                         | the model decides to make only 2 images                       |
+ * | `[ark:generate=2]`                         | the model decides to make only 2 images (`=15`: a full set)   |
  * | `[ark:stream-error=ServerOverloaded,after=1]` | SSE: after 1 image an `error` event ends the stream        |
  * | `[ark:delay=300]`                          | each image takes 300 ms                                       |
  * | `[ark:hold=5000]`                          | nothing at all for 5 s, then the normal answer                |
@@ -25,6 +25,10 @@
  * | `[ark:cut-stream]`                         | SSE ends after the images, without `completed` or `[DONE]`    |
  * | `[ark:url-broken]`                         | `url` results point at a 404                                  |
  * | `[ark:download-delay=3000,from=1]`         | downloads of `url` images 1.. answer only after 3 s           |
+ *
+ * Without `generate`, a set is not always full: like Ark, the model sometimes makes fewer
+ * than `max_images` (`arkSetSize`: about one multi-image prompt in four, chosen by a hash
+ * of the prompt, so tests stay deterministic). `{ fullSets: true }` turns that off.
  *
  * Built to hold 10,000 concurrent requests: per held request only its socket, parsed
  * body and at most one pending setTimeout; `tinyImages` answers with one precomputed JPEG.
@@ -36,6 +40,7 @@ import type { AddressInfo } from "node:net";
 import sharp from "sharp";
 import {
   ArkFault,
+  arkSetSize,
   ERROR_TYPES,
   parseArkDirectives,
   validateArkBody,
@@ -43,7 +48,7 @@ import {
   type Job,
 } from "./ark-protocol.js";
 
-export { parseArkDirectives } from "./ark-protocol.js";
+export { arkSetSize, parseArkDirectives } from "./ark-protocol.js";
 
 export interface ArkEmulatorOptions {
   /** The key the emulator accepts (`Authorization: Bearer <key>`). */
@@ -56,6 +61,8 @@ export interface ArkEmulatorOptions {
   record?: boolean;
   /** Model ids answered with 404 ModelNotOpen. */
   notOpenModels?: string[];
+  /** Always make `max_images` (no short sets without a directive). */
+  fullSets?: boolean;
 }
 
 export interface RecordedRequest {
@@ -198,8 +205,16 @@ export async function startArkEmulator(opts: ArkEmulatorOptions = {}): Promise<A
       res.once("close", onClose);
     });
 
+  /** Images the model makes: the directive's count, else Ark's own (sometimes short) choice. */
+  const setSize = (job: Job, d: Directives) =>
+    d.generate !== undefined
+      ? Math.min(job.count, d.generate)
+      : opts.fullSets
+        ? job.count
+        : arkSetSize(job.prompt, job.count);
+
   async function answerJson(res: http.ServerResponse, job: Job, d: Directives): Promise<void> {
-    const n = Math.min(job.count, d.generate ?? job.count);
+    const n = setSize(job, d);
     if (!(await wait(d.delayMs * n, res))) return;
     const data: Array<Record<string, unknown>> = [];
     let generated = 0;
@@ -236,7 +251,7 @@ export async function startArkEmulator(opts: ArkEmulatorOptions = {}): Promise<A
   }
 
   async function answerStream(res: http.ServerResponse, job: Job, d: Directives): Promise<void> {
-    const n = Math.min(job.count, d.generate ?? job.count);
+    const n = setSize(job, d);
     res.writeHead(200, {
       "content-type": "text/event-stream",
       "cache-control": "no-cache",

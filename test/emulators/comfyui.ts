@@ -19,8 +19,20 @@
  * prompt is queued at once but /prompt answers 300 ms later; and, as a proxy in front of
  * ComfyUI might: `[comfy:reset]` the connection is cut, `[comfy:badjson]` a truncated body,
  * `[comfy:429]` Too Many Requests with Retry-After: 7.
+ *
+ * Two behaviours of the real server that need no directive:
+ * - Validation per output: a node that fails validation (e.g. a LoadImage naming a file
+ *   that was never uploaded) fails the outputs that depend on it. When every output
+ *   fails, 400 with `node_errors`; when only some do, 200 with the same non-empty
+ *   `node_errors`, and only the valid outputs run.
+ * - The cache: every node is cached by its class and inputs (links included). A node
+ *   whose signature already ran is not run again (`execution_cached` lists it), and a
+ *   cached output node reports the very same files as before. So an identical prompt
+ *   graph (e.g. a template whose seed does not reach the image) gives the same output
+ *   file again, as ComfyUI does. Rendered colours follow the output's signature, so
+ *   graphs that differ (another seed) give different bytes. `{ cache: false }` turns it off.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import sharp from "sharp";
@@ -39,6 +51,8 @@ interface Job {
   clientId: string;
   directives: Map<string, string>;
   interrupted: boolean;
+  /** The nodes to run: the ancestors of the outputs that passed validation. */
+  runs: Set<string>;
 }
 interface HistoryEntry {
   prompt: unknown[];
@@ -77,9 +91,12 @@ export interface ComfyUiEmulator {
 }
 
 export async function startComfyUiEmulator(
-  opts: { stepMs?: number } = {},
+  opts: { stepMs?: number; cache?: boolean } = {},
 ): Promise<ComfyUiEmulator> {
   const stepMs = opts.stepMs ?? 2;
+  const caching = opts.cache !== false;
+  /** Node signatures that ran, with the images of the output nodes among them. */
+  const cache = new Map<string, OutImage[] | null>();
   const seen: ComfyUiEmulator["seen"] = {
     prompts: [],
     uploads: [],
@@ -152,7 +169,9 @@ export async function startComfyUiEmulator(
     emit("execution_start", { prompt_id: job.id, timestamp: ts() });
     startedIds.add(job.id);
     for (const w of startWaiters.get(job.id) ?? []) w();
-    emit("execution_cached", { nodes: [], prompt_id: job.id, timestamp: ts() });
+    const sig = signatures(job.graph);
+    const cached = [...job.runs].filter((id) => caching && cache.has(sig.get(id)!));
+    emit("execution_cached", { nodes: cached, prompt_id: job.id, timestamp: ts() });
     if (job.directives.has("ws-drop")) sockets.get(to)?.terminate();
 
     const latent = Object.values(job.graph).find((n) => n.class_type === "EmptyLatentImage");
@@ -160,7 +179,21 @@ export async function startComfyUiEmulator(
     const height = Number(latent?.inputs.height ?? 512);
     const batch = Number(latent?.inputs.batch_size ?? 1);
     for (const id of order(job.graph)) {
+      if (!job.runs.has(id)) continue;
       const node = job.graph[id]!;
+      if (cached.includes(id)) {
+        const images = cache.get(sig.get(id)!);
+        if (images) {
+          outputs[id] = { images };
+          send(to, "executed", {
+            node: id,
+            display_node: id,
+            output: { images },
+            prompt_id: job.id,
+          });
+        }
+        continue;
+      }
       send(to, "executing", { node: id, display_node: id, prompt_id: job.id });
       if (node.class_type === "KSampler") {
         const steps = Math.min(20, Number(node.inputs.steps ?? 4));
@@ -206,10 +239,17 @@ export async function startComfyUiEmulator(
         const images: OutImage[] = [];
         const type = node.class_type === "SaveImage" ? "output" : "temp";
         const made = Math.min(batch, Number(job.directives.get("images") ?? batch));
+        // The colour follows the node's signature (its seed, prompt…) and the batch index.
+        const tint = createHash("sha256").update(sig.get(id)!).digest();
         for (let b = 0; b < made; b++) {
           const filename = `ComfyUI_${String(++fileCounter).padStart(5, "0")}_.png`;
           const data = await sharp({
-            create: { width, height, channels: 3, background: { r: 40 * b, g: 90, b: 160 } },
+            create: {
+              width,
+              height,
+              channels: 3,
+              background: { r: (40 * b) % 256, g: tint[0]!, b: tint[1]! },
+            },
           })
             .png()
             .toBuffer();
@@ -222,7 +262,8 @@ export async function startComfyUiEmulator(
         }
         outputs[id] = { images };
         send(to, "executed", { node: id, display_node: id, output: { images }, prompt_id: job.id });
-      }
+        cache.set(sig.get(id)!, images);
+      } else cache.set(sig.get(id)!, null);
       executed.push(id);
     }
     emit("execution_success", { prompt_id: job.id, timestamp: ts() });
@@ -386,11 +427,14 @@ export async function startComfyUiEmulator(
       if (reasons.length)
         nodeErrors[id] = {
           errors: reasons,
-          dependent_outputs: outputsOf(graph),
+          dependent_outputs: outputsOf(graph).filter((o) => ancestors(graph, o).has(id)),
           class_type: node.class_type,
         };
     }
-    if (Object.keys(nodeErrors).length)
+    const good = outputsOf(graph).filter(
+      (o) => ![...ancestors(graph, o)].some((a) => a in nodeErrors),
+    );
+    if (good.length === 0)
       return json(res, 400, {
         error: {
           type: "prompt_outputs_failed_validation",
@@ -407,10 +451,13 @@ export async function startComfyUiEmulator(
       clientId: typeof parsed.client_id === "string" ? parsed.client_id : "",
       directives,
       interrupted: false,
+      runs: new Set(good.flatMap((o) => [...ancestors(graph, o)])),
     };
     seen.prompts.push({ id: job.id, graph, clientId: job.clientId });
     pending.push(job);
-    const answer = () => json(res, 200, { prompt_id: job.id, number: job.number, node_errors: {} });
+    // Some outputs failed validation: ComfyUI still queues the others, and says so.
+    const answer = () =>
+      json(res, 200, { prompt_id: job.id, number: job.number, node_errors: nodeErrors });
     // `[comfy:slow-answer]`: queued at once, answered 300 ms later (a cancel lands in between).
     if (directives.has("slow-answer")) setTimeout(answer, 300);
     else answer();
@@ -461,6 +508,39 @@ function invalid(details: string, type: string, message: string) {
 
 function outputsOf(graph: Graph): string[] {
   return Object.keys(graph).filter((id) => OUTPUT_NODES.has(graph[id]!.class_type));
+}
+
+/** A node and every node it takes input from, transitively. */
+function ancestors(graph: Graph, id: string, out = new Set<string>()): Set<string> {
+  if (out.has(id) || !graph[id]) return out;
+  out.add(id);
+  for (const v of Object.values(graph[id].inputs))
+    if (Array.isArray(v) && typeof v[0] === "string") ancestors(graph, v[0], out);
+  return out;
+}
+
+/** Each node's cache key: its class and inputs, links replaced by the linked node's key. */
+function signatures(graph: Graph): Map<string, string> {
+  const sig = new Map<string, string>();
+  const of = (id: string, stack: Set<string>): string => {
+    const known = sig.get(id);
+    if (known !== undefined) return known;
+    const node = graph[id];
+    if (!node || stack.has(id)) return `missing:${id}`;
+    stack.add(id);
+    const inputs = Object.keys(node.inputs)
+      .sort()
+      .map((k) => {
+        const v = node.inputs[k];
+        return [k, Array.isArray(v) && typeof v[0] === "string" ? [of(v[0], stack), v[1]] : v];
+      });
+    stack.delete(id);
+    const s = JSON.stringify([node.class_type, inputs]);
+    sig.set(id, s);
+    return s;
+  };
+  for (const id of Object.keys(graph)) of(id, new Set());
+  return sig;
 }
 
 /** Nodes in dependency order (inputs given as [node id, slot] links come first). */

@@ -1,10 +1,15 @@
 /**
- * A faithful loopback emulator of an EvoLink-compatible gateway (spec/api.md, as a
- * client sees it; spec/upstreams.md §4), for the `evolink` provider's tests: bearer
- * auth, body validation with `param`, Idempotency-Key replay (same key + same body →
- * the same task, `Idempotency-Replayed: true`; a different body → 409), tasks whose
- * progress grows over polls, result links it serves itself (real JPEG bytes), failed
- * tasks with business codes, cancel (409 once terminal), 404 for unknown tasks.
+ * A faithful loopback emulator of EvoLink's public task API (spec/upstreams.md §4:
+ * submit, then poll), for the `evolink` provider's tests: bearer auth, body validation
+ * with `param`, tasks whose progress grows over polls, result links it serves itself
+ * (real JPEG bytes), failed tasks with business codes, 404 for unknown tasks.
+ *
+ * By default it does only what EvoLink documents: an `Idempotency-Key` header is
+ * ignored (every submission creates and bills a task) and there is no cancel call
+ * (404). `{ darkroomExtras: true }` adds what a Darkroom upstream offers on top
+ * (spec/api.md): Idempotency-Key replay (same key + same body → the same task,
+ * `Idempotency-Replayed: true`; a different body → 409) and
+ * `POST /v1/tasks/{id}/cancel` (409 once terminal).
  *
  * Per-task behaviour from directives in the prompt, so tests run in parallel:
  *   submit:  [evolink:error=<status>,code=<code>,param=<p>,retry-after=<s>]
@@ -38,6 +43,7 @@ export interface EvolinkEmulator {
   tasks: Map<string, EmulatedTask>;
   /** Submissions received (replays included). */
   submissions: Array<{ headers: http.IncomingHttpHeaders; body: unknown }>;
+  /** Cancel calls received (answered 404 unless darkroomExtras). */
   cancels: string[];
   /** Progress values served by polls, per task. */
   served: Map<string, number[]>;
@@ -64,9 +70,17 @@ const canonical = (x: unknown): string =>
           .join(",")}}`
       : JSON.stringify(x);
 
+export interface EvolinkEmulatorOptions {
+  apiKey?: string;
+  models?: string[];
+  /** Behave like a Darkroom upstream: replay Idempotency-Key, accept cancel. */
+  darkroomExtras?: boolean;
+}
+
 export async function startEvolinkEmulator(
-  opts: { apiKey?: string; models?: string[] } = {},
+  opts: EvolinkEmulatorOptions = {},
 ): Promise<EvolinkEmulator> {
+  const extras = opts.darkroomExtras === true;
   const apiKey = opts.apiKey ?? `sk-${randomBytes(20).toString("hex")}`;
   const models = new Set(opts.models ?? ["doubao-seedream-4.0", "gpt-image-1"]);
   const tasks = new Map<string, EmulatedTask>();
@@ -117,7 +131,7 @@ export async function startEvolinkEmulator(
       progress: t.progress,
       status: t.status,
       task_info: {
-        can_cancel: t.status === "pending" || t.status === "processing",
+        can_cancel: extras && (t.status === "pending" || t.status === "processing"),
         estimated_time: 5,
       },
       type: "image",
@@ -178,8 +192,11 @@ export async function startEvolinkEmulator(
           headers,
         );
       }
+      // EvoLink documents no Idempotency-Key: only a Darkroom upstream replays it.
       const key =
-        typeof req.headers["idempotency-key"] === "string" ? req.headers["idempotency-key"] : null;
+        extras && typeof req.headers["idempotency-key"] === "string"
+          ? req.headers["idempotency-key"]
+          : null;
       if (key) {
         const seen = byKey.get(key);
         if (seen && seen.body !== canonical(b))
@@ -260,6 +277,7 @@ export async function startEvolinkEmulator(
         if (req.method === "GET" && !m[2]) return poll(res, t);
         if (req.method === "POST" && m[2]) {
           cancels.push(t.id);
+          if (!extras) return error(res, 404, "not_found", "invalid_request_error");
           if (t.status === "completed" || t.status === "failed")
             return error(res, 409, "task_not_cancellable", "invalid_request_error");
           t.status = "failed";

@@ -1,7 +1,7 @@
 /** A ChannelRouter for tests that build the runner or the app by hand (no database channels). */
 import pino from "pino";
 import type { ChannelStore } from "../../src/store/channels.js";
-import { loadChannelsConfig } from "../../src/channels/config-file.js";
+import { loadChannelsConfig } from "../../src/config/channels.js";
 import type { ManageDeps } from "../../src/channels/manage.js";
 import { ChannelRouter } from "../../src/channels/router.js";
 import { BUILTIN_MODELS } from "../../src/core/models.js";

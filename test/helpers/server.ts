@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
-import { hashApiKey } from "../../src/http/plugins/auth.js";
+import { hashApiKey } from "../../src/core/credentials.js";
 import { loadConfig } from "../../src/config/config.js";
 import { startDarkroom, type Darkroom, type StartOptions } from "../../src/server/darkroom.js";
 import type { AdminStore, KeySettings } from "../../src/store/admin.js";
@@ -89,7 +89,8 @@ export async function startTestServer(
     DARKROOM_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     DARKROOM_SANDBOX_DURATION_MS: "50",
     DARKROOM_POLL_INTERVAL_MS: "20",
-    DARKROOM_AUTH_CACHE_MS: "0",
+    // The key cache stays at its default (on), as users run it: a test about what the
+    // cache changes sets DARKROOM_AUTH_CACHE_MS itself.
     LOG_LEVEL: "silent",
     ...env,
   });
@@ -112,7 +113,7 @@ export async function startTestServer(
 }
 
 /**
- * Makes the server's key cache hold `key` (with DARKROOM_AUTH_CACHE_MS on): one request
+ * Makes the server's key cache hold `key` (on by default): one request
  * that authenticates and changes nothing. After it, the key's plain polls and
  * submissions are served by the fast paths.
  */

@@ -9,7 +9,7 @@ import { loadConfig, type Config } from "../../src/config/config.js";
 import { newTaskId } from "../../src/core/ids.js";
 import { BUILTIN_MODELS, ModelCatalogue } from "../../src/core/models.js";
 import { validateGenerationRequest } from "../../src/core/validate.js";
-import { hashApiKey } from "../../src/http/plugins/auth.js";
+import { hashApiKey } from "../../src/core/credentials.js";
 import { bootstrapIfEmpty } from "../../src/server/bootstrap.js";
 import { openStore, type OpenedStores, type OpenStoreOptions } from "../../src/store/open.js";
 import type { KeyPrincipal, SubmitInput } from "../../src/store/store.js";

@@ -9,7 +9,12 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startArkEmulator, type ArkEmulator, type RecordedRequest } from "../emulators/ark.js";
+import {
+  arkSetSize,
+  startArkEmulator,
+  type ArkEmulator,
+  type RecordedRequest,
+} from "../emulators/ark.js";
 import {
   ledgerInvariants,
   startTestServer,
@@ -73,7 +78,8 @@ const submit = (prompt: string, n = 1) =>
 describe("ark through the gateway", () => {
   it("completes with the upstream's images, charged per image generated", async () => {
     const before = await s.api("/v1/credits");
-    const sub = await submit("[ark:moderate=1] a lighthouse #e2e-ok", 3);
+    // A full set of 3 (Ark may stop short; this test is about the moderated image 1).
+    const sub = await submit("[ark:generate=3] [ark:moderate=1] a lighthouse #e2e-ok", 3);
     expect(sub.status).toBe(200);
     const { final } = await waitForTask(s, sub.json.id);
     expect(final).toMatchObject({ status: "completed", progress: 100 });
@@ -100,6 +106,21 @@ describe("ark through the gateway", () => {
       sequential_image_generation_options: { max_images: 3 },
       watermark: false,
     });
+    await ledgerInvariants(s.admin);
+  });
+
+  it("a set Ark cuts short on its own (no directive) is charged for the images made", async () => {
+    // The first of these prompts for which the emulator, like Ark, makes fewer than 4.
+    let i = 0;
+    while (arkSetSize(`an orchard #e2e-short-${i}`, 4) === 4) i++;
+    const prompt = `an orchard #e2e-short-${i}`;
+    const made = arkSetSize(prompt, 4);
+    const sub = await submit(prompt, 4);
+    const { final } = await waitForTask(s, sub.json.id);
+    expect(final).toMatchObject({ status: "completed" });
+    expect(final.results).toHaveLength(made);
+    expect(final.usage.credits_reserved).toBeCloseTo(7.2, 6);
+    expect(Math.round(final.usage.credits_used * 1e6)).toBe(1_800_000 * made);
     await ledgerInvariants(s.admin);
   });
 

@@ -1,25 +1,34 @@
 /**
  * The `evolink` provider against its loopback emulator: submit + poll with monotonic
- * progress, multi-image downloads, idempotent resubmission, failed tasks with each
- * business code, submit errors, 429 with and without Retry-After, slowness, a hang, a
- * reset, malformed JSON, a vanished task, and cancel forwarded upstream.
+ * progress, multi-image downloads, failed tasks with each business code, submit errors,
+ * 429 with and without Retry-After, slowness, a hang, a reset, malformed JSON, a
+ * vanished task. Against plain EvoLink (submit and poll only) the provider is neither
+ * safe to repeat nor cancellable; against a Darkroom upstream (`upstream_kind:
+ * "darkroom"`, the emulator's darkroomExtras) it resubmits idempotently and forwards
+ * cancel.
  */
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FAILURE_CODES, policyFor } from "../../src/core/failure.js";
-import { ProviderError } from "../../src/providers/contract.js";
+import { guaranteesOf, ProviderError } from "../../src/providers/contract.js";
 import { createEvolinkProvider } from "../../src/providers/evolink/index.js";
 import { startEvolinkEmulator, type EvolinkEmulator } from "../emulators/evolink.js";
 import { fakeContext, normalised } from "./fake-context.js";
 
 let emu: EvolinkEmulator;
+/** The same API plus what a Darkroom upstream offers (idempotent replay, cancel). */
+let darkroom: EvolinkEmulator;
 const provider = createEvolinkProvider();
 let seq = 0;
 
 beforeAll(async () => {
   emu = await startEvolinkEmulator();
+  darkroom = await startEvolinkEmulator({ darkroomExtras: true });
 });
-afterAll(() => emu.close());
+afterAll(async () => {
+  await emu.close();
+  await darkroom.close();
+});
 
 const ctxFor = (over: Record<string, unknown> = {}, taskId = `task-unified-1-t${++seq}`) =>
   fakeContext(
@@ -31,6 +40,18 @@ const ctxFor = (over: Record<string, unknown> = {}, taskId = `task-unified-1-t${
       ...over,
     },
     { taskId },
+  );
+
+/** A channel whose upstream is a Darkroom, and says so. */
+const darkroomCtx = (over: Record<string, unknown> = {}, taskId?: string) =>
+  ctxFor(
+    {
+      baseUrl: darkroom.url,
+      apiKey: darkroom.apiKey,
+      options: { poll_interval_ms: 20, upstream_kind: "darkroom" },
+      ...over,
+    },
+    taskId,
   );
 
 const seedream = (prompt: string, extra: Record<string, unknown> = {}) =>
@@ -86,21 +107,56 @@ describe("evolink provider: success", () => {
     expect(ctx.images.map((i) => i.index)).toEqual([0, 1]);
   });
 
-  it("a re-run of the same task (crash) reuses the upstream task through the Idempotency-Key", async () => {
-    const before = emu.tasks.size;
+  it("a Darkroom upstream: a re-run of the same task reuses its upstream task (Idempotency-Key)", async () => {
+    const before = darkroom.tasks.size;
     const req = seedream("[evolink:polls=2] once");
-    const a = ctxFor({}, "task-unified-1700000000-idemp001");
+    const a = darkroomCtx({}, "task-unified-1700000000-idemp001");
     await provider.generate(req, a);
-    const b = ctxFor({}, "task-unified-1700000000-idemp001");
+    const b = darkroomCtx({}, "task-unified-1700000000-idemp001");
     await provider.generate(req, b);
-    expect(emu.tasks.size - before).toBe(1);
-    const keys = emu.submissions.slice(-2).map((s) => s.headers["idempotency-key"]);
+    expect(darkroom.tasks.size - before).toBe(1);
+    const keys = darkroom.submissions.slice(-2).map((s) => s.headers["idempotency-key"]);
     expect(keys[0]).toBe("darkroom:task-unified-1700000000-idemp001:evolink-test");
     expect(keys[1]).toBe(keys[0]);
     expect(b.images).toHaveLength(1);
     // Another channel (failover) is another key: a fresh upstream task.
-    await provider.generate(req, ctxFor({ id: "evolink-b" }, "task-unified-1700000000-idemp001"));
+    await provider.generate(
+      req,
+      darkroomCtx({ id: "evolink-b" }, "task-unified-1700000000-idemp001"),
+    );
+    expect(darkroom.tasks.size - before).toBe(2);
+  });
+
+  it("plain EvoLink ignores the Idempotency-Key: a re-run would create (and bill) a second task", async () => {
+    const before = emu.tasks.size;
+    const req = seedream("[evolink:polls=1] twice");
+    await provider.generate(req, ctxFor({}, "task-unified-1700000000-idemp002"));
+    await provider.generate(req, ctxFor({}, "task-unified-1700000000-idemp002"));
     expect(emu.tasks.size - before).toBe(2);
+    // Which is why the provider does not promise a free repeat, nor a cancel, there.
+    expect([provider.safeToRepeat, provider.canCancel]).toEqual([false, false]);
+    expect(guaranteesOf(provider, { poll_interval_ms: 20 })).toEqual({
+      safeToRepeat: false,
+      canCancel: false,
+    });
+    expect(guaranteesOf(provider, { upstream_kind: "evolink" })).toEqual({
+      safeToRepeat: false,
+      canCancel: false,
+    });
+    expect(guaranteesOf(provider, { upstream_kind: "darkroom" })).toEqual({
+      safeToRepeat: true,
+      canCancel: true,
+    });
+  });
+
+  it("upstream_kind is checked when the channel is loaded", () => {
+    const check = (options: Record<string, unknown>) => () =>
+      provider.validateChannel!({ baseUrl: "https://x.example", options });
+    expect(check({ upstream_kind: "darkroom" })).not.toThrow();
+    expect(check({ upstream_kind: "evolink" })).not.toThrow();
+    expect(check({})).not.toThrow();
+    expect(check({ upstream_kind: "Darkroom" })).toThrow(/options\.upstream_kind/);
+    expect(check({ upstream_kind: true })).toThrow(/options\.upstream_kind/);
   });
 
   it("a transient poll failure (503) is ridden out", async () => {
@@ -207,9 +263,9 @@ describe("evolink provider: submission errors", () => {
   });
 });
 
-describe("evolink provider: cancel and deadline", () => {
+describe("evolink provider: cancel and deadline (Darkroom upstream)", () => {
   it("our caller's cancel is forwarded upstream and the runner's reason rethrown", async () => {
-    const ctx = ctxFor();
+    const ctx = darkroomCtx();
     const p = provider.generate(seedream("[evolink:stall] x"), ctx);
     const deadline = Date.now() + 5000;
     while (ctx.progress.length === 0 && Date.now() < deadline)
@@ -220,28 +276,54 @@ describe("evolink provider: cancel and deadline", () => {
       (e: unknown) => e,
     );
     expect(err).toMatchObject({ name: "TaskAbort", reason: "cancelled" });
-    const t = lastTask();
-    expect(emu.cancels).toContain(t.id);
+    const t = [...darkroom.tasks.values()].at(-1)!;
+    expect(darkroom.cancels).toContain(t.id);
     expect(t.errorCode).toBe("request_cancelled");
   });
 
   it("a lost lease does not cancel upstream (the next run resumes the task)", async () => {
     const { TaskAbort } = await import("../../src/runner/runner.js");
-    const ctx = ctxFor();
+    const ctx = darkroomCtx();
     const p = provider.generate(seedream("[evolink:stall] y"), ctx);
     const deadline = Date.now() + 5000;
     while (ctx.progress.length === 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 10));
     ctx.controller.abort(new TaskAbort("lease_lost"));
     await p.catch(() => undefined);
-    expect(emu.cancels).not.toContain(lastTask().id);
+    expect(darkroom.cancels).not.toContain([...darkroom.tasks.values()].at(-1)!.id);
   });
 
   it("a task still running at the channel timeout → generation_timeout and cancelled upstream", async () => {
     const err = await failure(
-      provider.generate(seedream("[evolink:stall] z"), ctxFor({ timeoutMs: 300 })),
+      provider.generate(seedream("[evolink:stall] z"), darkroomCtx({ timeoutMs: 300 })),
     );
     expect([err.code, err.mayHaveCharged]).toEqual(["generation_timeout", true]);
-    expect(emu.cancels).toContain(lastTask().id);
+    expect(darkroom.cancels).toContain([...darkroom.tasks.values()].at(-1)!.id);
+  });
+});
+
+describe("evolink provider: no cancel call on plain EvoLink", () => {
+  it("a task still running at the channel timeout → generation_timeout, may have charged, no cancel sent", async () => {
+    const err = await failure(
+      provider.generate(seedream("[evolink:stall] plain"), ctxFor({ timeoutMs: 300 })),
+    );
+    expect([err.code, err.mayHaveCharged]).toEqual(["generation_timeout", true]);
+    expect(emu.cancels).not.toContain(lastTask().id);
+  });
+
+  it("the emulator, like EvoLink, has no cancel call and never offers one", async () => {
+    await failure(provider.generate(seedream("[evolink:stall] p2"), ctxFor({ timeoutMs: 200 })));
+    const t = lastTask();
+    const r = await fetch(`${emu.url}/v1/tasks/${t.id}/cancel`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${emu.apiKey}` },
+    });
+    expect(r.status).toBe(404);
+    const view = (await (
+      await fetch(`${emu.url}/v1/tasks/${t.id}`, {
+        headers: { authorization: `Bearer ${emu.apiKey}` },
+      })
+    ).json()) as { task_info: { can_cancel: boolean }; status: string };
+    expect([view.status, view.task_info.can_cancel]).toEqual(["processing", false]);
   });
 });

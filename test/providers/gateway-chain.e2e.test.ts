@@ -37,7 +37,7 @@ beforeAll(async () => {
           base_url: b.url,
           api_key_env: "B_API_KEY",
           timeout_ms: 20_000,
-          options: { poll_interval_ms: 25 },
+          options: { poll_interval_ms: 25, upstream_kind: "darkroom" },
         },
         {
           id: "openai-main",

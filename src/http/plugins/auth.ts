@@ -1,19 +1,18 @@
 /**
- * Bearer-key authentication for the /v1 routes. Keys are stored as SHA-256 hashes (a
- * key is 190+ bits of randomness, so a slow password hash buys nothing and would cap
- * throughput); the lookup is by hash, so no secret is ever compared byte by byte.
+ * Bearer-key authentication for the /v1 routes. Keys are stored and looked up by their
+ * hash (src/core/credentials.ts), so no secret is ever compared byte by byte.
  *
  * Lookups are cached for `cacheMs`: a revoked key stops working within that time on
  * other processes, and at once on the process that revoked it (`forget`).
  */
-import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { hashApiKey } from "../../core/credentials.js";
 import { ApiError } from "../../core/errors.js";
 import type { KeyPrincipal, Store } from "../../store/store.js";
 import { SlidingWindowLimiter } from "./limiter.js";
 
 /** Failed authentications one address may make per minute before it gets 429s. */
-const MAX_AUTH_FAILURES_PER_MINUTE = 20;
+export const MAX_AUTH_FAILURES_PER_MINUTE = 20;
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -23,10 +22,6 @@ declare module "fastify" {
 
 const KEY_RE = /^sk-[A-Za-z0-9_-]{32,200}$/;
 const MAX_CACHED = 10_000;
-
-export function hashApiKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
-}
 
 export class KeyCache {
   private readonly entries = new Map<string, { principal: KeyPrincipal; at: number }>();

@@ -4,7 +4,9 @@ import { ApiError } from "../../core/errors.js";
 import { microsToCredits } from "../../core/money.js";
 import type { AppDeps } from "../app.js";
 
-export function accountRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type AccountRouteDeps = Pick<AppDeps, "store" | "catalogue">;
+
+export function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps): void {
   app.get("/credits", async (req) => {
     const p = req.principal;
     const c = await deps.store.getCredits(p.accountId, p.keyId);

@@ -9,7 +9,9 @@ import { assertValidKey } from "../../media/storage.js";
 import { verifyFileSignature } from "../../media/signed-url.js";
 import type { AppDeps } from "../app.js";
 
-export function fileRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type FileRouteDeps = Pick<AppDeps, "signingSecret" | "media">;
+
+export function fileRoutes(app: FastifyInstance, deps: FileRouteDeps): void {
   app.get<{ Params: { "*": string }; Querystring: { exp?: string; sig?: string } }>(
     "/files/*",
     async (req, reply) => {

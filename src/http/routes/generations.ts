@@ -2,22 +2,20 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.js";
+import { taskSchema, taskView } from "../../core/public-task.js";
 import type { AppDeps } from "../app.js";
 import { canonicalJson } from "../canonical-json.js";
-import { replayHandedOverBody } from "../fast-paths/body-handover.js";
-import { prepareSubmission, refusalFor } from "../submission.js";
-import { taskSchema, taskView } from "../task-view.js";
+import { prepareSubmission, refusalFor, type SubmissionDeps } from "../submission.js";
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function generationRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type GenerationRouteDeps = Pick<AppDeps, "store" | "onSubmitted" | "signLink"> &
+  SubmissionDeps;
+
+export function generationRoutes(app: FastifyInstance, deps: GenerationRouteDeps): void {
   app.post(
     "/images/generations",
-    {
-      schema: { response: { 200: taskSchema } },
-      // A request the fast path read but did not answer comes here with its body.
-      preParsing: replayHandedOverBody,
-    },
+    { schema: { response: { 200: taskSchema } } },
     async (req, reply) => {
       const idemHeader = req.headers["idempotency-key"];
       let idempotencyKey: string | null = null;

@@ -3,7 +3,9 @@ import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.js";
 import type { AppDeps } from "../app.js";
 
-export function healthRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type HealthRouteDeps = Pick<AppDeps, "store">;
+
+export function healthRoutes(app: FastifyInstance, deps: HealthRouteDeps): void {
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async () => {
     try {

@@ -6,8 +6,8 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ApiError } from "../../core/errors.js";
 import { looksLikeTaskId } from "../../core/ids.js";
+import { taskSchema, taskView } from "../../core/public-task.js";
 import type { AppDeps } from "../app.js";
-import { taskSchema, taskView } from "../task-view.js";
 
 function checkId(taskId: string): void {
   if (!looksLikeTaskId(taskId)) {
@@ -30,7 +30,9 @@ const listQuery = z.object({
   page_size: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(100).default(20)),
 });
 
-export function taskRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type TaskRouteDeps = Pick<AppDeps, "store" | "signLink" | "onCancelRequested">;
+
+export function taskRoutes(app: FastifyInstance, deps: TaskRouteDeps): void {
   app.get(
     "/tasks",
     {

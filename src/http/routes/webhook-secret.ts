@@ -8,7 +8,9 @@ import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.js";
 import type { AppDeps } from "../app.js";
 
-export function webhookSecretRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type WebhookSecretRouteDeps = Pick<AppDeps, "admin">;
+
+export function webhookSecretRoutes(app: FastifyInstance, deps: WebhookSecretRouteDeps): void {
   app.get("/webhook-secret", async (req, reply) => {
     const secret = await deps.admin.getWebhookSecret(req.principal.accountId);
     if (secret === null) throw new ApiError("not_found", "No such account.");

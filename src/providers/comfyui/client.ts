@@ -127,13 +127,29 @@ export class ComfyUiClient {
     return typeof r.subfolder === "string" && r.subfolder ? `${r.subfolder}/${r.name}` : r.name;
   }
 
-  /** Queues a prompt; returns its prompt_id. A 400 (node_errors) is invalid_parameters. */
-  async submit(graph: WorkflowGraph, clientId: string, signal: AbortSignal): Promise<string> {
-    const r = await this.json<{ prompt_id?: unknown }>("submit", "POST", "/prompt", signal, {
-      json: { prompt: graph, client_id: clientId },
-    });
+  /**
+   * Queues a prompt; returns its prompt_id and whether some nodes failed validation. A
+   * 400 (every output failed) is invalid_parameters. When only some outputs fail,
+   * ComfyUI answers 200 with a non-empty `node_errors` and runs the rest.
+   */
+  async submit(
+    graph: WorkflowGraph,
+    clientId: string,
+    signal: AbortSignal,
+  ): Promise<{ promptId: string; nodeErrors: boolean }> {
+    const r = await this.json<{ prompt_id?: unknown; node_errors?: unknown }>(
+      "submit",
+      "POST",
+      "/prompt",
+      signal,
+      { json: { prompt: graph, client_id: clientId } },
+    );
     if (typeof r.prompt_id !== "string" || r.prompt_id === "") throw malformedAnswer("submit");
-    return r.prompt_id;
+    const errs = r.node_errors;
+    const nodeErrors =
+      (Array.isArray(errs) && errs.length > 0) ||
+      (typeof errs === "object" && errs !== null && Object.keys(errs).length > 0);
+    return { promptId: r.prompt_id, nodeErrors };
   }
 
   /** The prompt's history entry, or null while it has none (still queued or running). */

@@ -8,8 +8,19 @@
  * A cancel (ctx.signal) or the channel's time limit removes the prompt from ComfyUI's
  * queue, or interrupts it if it is already running, so the GPU is freed either way.
  * Not safe to repeat after a crash: the GPU may already be working on the prompt.
+ *
+ * Two answers of a real ComfyUI that look like success but are not:
+ * - Partial validation: when only some output nodes fail validation, POST /prompt
+ *   answers 200 with a non-empty `node_errors` and runs the other outputs. Darkroom
+ *   treats the workflow as invalid: the prompt is removed (or interrupted), whatever the
+ *   valid outputs made is not downloaded, and the task fails `invalid_parameters`
+ *   (refunded), exactly like a 400.
+ * - The cache: ComfyUI serves an identical prompt from its cache, with the very same
+ *   output file. An image whose upstream identity (type/subfolder/filename) or bytes
+ *   (SHA-256) were already delivered in this task is not delivered again: it counts as
+ *   not produced (`generation_failed_no_content`), so it is never charged twice.
  */
-import { randomInt, randomUUID } from "node:crypto";
+import { createHash, randomInt, randomUUID } from "node:crypto";
 import sharp, { type Metadata } from "sharp";
 import type { GenerationRequest } from "../../core/types.js";
 import {
@@ -95,6 +106,7 @@ export function createComfyUiProvider(opts: ComfyUiProviderOptions = {}): ComfyU
 const OPTION_KEYS = [
   "workflow",
   "workflow_file",
+  "deterministic",
   "negative_prompt",
   "poll_interval_ms",
   "max_image_bytes",
@@ -160,6 +172,7 @@ async function run(
   let current: PromptState | null = null;
   let socket = null as Awaited<ReturnType<ComfyUiClient["openSocket"]>>;
   const outcome: GenerateOutcome = { generated: 0, failures: [] };
+  const delivered: Delivered = { files: new Set(), hashes: new Set() };
 
   try {
     const images: string[] = [];
@@ -184,8 +197,19 @@ async function run(
       // Not abortable (only undici's own timeouts bound it): a prompt queued after we
       // stopped listening would be orphaned on the GPU. A cancel or the time limit that
       // lands meanwhile is acted on just below, with the prompt id in hand.
-      current.promptId = await client.submit(graph, clientId, NEVER);
+      const queued = await client.submit(graph, clientId, NEVER);
+      current.promptId = queued.promptId;
       if (signal.aborted) throw signal.reason;
+      if (queued.nodeErrors) {
+        // Some outputs were refused: what the others make is not what was asked for.
+        await cancelUpstream(client, current);
+        current = null;
+        throw new ProviderError(
+          "invalid_parameters",
+          "The upstream rejected part of the workflow built for this request as invalid.",
+          false,
+        );
+      }
       const entry = await waitForPrompt({
         client,
         socket,
@@ -207,7 +231,7 @@ async function run(
           });
           continue;
         }
-        const failure = await deliver(client, img, index, ctx, signal);
+        const failure = await deliver(client, img, index, ctx, signal, delivered);
         if (failure) outcome.failures.push({ index, ...failure });
         else outcome.generated++;
       }
@@ -238,6 +262,18 @@ function outputImages(entry: HistoryEntry): OutputImage[] {
   return saved.length > 0 ? saved : all;
 }
 
+/** What this task has already delivered: upstream file identities and content hashes. */
+interface Delivered {
+  files: Set<string>;
+  hashes: Set<string>;
+}
+
+const ALREADY_DELIVERED = {
+  code: "generation_failed_no_content" as const,
+  message:
+    "ComfyUI returned an image already delivered for this task (served from its cache); it is not counted twice.",
+};
+
 /** Downloads one image and hands it over; returns a per-image failure instead of throwing. */
 async function deliver(
   client: ComfyUiClient,
@@ -245,13 +281,18 @@ async function deliver(
   index: number,
   ctx: GenerateContext,
   signal: AbortSignal,
+  delivered: Delivered,
 ) {
+  const file = {
+    filename: img.filename,
+    subfolder: img.subfolder ?? "",
+    type: img.type ?? "output",
+  };
+  const identity = JSON.stringify([file.type, file.subfolder, file.filename]);
+  if (delivered.files.has(identity)) return ALREADY_DELIVERED;
   let got: Awaited<ReturnType<ComfyUiClient["view"]>>;
   try {
-    got = await client.view(
-      { filename: img.filename, subfolder: img.subfolder ?? "", type: img.type ?? "output" },
-      signal,
-    );
+    got = await client.view(file, signal);
   } catch (err) {
     if (signal.aborted) throw err;
     return downloadFailure("network");
@@ -265,6 +306,10 @@ async function deliver(
   }
   const contentType = CONTENT_TYPES[meta.format ?? ""];
   if (!contentType || !meta.width || !meta.height) return downloadFailure("not_image");
+  const hash = createHash("sha256").update(got.data).digest("hex");
+  if (delivered.hashes.has(hash)) return ALREADY_DELIVERED;
+  delivered.files.add(identity);
+  delivered.hashes.add(hash);
   await ctx.onImage({ index, data: got.data, contentType, width: meta.width, height: meta.height });
   return null;
 }

@@ -16,6 +16,14 @@
  *
  * `{{prompt}}` and `{{negative_prompt}}` may also sit inside a longer string
  * (`"a photo of {{prompt}}, 35mm"`); the numeric ones must be the whole value.
+ *
+ * `{{seed}}` must feed an output node (SaveImage, PreviewImage…): ComfyUI caches every
+ * node by its inputs, so a graph whose seed cannot change the image is served from the
+ * cache on the next identical prompt, the same file again (n sequential prompts = one
+ * image n times, and every caller with the same prompt gets the same picture). Such a
+ * template is refused when the channel is loaded, unless the operator declares it
+ * deterministic on purpose (`options.deterministic: true`); either way the provider
+ * never delivers (or bills) one upstream image twice.
  */
 import { readFileSync } from "node:fs";
 
@@ -27,6 +35,8 @@ export interface WorkflowTemplate {
   hasBatchSize: boolean;
   /** Reference images the template takes ({{image_1}} … {{image_N}}). */
   imageSlots: number;
+  /** `{{seed}}` sits in a node that an output node depends on, so it can vary the images. */
+  seedReachesOutput: boolean;
 }
 
 export interface WorkflowValues {
@@ -81,7 +91,61 @@ export function loadWorkflowTemplate(options: Record<string, unknown>): Workflow
     throw new WorkflowTemplateError(
       "comfyui: a channel needs options.workflow (an API-format workflow object) or options.workflow_file",
     );
-  return parseWorkflowTemplate(raw);
+  const { deterministic } = options;
+  if (deterministic !== undefined && typeof deterministic !== "boolean")
+    throw new WorkflowTemplateError("comfyui: options.deterministic must be true or false");
+  const template = parseWorkflowTemplate(raw);
+  if (!template.seedReachesOutput && deterministic !== true)
+    throw new WorkflowTemplateError(
+      `comfyui: the workflow's {{seed}} ${seedNodes(template.graph).length === 0 ? "is missing" : "does not feed any output node"}, so ComfyUI would serve repeats of the same inputs from its cache (the same image again); put "{{seed}}" in the sampler's seed input, or set options.deterministic: true if the workflow is meant to give the same image for the same prompt`,
+    );
+  return template;
+}
+
+/** Nodes with an input that is exactly `{{seed}}`. */
+function seedNodes(graph: WorkflowGraph): string[] {
+  return Object.entries(graph)
+    .filter(([, node]) =>
+      Object.values(node.inputs).some(
+        (v) => typeof v === "string" && WHOLE.exec(v)?.[1] === "seed",
+      ),
+    )
+    .map(([id]) => id);
+}
+
+/**
+ * Whether a `{{seed}}` node is (an ancestor of) an output node. Outputs are the sinks
+ * (nodes no other node takes input from) whose class saves or previews an image; when
+ * no sink looks like one (custom nodes), every sink counts.
+ */
+function seedFeedsOutput(graph: WorkflowGraph): boolean {
+  const seeds = new Set(seedNodes(graph));
+  if (seeds.size === 0) return false;
+  const consumed = new Set<string>();
+  for (const node of Object.values(graph))
+    for (const v of Object.values(node.inputs)) if (isLink(v)) consumed.add(v[0]);
+  const sinks = Object.keys(graph).filter((id) => !consumed.has(id));
+  const savers = sinks.filter((id) => /save|preview/i.test(graph[id]!.class_type));
+  const outputs = savers.length > 0 ? savers : sinks;
+  const reaches = new Map<string, boolean>();
+  const visit = (id: string, path: Set<string>): boolean => {
+    const known = reaches.get(id);
+    if (known !== undefined) return known;
+    const node = graph[id];
+    if (!node || path.has(id)) return false;
+    path.add(id);
+    let hit = seeds.has(id);
+    for (const v of Object.values(node.inputs)) if (!hit && isLink(v)) hit = visit(v[0], path);
+    path.delete(id);
+    reaches.set(id, hit);
+    return hit;
+  };
+  return outputs.some((id) => visit(id, new Set()));
+}
+
+/** An API-format link to another node's output: ["<node id>", <slot>]. */
+function isLink(v: unknown): v is [string, number] {
+  return Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "number";
 }
 
 export function parseWorkflowTemplate(raw: unknown): WorkflowTemplate {
@@ -120,10 +184,12 @@ export function parseWorkflowTemplate(raw: unknown): WorkflowTemplate {
     throw new WorkflowTemplateError(
       'comfyui: the workflow has no {{prompt}} placeholder; put "{{prompt}}" in the positive text node\'s input',
     );
+  const graph = raw as WorkflowGraph;
   return {
-    graph: raw as WorkflowGraph,
+    graph,
     hasBatchSize: found.has("batch_size"),
     imageSlots,
+    seedReachesOutput: seedFeedsOutput(graph),
   };
 }
 

@@ -6,14 +6,20 @@
  *
  *   submit ──► poll … poll ──► completed ──► download results ──► images
  *     │          │    └──────► failed ──► ProviderError(upstream code)
- *     │          └─ cancelled by our caller / our deadline ──► POST /v1/tasks/{id}/cancel
+ *     │          └─ cancelled by our caller / our deadline ──► POST /v1/tasks/{id}/cancel (darkroom only)
  *     └─ HTTP error ──► ProviderError (errors.ts)
  *
- * Safe to repeat: the Idempotency-Key is derived from our task id, so a re-run after a
- * crash gets the same upstream task back and resumes polling it; nothing is created or
- * charged twice. For the same reason a lost lease or a shutdown does not cancel the
- * upstream task (whoever runs ours next picks it up); only our caller's cancel and our
- * own timeout do.
+ * What the upstream promises decides what we may rely on (`options.upstream_kind`):
+ * - `"evolink"` (default): EvoLink's public API is submit and poll, nothing more. A
+ *   submission whose answer was lost (a crash, a lost lease) may have created and billed
+ *   an upstream task, so the task is not safe to repeat: the runner fails it with a
+ *   refund instead. Cancel is not forwarded (there is no call for it), so a task is
+ *   cancellable only until the upstream call starts.
+ * - `"darkroom"`: another Darkroom also replays the Idempotency-Key (derived from our
+ *   task id) and accepts cancel. A re-run after a crash gets the same upstream task back
+ *   and resumes polling it; nothing is created or charged twice. For the same reason a
+ *   lost lease or a shutdown does not cancel the upstream task (whoever runs ours next
+ *   picks it up); only our caller's cancel and our own timeout do.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { GenerationRequest } from "../../core/types.js";
@@ -41,6 +47,8 @@ import {
   pollIntervalMs,
   submitUrl,
   taskUrl,
+  UPSTREAM_KINDS,
+  upstreamKind,
 } from "./api.js";
 import { mapSubmitError, mapTaskFailure } from "./errors.js";
 import { buildSubmitBody, parseTask, type UpstreamTask } from "./request.js";
@@ -164,11 +172,21 @@ export function createEvolinkProvider(opts: EvolinkProviderOptions = {}): Provid
 
   return {
     name: "evolink",
-    safeToRepeat: true,
-    // A cancel is forwarded (POST /v1/tasks/{id}/cancel): the upstream stops and refunds.
-    canCancel: true,
+    // The defaults hold for the hosted EvoLink (submit and poll only); see guaranteesFor.
+    safeToRepeat: false,
+    canCancel: false,
+    guaranteesFor(options) {
+      // A Darkroom upstream replays the Idempotency-Key and stops (and refunds) on cancel.
+      const darkroom = upstreamKind(options) === "darkroom";
+      return { safeToRepeat: darkroom, canCancel: darkroom };
+    },
     validateChannel(channel) {
       if (!channel.baseUrl) throw new Error("evolink: base_url is required");
+      const kind = channel.options.upstream_kind;
+      if (kind !== undefined && !(UPSTREAM_KINDS as readonly unknown[]).includes(kind))
+        throw new Error(
+          `evolink: options.upstream_kind must be one of ${UPSTREAM_KINDS.map((k) => `"${k}"`).join(", ")}`,
+        );
       const v = channel.options.poll_interval_ms;
       if (v !== undefined && (typeof v !== "number" || !(v >= 10 && v <= 60_000)))
         throw new Error("evolink: options.poll_interval_ms must be a number from 10 to 60000");
@@ -180,7 +198,9 @@ export function createEvolinkProvider(opts: EvolinkProviderOptions = {}): Provid
       try {
         task = await poll(scope, ctx, first);
       } catch (err) {
-        if (isCancel(ctx.signal.reason) || scope.timedOut)
+        // Only a Darkroom upstream has a cancel call; EvoLink's task runs on regardless.
+        const canForward = upstreamKind(ctx.channel.options) === "darkroom";
+        if (canForward && (isCancel(ctx.signal.reason) || scope.timedOut))
           await cancelUpstream(ctx.channel, first.id);
         if (err instanceof UpstreamTransportError) throw transportError(err, true);
         throw err;

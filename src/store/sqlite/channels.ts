@@ -1,6 +1,7 @@
 /** Admin-defined channels on SQLite (see store/channels.ts). */
 import type { Statement } from "better-sqlite3";
-import type { ChannelDefinition, ChannelStore, StoredChannel } from "../channels.js";
+import type { ChannelDefinition } from "../../core/channel-definition.js";
+import type { ChannelStore, StoredChannel } from "../channels.js";
 import type { SqliteConnection } from "./connection.js";
 
 interface ChannelRow {

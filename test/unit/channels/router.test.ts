@@ -2,7 +2,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import type { ChannelStore, StoredChannel } from "../../../src/store/channels.js";
-import { loadChannelsConfig } from "../../../src/channels/config-file.js";
+import { loadChannelsConfig } from "../../../src/config/channels.js";
 import { ChannelRouter } from "../../../src/channels/router.js";
 import type { Provider } from "../../../src/providers/contract.js";
 import { ProviderRegistry } from "../../../src/providers/registry.js";

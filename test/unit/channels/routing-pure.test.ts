@@ -9,7 +9,7 @@ import {
   closedBreaker,
   currentBreaker,
   type BreakerState,
-} from "../../../src/channels/breaker.js";
+} from "../../../src/core/breaker.js";
 import { countsAgainstChannel } from "../../../src/channels/fault.js";
 import { bestTier, pickChannel, weightedPick } from "../../../src/channels/select.js";
 import { ChannelStats, percentile } from "../../../src/channels/stats.js";

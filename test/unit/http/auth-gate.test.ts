@@ -1,6 +1,7 @@
 /** The fast path's admission: the header memo saves hashing, never the key check. */
 import { describe, expect, it } from "vitest";
-import { AuthGate, hashApiKey, KeyCache } from "../../../src/http/plugins/auth.js";
+import { hashApiKey } from "../../../src/core/credentials.js";
+import { AuthGate, KeyCache } from "../../../src/http/plugins/auth.js";
 import type { KeyPrincipal, Store } from "../../../src/store/store.js";
 import { testPrincipal } from "../../helpers/principal.js";
 

@@ -58,7 +58,9 @@ export function unwrap<T>(r: AdminResult<T>, what: string): T {
   }
 }
 
-export function adminAccountRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type AdminAccountRouteDeps = Pick<AppDeps, "admin" | "keys">;
+
+export function adminAccountRoutes(app: FastifyInstance, deps: AdminAccountRouteDeps): void {
   app.get("/accounts", async (req) => {
     const q = parseBody(pageQuery, req.query);
     const page = await deps.admin.listAccounts(q.page, q.page_size);

@@ -6,7 +6,9 @@ import { microsToCredits, MICROS_PER_CREDIT } from "../../../core/money.js";
 import type { AppDeps } from "../../app.js";
 import { credits, multiplier, parseBody } from "./parse.js";
 
-export function adminCatalogueRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type AdminCatalogueRouteDeps = Pick<AppDeps, "admin" | "keys" | "catalogue">;
+
+export function adminCatalogueRoutes(app: FastifyInstance, deps: AdminCatalogueRouteDeps): void {
   app.get("/groups", async () => ({
     object: "list",
     data: (await deps.admin.listGroups()).map((g) => ({

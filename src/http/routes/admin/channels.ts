@@ -5,7 +5,7 @@
  * never what it is.
  */
 import type { FastifyInstance } from "fastify";
-import { channelPatchSchema, channelSchema } from "../../../channels/definition.js";
+import { channelPatchSchema, channelSchema } from "../../../core/channel-definition.js";
 import {
   createChannel,
   deleteChannel,
@@ -56,7 +56,9 @@ function unwrap(r: ManageResult): string {
   }
 }
 
-export function adminChannelRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type AdminChannelRouteDeps = Pick<AppDeps, "channels" | "channelAdmin">;
+
+export function adminChannelRoutes(app: FastifyInstance, deps: AdminChannelRouteDeps): void {
   const router = deps.channels;
   const manage: ManageDeps = deps.channelAdmin;
   const view = (id: string) => {

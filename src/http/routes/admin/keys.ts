@@ -2,11 +2,11 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { hashApiKey } from "../../../core/credentials.js";
 import { ApiError } from "../../../core/errors.js";
 import { newApiKey } from "../../../core/ids.js";
 import type { KeySettings } from "../../../store/admin.js";
 import type { AppDeps } from "../../app.js";
-import { hashApiKey } from "../../plugins/auth.js";
 import { unwrap } from "./accounts.js";
 import { credits, parseBody } from "./parse.js";
 import { keyView } from "./views.js";
@@ -22,7 +22,7 @@ const settings = z
   })
   .strict();
 
-function toSettings(b: z.infer<typeof settings>, deps: AppDeps): KeySettings {
+function toSettings(b: z.infer<typeof settings>, deps: Pick<AppDeps, "catalogue">): KeySettings {
   for (const m of b.allowed_models ?? []) {
     if (!deps.catalogue.get(m))
       throw new ApiError("invalid_request", `Unknown model ${m}.`, { param: "allowed_models" });
@@ -37,7 +37,9 @@ function toSettings(b: z.infer<typeof settings>, deps: AppDeps): KeySettings {
   return s;
 }
 
-export function adminKeyRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type AdminKeyRouteDeps = Pick<AppDeps, "admin" | "keys" | "catalogue">;
+
+export function adminKeyRoutes(app: FastifyInstance, deps: AdminKeyRouteDeps): void {
   app.get<{ Params: { id: string } }>("/accounts/:id/keys", async (req) => {
     if (!(await deps.admin.getAccount(req.params.id)))
       throw new ApiError("not_found", "No such account.");

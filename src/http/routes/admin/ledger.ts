@@ -10,7 +10,9 @@ const ledgerQuery = pageQuery.extend({
   task_id: z.string().optional(),
 });
 
-export function adminLedgerRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type AdminLedgerRouteDeps = Pick<AppDeps, "admin">;
+
+export function adminLedgerRoutes(app: FastifyInstance, deps: AdminLedgerRouteDeps): void {
   app.get("/ledger", async (req) => {
     const q = parseBody(ledgerQuery, req.query);
     const page = await deps.admin.listLedger(

@@ -2,7 +2,9 @@
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../app.js";
 
-export function adminStatusRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type AdminStatusRouteDeps = Pick<AppDeps, "monitor" | "runnerStatus">;
+
+export function adminStatusRoutes(app: FastifyInstance, deps: AdminStatusRouteDeps): void {
   app.get("/status", async () => ({
     object: "status",
     ...deps.monitor.snapshot(),

@@ -44,7 +44,9 @@ export const deliveryView = (d: DeliveryRecord) => ({
   })),
 });
 
-export function adminWebhookRoutes(app: FastifyInstance, deps: AppDeps): void {
+export type AdminWebhookRouteDeps = Pick<AppDeps, "webhooks" | "onWebhookQueued" | "admin">;
+
+export function adminWebhookRoutes(app: FastifyInstance, deps: AdminWebhookRouteDeps): void {
   app.get("/webhooks", async (req) => {
     const q = parseBody(listQuery, req.query);
     const page = await deps.webhooks.listDeliveries(

@@ -11,9 +11,13 @@
  * register extra ones.
  */
 import { z } from "zod";
-import { DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
-import type { ChannelDefinition } from "../store/channels.js";
-import { channelSchema, definitionFromJson, resolveSecret } from "./definition.js";
+import { DEFAULT_BREAKER, type BreakerSettings } from "../core/breaker.js";
+import {
+  channelSchema,
+  definitionFromJson,
+  type ChannelDefinition,
+} from "../core/channel-definition.js";
+import { resolveSecret } from "./channel-secret.js";
 
 export type EnvLookup = (name: string) => string | undefined;
 

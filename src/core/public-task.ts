@@ -1,11 +1,29 @@
 /**
  * The public JSON of a task (GET /v1/tasks/{id}, the submission answer, webhooks),
  * and its JSON Schema, which Fastify compiles into a serializer: faster than
- * JSON.stringify and a guard against leaking internal fields.
+ * JSON.stringify and a guard against leaking internal fields. Part of the contract
+ * (api.md), not of HTTP: the webhook dispatcher sends the same JSON.
  */
-import { microsToCredits } from "../core/money.js";
-import { isTerminal } from "../core/task-state.js";
-import type { TaskView } from "../store/store.js";
+import { microsToCredits } from "./money.js";
+import { isTerminal } from "./task-state.js";
+import type { FailureCode, Micros, TaskStatus } from "./types.js";
+
+/** What the public JSON is made from; the store's TaskView carries all of it. */
+export interface PublicTaskSource {
+  id: string;
+  model: string;
+  status: TaskStatus;
+  progress: number;
+  createdAt: number;
+  userGroup: string;
+  creditsReservedMicros: Micros;
+  creditsUsedMicros: Micros | null;
+  estimatedSeconds: number;
+  results: readonly { key: string }[];
+  errorCode: FailureCode | null;
+  errorMessage: string | null;
+  cancellable: boolean;
+}
 
 export interface PublicTask {
   created: number;
@@ -28,7 +46,7 @@ export interface PublicTask {
 
 export type LinkSigner = (key: string) => string;
 
-export function taskView(t: TaskView, sign: LinkSigner): PublicTask {
+export function taskView(t: PublicTaskSource, sign: LinkSigner): PublicTask {
   const terminal = isTerminal(t.status);
   const view: PublicTask = {
     created: t.createdAt,

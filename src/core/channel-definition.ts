@@ -5,14 +5,30 @@
  * validated by one zod schema.
  *
  * The secret is never part of the definition: it names an environment variable
- * (`api_key_env`) or a file (`api_key_file`), resolved when the channel is loaded,
- * held only in memory and never echoed by the API or the logs.
+ * (`api_key_env`) or a file (`api_key_file`), resolved when the channel is loaded
+ * (config/channel-secret.ts), held only in memory and never echoed by the API or the logs.
  */
-import { readFileSync } from "node:fs";
 import { z } from "zod";
-import type { ChannelDefinition } from "../store/channels.js";
 
 export const CHANNEL_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+export interface ChannelDefinition {
+  id: string;
+  model: string;
+  provider: string;
+  baseUrl: string | null;
+  apiKeyEnv: string | null;
+  apiKeyFile: string | null;
+  upstreamModel: string | null;
+  /** Lower number = tried first. */
+  priority: number;
+  /** Share of calls within its priority tier. */
+  weight: number;
+  maxConcurrency: number;
+  timeoutMs: number;
+  enabled: boolean;
+  options: Record<string, unknown>;
+}
 
 /** Where a channel comes from: the config file and the built-in sandbox are read-only. */
 export type ChannelSource = "config" | "admin" | "builtin";
@@ -121,32 +137,4 @@ export function applyPatch(d: ChannelDefinition, p: ChannelPatchJson): ChannelDe
   if (p.enabled !== undefined) next.enabled = p.enabled;
   if (p.options !== undefined) next.options = p.options;
   return next;
-}
-
-export type SecretResult = { ok: true; apiKey: string | undefined } | { ok: false; why: string };
-
-/**
- * Reads the channel's secret from the environment or its file. The reason on failure
- * names the variable or the file, never a value.
- */
-export function resolveSecret(
-  d: Pick<ChannelDefinition, "apiKeyEnv" | "apiKeyFile">,
-  env: Record<string, string | undefined>,
-): SecretResult {
-  if (d.apiKeyEnv) {
-    const v = env[d.apiKeyEnv];
-    if (!v) return { ok: false, why: `environment variable ${d.apiKeyEnv} is not set` };
-    return { ok: true, apiKey: v };
-  }
-  if (d.apiKeyFile) {
-    let v: string;
-    try {
-      v = readFileSync(d.apiKeyFile, "utf8").trim();
-    } catch {
-      return { ok: false, why: `cannot read api_key_file ${d.apiKeyFile}` };
-    }
-    if (!v) return { ok: false, why: `api_key_file ${d.apiKeyFile} is empty` };
-    return { ok: true, apiKey: v };
-  }
-  return { ok: true, apiKey: undefined };
 }

@@ -1,6 +1,6 @@
 /** The idle wait shared by the runner and the webhook dispatcher. */
 import { describe, expect, it } from "vitest";
-import { WakeableSleep } from "../../../src/runner/wakeable-sleep.js";
+import { WakeableSleep } from "../../../src/core/wakeable-sleep.js";
 
 describe("WakeableSleep", () => {
   it("ends at its timeout when nobody wakes it", async () => {
