@@ -79,15 +79,6 @@ export default tseslint.config(
           layers: LAYERS,
           // isIP is core's only use of node:net; hashes and ids need node:crypto.
           nodeBuiltins: { core: ["node:crypto", "node:net"] },
-          exceptions: {
-            // Moved in the store-seam branch (the ChannelStore interface goes to
-            // src/store); the definition it names is already in core.
-            "src/store/sqlite/channels.ts": [
-              "src/channels/channel-store.ts",
-              "src/channels/definition.ts",
-            ],
-            "src/store/channel-store.ts": ["src/channels/definition.ts"],
-          },
         },
       ],
     },
