@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { definitionFromJson } from "../../src/core/channel-definition.js";
-import { txt2img } from "../comfyui/fixtures.js";
+import { txt2img } from "../providers/comfyui/fixtures.js";
 import {
   request,
   startTestServer,

@@ -7,7 +7,7 @@ import { mapOpenAIError } from "../../src/providers/openai/errors.js";
 import { createOpenAIProvider } from "../../src/providers/openai/index.js";
 import { buildCall } from "../../src/providers/openai/request.js";
 import { parseRetryAfter } from "../../src/providers/http-faults.js";
-import { normalised } from "./fake-context.js";
+import { normalised } from "../helpers/provider-context.js";
 
 const channel = (over: Record<string, unknown> = {}) => ({
   id: "c",
