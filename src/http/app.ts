@@ -23,7 +23,6 @@ import type { DeadlineOptions } from "./edge/request-deadline.js";
 import { installErrorHandling } from "./error-handler.js";
 import { createPollFastPath } from "./fast-paths/poll.js";
 import type { FastPath } from "./fast-paths/respond.js";
-import { ResponseBatch } from "./fast-paths/response-batch.js";
 import { installJsonBodyParser } from "./json-body.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
 import { AuthGate, installAuth, type KeyCache } from "./plugins/auth.js";
@@ -100,21 +99,14 @@ export function buildApp(deps: AppDeps): DarkroomApp {
   });
   for (const hooks of deps.edgeHooks ?? []) edge.addHooks(hooks);
   const poll: FastPath =
-    deps.pollFastPath === false
-      ? () => false
-      : createPollFastPath({
-          ...deps,
-          gate,
-          answers: new ResponseBatch((err) =>
-            deps.log.error({ err }, "a poll answer could not be written"),
-          ),
-        });
+    deps.pollFastPath === false ? () => false : createPollFastPath({ ...deps, gate });
   const allowed = new AllowedMethods();
 
   const app = Fastify({
     serverFactory: (handler) => {
       const server = createServer(
         {
+          ServerResponse: edge.responseClass(),
           // The header phase is node's to bound (answered 408 JSON by the client-error
           // handler); the body is the edge's (request-deadline.ts), so node's own
           // whole-request timer is off. Checked every second, not node's default 30 s.

@@ -9,8 +9,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
 import { Edge } from "../../src/http/edge/edge.js";
+import { TurnBatch } from "../../src/http/edge/turn-batched-response.js";
 import { createPollFastPath } from "../../src/http/fast-paths/poll.js";
-import { ResponseBatch } from "../../src/http/fast-paths/response-batch.js";
 import { hashApiKey } from "../../src/core/credentials.js";
 import { AuthGate, KeyCache } from "../../src/http/plugins/auth.js";
 import type { Store } from "../../src/store/store.js";
@@ -46,9 +46,6 @@ describe("poll fast path: which requests it takes", () => {
       store: s.store,
       gate,
       signLink: (k) => `signed:${k}`,
-      answers: new ResponseBatch((err) => {
-        throw err;
-      }),
     });
     // Through the edge, as in the real server: the request id is the edge's step.
     const edge = new Edge({
@@ -98,9 +95,6 @@ describe("poll fast path: which requests it takes", () => {
       store: asyncOnly,
       gate,
       signLink: (k) => k,
-      answers: new ResponseBatch((err) => {
-        throw err;
-      }),
     });
     const srv = createServer((req, res) => {
       const fallback = () => res.writeHead(FALLBACK).end();
@@ -136,12 +130,13 @@ describe("poll fast path: which requests it takes", () => {
       store: s.store,
       gate,
       signLink: (k) => k,
-      answers: new ResponseBatch((err) => {
-        throw err;
-      }),
     });
     let takenThenGone = 0;
-    const srv = createServer((req, res) => {
+    // Answers wait for the end of the turn, as in the real server (the edge's response class).
+    const batched = new TurnBatch((err) => {
+      throw err;
+    }).responseClass();
+    const srv = createServer({ ServerResponse: batched }, (req, res) => {
       const fallback = () => res.writeHead(FALLBACK).end();
       if (!fast(req, res, fallback)) return fallback();
       // Taken: the answer now waits for the end of the turn. The client leaves first.

@@ -38,7 +38,10 @@ let dataDir: string;
 let taskId = "";
 let resultLink = "";
 const logLines: Array<Record<string, unknown>> = [];
-const seen = new Map<string, { request?: EdgeRequest; outcome?: RequestOutcome }>();
+const seen = new Map<
+  string,
+  { request?: EdgeRequest; outcome?: RequestOutcome; responseClass?: string }
+>();
 
 const PATHS: Path[] = [
   {
@@ -174,6 +177,10 @@ const PROBES: Record<(typeof EDGE_STEPS)[number], (p: Path, id: string) => Promi
     expect(line).toMatchObject({ method: p.method, status: p.status, handler: p.handler });
     expect(String(line!.url)).not.toMatch(/sig=[^[]/);
   },
+  // Whoever answers, the response is the edge's kind, whose end() waits for the turn's end.
+  "turn-batching": (p, id) => {
+    expect(seen.get(id)?.responseClass, p.name).toBe("TurnBatchedResponse");
+  },
   hooks: (p, id) => {
     const s = seen.get(id);
     expect(s?.request, `${p.name}: onRequest`).toBeDefined();
@@ -207,8 +214,9 @@ beforeAll(async () => {
   dr = await startDarkroom(config, createLogger(config, sink), {
     edgeHooks: [
       {
-        onRequest: (r) => void seen.set(r.id, { request: r }),
-        onResponse: (r, outcome) => void seen.set(r.id, { request: r, outcome }),
+        onRequest: (r, _req, res) =>
+          void seen.set(r.id, { request: r, responseClass: res.constructor.name }),
+        onResponse: (r, outcome) => void seen.set(r.id, { ...seen.get(r.id), request: r, outcome }),
       },
     ],
   });

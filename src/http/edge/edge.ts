@@ -11,6 +11,8 @@
  *   deadline           the body must arrive in time and at a minimum rate: 408 JSON
  *   access-log         one redacted line per request (DARKROOM_ACCESS_LOG)
  *   hooks              observers of every request and its outcome (metrics, CORS)
+ *   turn-batching      every answer of an event-loop turn is written at its end, together
+ *                      (turn-batched-response.ts: the server's ServerResponse class)
  *
  * Then `dispatch`. A handler never repeats a step: it reads the request id with
  * `requestIdOf` and names its route and itself with `setRoute`; the rest is done here.
@@ -24,6 +26,7 @@ import { requestIdFrom } from "../request-id.js";
 import { ConnectionLimits, isRefused, type ConnectionLimitOptions } from "./connection-limits.js";
 import { answerError, answerOnSocket } from "./raw-answer.js";
 import { RequestDeadlines, type DeadlineOptions } from "./request-deadline.js";
+import { TurnBatch } from "./turn-batched-response.js";
 
 export const EDGE_STEPS = [
   "connection-limits",
@@ -32,6 +35,7 @@ export const EDGE_STEPS = [
   "deadline",
   "access-log",
   "hooks",
+  "turn-batching",
 ] as const;
 
 export type EdgeStep = (typeof EDGE_STEPS)[number];
@@ -94,6 +98,7 @@ export function setRoute(req: IncomingMessage, route: string, handler: string): 
 export class Edge {
   readonly connections: ConnectionLimits;
   readonly deadlines: RequestDeadlines;
+  private readonly batch: TurnBatch;
   private readonly hooks: EdgeHooks[] = [];
   private closing = false;
   /** Whether anyone wants to hear how requests end (skip the listener otherwise). */
@@ -102,6 +107,9 @@ export class Edge {
   constructor(private readonly options: EdgeOptions) {
     this.connections = new ConnectionLimits(options.connections);
     this.deadlines = new RequestDeadlines(options.deadlines);
+    this.batch = new TurnBatch((err) =>
+      options.log.error({ err }, "an answer could not be written"),
+    );
     this.observed = options.accessLog;
   }
 
@@ -109,6 +117,11 @@ export class Edge {
   addHooks(hooks: EdgeHooks): void {
     this.hooks.push(hooks);
     if (hooks.onResponse) this.observed = true;
+  }
+
+  /** The response class the server must use (`createServer({ ServerResponse })`). */
+  responseClass(): typeof ServerResponse {
+    return this.batch.responseClass();
   }
 
   /** Counts and caps `server`'s connections (call before it listens). */
@@ -128,6 +141,8 @@ export class Edge {
       req.socket.destroy();
       return;
     }
+    // turn-batching: the end-of-turn flush goes ahead of what handling schedules
+    this.batch.arm();
     // request-id
     const r: EdgeRequest = {
       id: requestIdFrom(req.headers["x-request-id"]),

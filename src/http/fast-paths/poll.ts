@@ -21,7 +21,6 @@ import { setRoute } from "../edge/edge.js";
 import type { AuthGate } from "../plugins/auth.js";
 import { taskView, type LinkSigner } from "../../core/public-task.js";
 import { compileTaskSerializer, sendTaskJson, type FastPath } from "./respond.js";
-import { ResponseBatch } from "./response-batch.js";
 
 const PREFIX = "/v1/tasks/";
 /** The Fastify route this path stands in for (what logs and metrics call it). */
@@ -31,7 +30,6 @@ export interface PollFastPathDeps {
   store: Pick<Store, "getTask" | "getTaskNow">;
   gate: AuthGate;
   signLink: LinkSigner;
-  answers: ResponseBatch;
 }
 
 export function createPollFastPath(deps: PollFastPathDeps): FastPath {
@@ -47,10 +45,9 @@ export function createPollFastPath(deps: PollFastPathDeps): FastPath {
     setRoute(req, POLL_ROUTE, "poll-fast-path");
 
     const answer = (task: TaskView | null) => {
-      if (!task || ResponseBatch.answered(res)) return fallback();
-      sendTaskJson(deps.answers, res, serialize(taskView(task, deps.signLink)));
+      if (!task || res.headersSent) return fallback();
+      sendTaskJson(res, serialize(taskView(task, deps.signLink)));
     };
-    deps.answers.arm();
     // A store failure is Fastify's to report (500 JSON, logged with the request id).
     const { store } = deps;
     if (store.getTaskNow) {

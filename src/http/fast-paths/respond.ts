@@ -1,13 +1,12 @@
 /**
  * How the poll fast path answers: the same task JSON Schema compiled by the same
- * serialiser as the Fastify route, the same content type, through a ResponseBatch at
- * the end of the turn (response-batch.ts). The request id header is already on the
- * response: the edge set it (edge/edge.ts), as it does for every request.
+ * serialiser as the Fastify route, the same content type. The request id header is
+ * already on the response, and the answer goes out at the end of the turn with the
+ * others: both are the edge's doing (edge/edge.ts), as for every request.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import fastJsonStringify, { type Schema } from "fast-json-stringify";
 import { taskSchema, type PublicTask } from "../../core/public-task.js";
-import type { ResponseBatch } from "./response-batch.js";
 
 /**
  * Returns true when it took the request (it answers it, or later calls `fallback`);
@@ -20,17 +19,13 @@ export function compileTaskSerializer(): (task: PublicTask) => string {
   return fastJsonStringify(structuredClone(taskSchema) as unknown as Schema);
 }
 
-/** Queues a 200 with the task's JSON; a response already answered is left as it is. */
-export function sendTaskJson(out: ResponseBatch, res: ServerResponse, body: string): void {
-  out.send(
-    res,
-    200,
-    [
-      "content-type",
-      "application/json; charset=utf-8",
-      "content-length",
-      String(Buffer.byteLength(body)),
-    ],
-    body,
-  );
+/** Answers 200 with the task's JSON. */
+export function sendTaskJson(res: ServerResponse, body: string): void {
+  res.writeHead(200, [
+    "content-type",
+    "application/json; charset=utf-8",
+    "content-length",
+    String(Buffer.byteLength(body)),
+  ]);
+  res.end(body);
 }
