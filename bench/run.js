@@ -202,7 +202,7 @@ async function main() {
     const gw = `http://127.0.0.1:${port}`;
     await waitUp(`${gw}/healthz`);
     // The A/B for the poll fast path: the same gateway, same database, polls through the
-    // framework only (DARKROOM_POLL_FAST_PATH=false), measured in the same rounds.
+    // framework only (DARKROOM_FAST_PATHS=false), measured in the same rounds.
     const slowPort = await freePort();
     children.push(
       spawn(process.execPath, [path.join(root, "bin/darkroom.js"), "serve"], {
@@ -213,7 +213,7 @@ async function main() {
           DARKROOM_DATA_DIR: dataDir,
           DARKROOM_RUNNER: "false",
           DARKROOM_WEBHOOKS: "false",
-          DARKROOM_POLL_FAST_PATH: "false",
+          DARKROOM_FAST_PATHS: "false",
           LOG_LEVEL: "warn",
         },
         stdio: ["ignore", "ignore", "inherit"],

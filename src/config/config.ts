@@ -33,8 +33,8 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: string;
   accessLog: boolean;
-  /** Answer plain polls before the framework (http/fast-paths/poll.ts); off only to measure it. */
-  pollFastPath: boolean;
+  /** Answer plain polls and submissions before the framework (http/fast-paths/); off only to measure them. */
+  fastPaths: boolean;
   /**
    * Which proxies' X-Forwarded-For to believe for the client address (auth throttling,
    * logs): false (default), true (any), a hop count, or addresses/CIDRs.
@@ -282,12 +282,7 @@ export function loadConfig(env: Env = process.env): Config {
     ),
     logLevel: env.LOG_LEVEL || "info",
     accessLog: parseEnvValue(env, "DARKROOM_ACCESS_LOG", boolFrom("DARKROOM_ACCESS_LOG"), false),
-    pollFastPath: parseEnvValue(
-      env,
-      "DARKROOM_POLL_FAST_PATH",
-      boolFrom("DARKROOM_POLL_FAST_PATH"),
-      true,
-    ),
+    fastPaths: parseEnvValue(env, "DARKROOM_FAST_PATHS", boolFrom("DARKROOM_FAST_PATHS"), true),
     trustProxy: parseTrustProxy(env.DARKROOM_TRUST_PROXY),
     edge: {
       maxConnections: parseEnvValue<number | null>(

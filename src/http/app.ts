@@ -22,6 +22,7 @@ import type { ConnectionLimitOptions } from "./edge/connection-limits.js";
 import type { DeadlineOptions } from "./edge/request-deadline.js";
 import { installErrorHandling } from "./error-handler.js";
 import { createPollFastPath } from "./fast-paths/poll.js";
+import { createSubmitFastPath } from "./fast-paths/submit.js";
 import type { FastPath } from "./fast-paths/respond.js";
 import { installJsonBodyParser } from "./json-body.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
@@ -63,8 +64,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** One line per request, written by the edge (DARKROOM_ACCESS_LOG). */
   accessLog: boolean;
-  /** Plain polls answered before the framework (fast-paths/poll.ts); false only to measure it. */
-  pollFastPath?: boolean;
+  /** Plain polls and submissions answered before the framework (fast-paths/); false only to measure them. */
+  fastPaths?: boolean;
   /** Open connections per client address and in total (edge/connection-limits.ts). */
   connectionLimits: ConnectionLimitOptions;
   /** How long and how slowly a request may arrive (edge/request-deadline.ts). */
@@ -98,8 +99,10 @@ export function buildApp(deps: AppDeps): DarkroomApp {
     deadlines: deps.requestDeadlines,
   });
   for (const hooks of deps.edgeHooks ?? []) edge.addHooks(hooks);
-  const poll: FastPath =
-    deps.pollFastPath === false ? () => false : createPollFastPath({ ...deps, gate });
+  const fastPaths: FastPath[] =
+    deps.fastPaths === false
+      ? []
+      : [createPollFastPath({ ...deps, gate }), createSubmitFastPath({ ...deps, gate })];
   const allowed = new AllowedMethods();
 
   const app = Fastify({
@@ -116,7 +119,9 @@ export function buildApp(deps: AppDeps): DarkroomApp {
         },
         (req, res) =>
           edge.handle(req, res, () => {
-            if (!poll(req, res, () => handler(req, res))) handler(req, res);
+            const framework = () => handler(req, res);
+            for (const take of fastPaths) if (take(req, res, framework)) return;
+            framework();
           }),
       );
       edge.attach(server);

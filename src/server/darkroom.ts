@@ -218,7 +218,7 @@ export async function startDarkroom(
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     accessLog: config.accessLog,
-    pollFastPath: config.pollFastPath,
+    fastPaths: config.fastPaths,
     edgeHooks: opts.edgeHooks ?? [],
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,

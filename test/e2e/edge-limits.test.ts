@@ -39,6 +39,14 @@ async function get(s: TestServer, localAddress: string, path = "/healthz"): Prom
   return answer;
 }
 
+/** A submission's request line and headers, announcing a body of `length` bytes. */
+function submissionHead(s: TestServer, length: number): string {
+  return (
+    `POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.apiKey}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`
+  );
+}
+
 function statusOf(raw: string): number {
   return Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
 }
@@ -103,10 +111,7 @@ describe("connection caps", () => {
     const socket = await dial(s, "127.0.0.7");
     const answer = readToClose(socket);
     const body = JSON.stringify({ model: "doubao-seedream-4.0", prompt: "refused" });
-    socket.end(
-      `POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.apiKey}\r\n` +
-        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-    );
+    socket.end(submissionHead(s, body.length) + body);
     expect(statusOf(await answer)).toBe(429);
     expect((await s.api("/v1/tasks")).json.total).toBe(before);
   });
@@ -140,10 +145,7 @@ describe("slow requests", () => {
     const socket = await dial(s, "127.0.0.1");
     const answer = readToClose(socket);
     const body = JSON.stringify({ model: "doubao-seedream-4.0", prompt: "trickle" });
-    socket.write(
-      `POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.apiKey}\r\n` +
-        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
-    );
+    socket.write(submissionHead(s, body.length));
     let sent = 0;
     const trickle = setInterval(() => {
       if (!socket.destroyed && sent < body.length) socket.write(body[sent++]!);

@@ -4,22 +4,17 @@
  * and the steps, and checks every step on every path. A step added to EDGE_STEPS
  * without a probe here fails the first test; a path that skipped a step fails its probe.
  */
-import { mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest, Agent } from "node:http";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config/config.js";
 import { EDGE_STEPS, type EdgeRequest, type RequestOutcome } from "../../src/http/edge/edge.js";
-import { createLogger } from "../../src/obs/logger.js";
-import { startDarkroom, type Darkroom } from "../../src/server/darkroom.js";
+import type { Darkroom } from "../../src/server/darkroom.js";
 import {
   TEST_ADMIN_TOKEN,
   TEST_API_KEY,
-  request,
+  startTestServer,
   waitForTask,
-  type ApiInit,
+  type TestServer,
 } from "../helpers/server.js";
 
 interface Path {
@@ -28,13 +23,14 @@ interface Path {
   url: () => string;
   body?: string;
   key?: string | null;
+  headers?: Record<string, string>;
   status: number;
   /** Which handler must have answered (proves the path is the one named). */
   handler: string | null;
 }
 
+let s: TestServer;
 let dr: Darkroom;
-let dataDir: string;
 let taskId = "";
 let resultLink = "";
 const logLines: Array<Record<string, unknown>> = [];
@@ -59,19 +55,28 @@ const PATHS: Path[] = [
     handler: "framework",
   },
   {
-    name: "submission",
+    name: "submission, fast path (cached key)",
     method: "POST",
     url: () => "/v1/images/generations",
     body: JSON.stringify({ model: "doubao-seedream-4.0", prompt: "pipeline" }),
     status: 200,
-    handler: "framework",
+    handler: "submit-fast-path",
   },
   {
-    name: "submission with malformed JSON",
+    name: "submission with malformed JSON, fast path",
     method: "POST",
     url: () => "/v1/images/generations",
     body: '{"model": ',
     status: 400,
+    handler: "submit-fast-path",
+  },
+  {
+    name: "submission, framework (Idempotency-Key)",
+    method: "POST",
+    url: () => "/v1/images/generations",
+    body: JSON.stringify({ model: "doubao-seedream-4.0", prompt: "pipeline, once" }),
+    headers: { "idempotency-key": "pipeline-1" },
+    status: 200,
     handler: "framework",
   },
   {
@@ -139,6 +144,7 @@ function send(
         path: u.pathname + u.search,
         headers: {
           "x-request-id": requestId,
+          ...p.headers,
           ...(key ? { authorization: `Bearer ${key}` } : {}),
           ...(p.body !== undefined
             ? { "content-type": "application/json", "content-length": Buffer.byteLength(p.body) }
@@ -190,19 +196,6 @@ const PROBES: Record<(typeof EDGE_STEPS)[number], (p: Path, id: string) => Promi
 };
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(path.join(tmpdir(), "darkroom-pipeline-"));
-  const config = loadConfig({
-    HOST: "127.0.0.1",
-    PORT: "0",
-    DARKROOM_DATA_DIR: dataDir,
-    DARKROOM_BOOTSTRAP_API_KEY: TEST_API_KEY,
-    DARKROOM_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-    DARKROOM_SANDBOX_DURATION_MS: "20",
-    DARKROOM_POLL_INTERVAL_MS: "20",
-    DARKROOM_ACCESS_LOG: "true",
-    DARKROOM_REQUEST_TIMEOUT_MS: "1000",
-    LOG_LEVEL: "info",
-  });
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       for (const line of chunk.toString("utf8").split("\n")) {
@@ -211,30 +204,39 @@ beforeAll(async () => {
       done();
     },
   });
-  dr = await startDarkroom(config, createLogger(config, sink), {
-    edgeHooks: [
-      {
-        onRequest: (r, _req, res) =>
-          void seen.set(r.id, { request: r, responseClass: res.constructor.name }),
-        onResponse: (r, outcome) => void seen.set(r.id, { ...seen.get(r.id), request: r, outcome }),
-      },
-    ],
-  });
-  const api = { api: (p: string, init?: ApiInit) => request(dr.url + p, init, TEST_API_KEY) };
+  s = await startTestServer(
+    {
+      DARKROOM_SANDBOX_DURATION_MS: "20",
+      DARKROOM_ACCESS_LOG: "true",
+      DARKROOM_REQUEST_TIMEOUT_MS: "1000",
+      LOG_LEVEL: "info",
+    },
+    {
+      logTo: sink,
+      edgeHooks: [
+        {
+          onRequest: (r, _req, res) =>
+            void seen.set(r.id, { request: r, responseClass: res.constructor.name }),
+          onResponse: (r, outcome) =>
+            void seen.set(r.id, { ...seen.get(r.id), request: r, outcome }),
+        },
+      ],
+    },
+  );
+  dr = s.dr;
   const submitted = await fetch(`${dr.url}/v1/images/generations`, {
     method: "POST",
     headers: { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" },
     body: JSON.stringify({ model: "doubao-seedream-4.0", prompt: "a link to sign", size: "1K" }),
   });
   taskId = ((await submitted.json()) as { id: string }).id;
-  const { final } = await waitForTask(api, taskId);
+  const { final } = await waitForTask(s, taskId);
   resultLink = new URL(final.results[0] as string).pathname + new URL(final.results[0]).search;
 });
 
 afterAll(async () => {
   agent.destroy();
-  await dr?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await s?.stop();
 });
 
 describe("the request pipeline", () => {
@@ -303,7 +305,9 @@ describe("the request pipeline", () => {
         expect(JSON.parse(a.text).error).toMatchObject({ type: "invalid_request_error" });
       }
     }
-    expect(answers.find((a) => a.name === "submission")?.status).toBe(408);
+    for (const a of answers.filter((a) => a.name.startsWith("submission"))) {
+      expect(a.status, a.name).toBe(408);
+    }
     expect(answers.find((a) => a.name === "admin")?.status).toBe(200);
   });
 

@@ -19,29 +19,30 @@ describe("submission bodies on the wire", () => {
   });
   afterAll(() => s.stop());
 
+  /** A submission announcing a body of `length` bytes; the caller writes it. */
+  const openSubmission = (length: number) =>
+    httpRequest({
+      host: "127.0.0.1",
+      port,
+      method: "POST",
+      path: "/v1/images/generations",
+      headers: {
+        "content-type": "application/json",
+        "content-length": length,
+        authorization: `Bearer ${s.apiKey}`,
+      },
+    });
+
   /** POSTs `parts` as separate writes (a small pause between them), returns status and body. */
   function sendInParts(parts: Buffer[]): Promise<{ status: number; text: string }> {
-    const total = parts.reduce((n, p) => n + p.length, 0);
     return new Promise((resolve, reject) => {
-      const req = httpRequest(
-        {
-          host: "127.0.0.1",
-          port,
-          method: "POST",
-          path: "/v1/images/generations",
-          headers: {
-            "content-type": "application/json",
-            "content-length": total,
-            authorization: `Bearer ${s.apiKey}`,
-          },
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => (text += c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-        },
-      );
+      const req = openSubmission(parts.reduce((n, p) => n + p.length, 0));
+      req.on("response", (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      });
       req.on("error", reject);
       const writeFrom = (i: number) => {
         if (i === parts.length) return void req.end();
@@ -75,17 +76,7 @@ describe("submission bodies on the wire", () => {
   it("stores nothing for a client that goes away mid-body, and serves on", async () => {
     const before = await taskTotal();
     await new Promise<void>((resolve) => {
-      const req = httpRequest({
-        host: "127.0.0.1",
-        port,
-        method: "POST",
-        path: "/v1/images/generations",
-        headers: {
-          "content-type": "application/json",
-          "content-length": 200,
-          authorization: `Bearer ${s.apiKey}`,
-        },
-      });
+      const req = openSubmission(200);
       req.on("error", () => resolve());
       req.on("close", () => resolve());
       req.write(PLAIN.slice(0, 10), () => req.destroy());

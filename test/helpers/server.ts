@@ -5,7 +5,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pino from "pino";
+import type { DestinationStream } from "pino";
+import { createLogger } from "../../src/obs/logger.js";
 import { hashApiKey } from "../../src/core/credentials.js";
 import { loadConfig } from "../../src/config/config.js";
 import { startDarkroom, type Darkroom, type StartOptions } from "../../src/server/darkroom.js";
@@ -76,9 +77,14 @@ export async function request(
   return { status: res.status, headers: res.headers, json, text };
 }
 
+export interface TestStartOptions extends StartOptions {
+  /** Where the server's log lines go (with LOG_LEVEL set in `env`); stdout by default. */
+  logTo?: DestinationStream;
+}
+
 export async function startTestServer(
   env: Record<string, string> = {},
-  opts: StartOptions = {},
+  { logTo, ...opts }: TestStartOptions = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "darkroom-test-"));
   const config = loadConfig({
@@ -94,7 +100,8 @@ export async function startTestServer(
     LOG_LEVEL: "silent",
     ...env,
   });
-  const dr = await startDarkroom(config, pino({ level: config.logLevel }), opts);
+  // The logger users run (with its redaction), not a bare pino.
+  const dr = await startDarkroom(config, createLogger(config, logTo), opts);
   return {
     url: dr.url,
     dr,
