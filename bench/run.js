@@ -201,8 +201,8 @@ async function main() {
     );
     const gw = `http://127.0.0.1:${port}`;
     await waitUp(`${gw}/healthz`);
-    // The A/B for the poll fast path: the same gateway, same database, polls through the
-    // framework only (DARKROOM_FAST_PATHS=false), measured in the same rounds.
+    // The A/B for the fast paths: the same gateway, same database, everything through the
+    // framework (DARKROOM_FAST_PATHS=false), measured in the same rounds.
     const slowPort = await freePort();
     children.push(
       spawn(process.execPath, [path.join(root, "bin/darkroom.js"), "serve"], {
@@ -272,6 +272,11 @@ async function main() {
           pid: gwChild.pid,
           opts: { url: `${gw}/v1/images/generations`, ...post },
         },
+        {
+          name: "Darkroom POST /v1/images/generations, fast paths off (A/B)",
+          pid: gwNoFastPathChild.pid,
+          opts: { url: `${gwNoFastPath}/v1/images/generations`, ...post },
+        },
       ])),
     ];
     const many = await pollPaths();
@@ -286,7 +291,7 @@ async function main() {
           opts: { url: `${gw}/v1/tasks/${taskId}`, headers: { authorization: auth.authorization } },
         },
         {
-          name: "Darkroom GET /v1/tasks/{id}, poll fast path off (A/B)",
+          name: "Darkroom GET /v1/tasks/{id}, fast paths off (A/B)",
           pid: gwNoFastPathChild.pid,
           opts: {
             url: `${gwNoFastPath}/v1/tasks/${taskId}`,
