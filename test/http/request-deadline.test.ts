@@ -62,6 +62,18 @@ describe("request deadlines", () => {
     expect(late).toEqual(["timeout"]);
   });
 
+  it("keeps one entry per connection: a keep-alive connection's next request replaces the last", () => {
+    const d = new RequestDeadlines(options, () => 0);
+    const first = fakeRequest();
+    const next = { ...fakeRequest(), socket: first.socket } as typeof first;
+    d.track(first, () => {});
+    d.track(next, () => {});
+    expect(d.size).toBe(1);
+    d.track(fakeRequest(), () => {});
+    expect(d.size).toBe(2);
+    d.stop();
+  });
+
   it("forgets a request once its body is complete or its connection closed", () => {
     let now = 0;
     const d = new RequestDeadlines(options, () => now);

@@ -13,6 +13,7 @@
  * tracked, so polls cost nothing here.
  */
 import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 
 export interface DeadlineOptions {
   /** The whole request (from dispatch to its last body byte) must arrive within this. */
@@ -31,7 +32,7 @@ interface Tracked {
 }
 
 export class RequestDeadlines {
-  private readonly tracked = new Set<Tracked>();
+  private readonly tracked = new Map<Socket, Tracked>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -46,17 +47,22 @@ export class RequestDeadlines {
     return length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
   }
 
-  /** Watches `req` until its body has arrived or its socket closes. */
+  /**
+   * Watches `req` until its body has arrived or its socket closes. Entries are kept by
+   * connection: a connection carries one request at a time, so a new request replaces
+   * its predecessor's entry. Keeping every request until the next check instead held
+   * thousands of finished requests past their life, into the old generation of the
+   * heap: ~10–25 µs of CPU per submission, in garbage collection. No listener is added
+   * (one per request on a keep-alive socket would pile up); the next check drops an
+   * entry whose request completed or whose socket closed.
+   */
   track(req: IncomingMessage, onLate: Tracked["onLate"]): void {
-    const entry: Tracked = {
+    this.tracked.set(req.socket, {
       req,
       startedAt: this.now(),
       bytesAtStart: req.socket.bytesRead,
       onLate,
-    };
-    // No listener on the socket: a keep-alive connection carries many requests, and the
-    // next check drops an entry whose request completed or whose socket closed.
-    this.tracked.add(entry);
+    });
     this.timer ??= setInterval(() => this.check(), this.options.checkEveryMs).unref();
   }
 
@@ -67,9 +73,9 @@ export class RequestDeadlines {
   /** One pass over the tracked requests (the timer's work; tests call it directly). */
   check(): void {
     const now = this.now();
-    for (const entry of this.tracked) {
-      if (entry.req.complete || entry.req.socket.destroyed) {
-        this.tracked.delete(entry);
+    for (const [socket, entry] of this.tracked) {
+      if (entry.req.complete || socket.destroyed) {
+        this.tracked.delete(socket);
         continue;
       }
       const elapsed = now - entry.startedAt;
@@ -82,7 +88,7 @@ export class RequestDeadlines {
             ? "too_slow"
             : null;
       if (why) {
-        this.tracked.delete(entry);
+        this.tracked.delete(socket);
         entry.onLate(why);
       }
     }
