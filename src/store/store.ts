@@ -9,6 +9,7 @@
  * the lease is gone (another runner owns the task now): the caller stops and writes
  * nothing more.
  */
+import type { PublicTaskSource } from "../core/public-task.js";
 import type {
   FailureCode,
   GenerationRequest,
@@ -35,22 +36,13 @@ export interface KeyPrincipal {
   accountDisabled: boolean;
 }
 
-/** What a poll needs: the public fields of a task, read with a narrow projection. */
-export interface TaskView {
-  id: string;
-  model: string;
-  status: TaskStatus;
-  progress: number;
-  createdAt: number;
-  userGroup: string;
-  creditsReservedMicros: Micros;
-  creditsUsedMicros: Micros | null;
-  estimatedSeconds: number;
+/**
+ * What a poll needs: the public fields of a task, read with a narrow projection.
+ * `cancellable` is false once the upstream serving the task can no longer be stopped
+ * (task_info.can_cancel).
+ */
+export interface TaskView extends PublicTaskSource {
   results: StoredImage[];
-  errorCode: FailureCode | null;
-  errorMessage: string | null;
-  /** false once the upstream serving the task can no longer be stopped (task_info.can_cancel). */
-  cancellable: boolean;
 }
 
 /** The whole task, as the runner needs it. */

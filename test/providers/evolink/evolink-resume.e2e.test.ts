@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { loadConfig } from "../../../src/config/config.js";
 import { startDarkroom, type Darkroom } from "../../../src/server/darkroom.js";
 import { startEvolinkEmulator, type EvolinkEmulator } from "../../emulators/evolink.js";
@@ -68,8 +68,12 @@ beforeAll(async () => {
     }),
   );
 });
+// Each test's gateways stop with it: one left running would share the data directory with
+// the next test's and could claim its tasks.
+afterEach(async () => {
+  for (const d of running.splice(0)) await d.stop();
+});
 afterAll(async () => {
-  for (const d of running) await d.stop();
   await b?.stop();
   await evolink?.close();
   rmSync(dataDir, { recursive: true, force: true });
