@@ -91,7 +91,10 @@ export async function startDarkroom(
     if (spec) spec.priceMicros = priceMicros;
   }
   const estimator = new DurationEstimator((m) => catalogue.get(m)?.defaultEstimatedSeconds ?? 45);
-  for (const d of (await store.recentDurations(50)).reverse()) estimator.record(d.model, d.seconds);
+  const models = catalogue.list().map((m) => m.id);
+  for (const d of (await store.recentDurations(models, 50)).reverse()) {
+    estimator.record(d.model, d.seconds);
+  }
 
   const media = new FsStorage(path.join(config.dataDir, "files"));
   const registry = new ProviderRegistry()

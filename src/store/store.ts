@@ -208,6 +208,12 @@ export interface Store {
     outcome: TaskOutcome,
     nowMs: number,
   ): Promise<boolean>;
-  /** Recent completed durations (seconds) per model, newest first, to seed estimates. */
-  recentDurations(limitPerModel: number): Promise<Array<{ model: string; seconds: number }>>;
+  /**
+   * Recent completed durations (seconds) of each of `models`, newest first, to seed
+   * estimates at start: O(models × limit), never a scan of the task history.
+   */
+  recentDurations(
+    models: readonly string[],
+    limitPerModel: number,
+  ): Promise<Array<{ model: string; seconds: number }>>;
 }

@@ -474,8 +474,12 @@ export function storeContract(backend: string, open: OpenBackend): void {
             await s.store.finishTask(i.taskId, c.leaseToken, done, i.nowMs + seconds * 1000),
           ).toBe(true);
         }
-        const d = await s.store.recentDurations(1);
+        const d = await s.store.recentDurations(["doubao-seedream-4.0", "doubao-seedream-4.5"], 1);
         expect(d).toEqual([{ model: "doubao-seedream-4.0", seconds: 7 }]);
+        expect(await s.store.recentDurations(["doubao-seedream-4.0"], 5)).toEqual([
+          { model: "doubao-seedream-4.0", seconds: 7 },
+          { model: "doubao-seedream-4.0", seconds: 5 },
+        ]);
       });
     });
 
