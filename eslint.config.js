@@ -10,6 +10,7 @@ import layers from "./eslint-rules/layers.js";
  *
  * - core: the contract and pure domain logic (types, money, task states, the public
  *   task JSON, credentials' hashes, channel definitions). No I/O.
+ * - threads: starting worker threads from our own modules, built or from sources.
  * - obs: events, process monitoring, the logger and its redaction.
  * - net: outbound HTTP that only goes where policy allows.
  * - config: environment and config file, validated once at boot.
@@ -25,6 +26,7 @@ import layers from "./eslint-rules/layers.js";
  */
 const LAYERS = [
   "core",
+  "threads",
   "obs",
   "net",
   "config",

@@ -8,7 +8,6 @@
  * check by content bytes, and a classification of transport failures that says whether
  * the request may already have reached the upstream (and so may have cost money).
  */
-import sharp from "sharp";
 import { request, type FormData } from "undici";
 import { ProviderError } from "./contract.js";
 import { errorCodes, NEVER_REACHED_CODES } from "./http-faults.js";
@@ -149,29 +148,9 @@ export function transportError(
   }
 }
 
-export interface ProbedImage {
-  contentType: "image/jpeg" | "image/png" | "image/webp";
-  width: number;
-  height: number;
-}
+import { probeImage, type ProbedImage } from "../media/probe.js";
 
-const FORMATS: Record<string, ProbedImage["contentType"]> = {
-  jpeg: "image/jpeg",
-  png: "image/png",
-  webp: "image/webp",
-};
-
-/** What the bytes are (never what a header or a file name claims), or null if not an image we store. */
-export async function probeImage(data: Buffer): Promise<ProbedImage | null> {
-  try {
-    const meta = await sharp(data).metadata();
-    const contentType = meta.format ? FORMATS[meta.format] : undefined;
-    if (!contentType || !meta.width || !meta.height) return null;
-    return { contentType, width: meta.width, height: meta.height };
-  } catch {
-    return null;
-  }
-}
+export { probeImage, type ProbedImage };
 
 export class BadImageError extends Error {
   override name = "BadImageError";
@@ -192,7 +171,7 @@ export async function downloadImage(
   const ct = res.headers["content-type"];
   const type = (Array.isArray(ct) ? ct[0] : ct) ?? "";
   if (!/^image\//i.test(type.trim())) throw new BadImageError("not an image content type");
-  const probed = await probeImage(res.body);
+  const probed = probeImage(res.body);
   if (!probed) throw new BadImageError("undecodable image");
   return { data: res.body, ...probed };
 }

@@ -28,8 +28,29 @@ const EXTENSIONS: Record<string, string> = {
   "image/webp": "webp",
 };
 
+/**
+ * Where a task's image is stored: `images/<UTC date and ten minutes>/<task id>-<index>.<ext>`,
+ * the folder taken from the second in the task id, so a retry writes the same key.
+ * Images of tasks created together share a folder: one directory fsync makes a whole
+ * batch of them durable (a folder per task cost one more per image), the folders stay
+ * a few hundred thousand entries at most, and expiring old images is removing old folders.
+ */
 export function imageKey(taskId: string, index: number, contentType: string): string {
-  return `images/${taskId}/${index}.${EXTENSIONS[contentType] ?? "bin"}`;
+  const second = /^task-unified-(\d+)-/.exec(taskId)?.[1];
+  const folder = second
+    ? new Date(Math.floor(Number(second) / 600) * 600_000)
+        .toISOString()
+        .slice(0, 16)
+        .replace(/[-:]/g, "")
+        .replace("T", "-")
+    : "other";
+  return `images/${folder}/${taskId}-${index}.${EXTENSIONS[contentType] ?? "bin"}`;
+}
+
+/** The image's index, from its key (imageKey; also the older `<task id>/<index>` form). */
+export function imageIndexOf(key: string): number {
+  const m = /[/-](\d+)\.[a-z]+$/.exec(key);
+  return m ? Number(m[1]) : 0;
 }
 
 export interface ProgressState {

@@ -18,8 +18,10 @@
  * charges twice. When every channel failed retryably the task fails with the last
  * error's code (e.g. resource_exhausted after 429s).
  *
- * Progress is written at most every PROGRESS_MIN_INTERVAL_MS per task and only when it
- * grows, so a chatty provider does not turn into a write storm.
+ * Progress is written at most every PROGRESS_MIN_INTERVAL_MS per task, starting that long
+ * after the claim, and only when it grows: a chatty provider does not turn into a write
+ * storm, and a task that finishes quickly (its last step is reported just before the
+ * finish) writes none at all; the finish says it all.
  */
 import type { Logger } from "pino";
 import type { ChannelLease, ChannelRouter } from "../channels/router.js";
@@ -31,7 +33,7 @@ import type { MediaStorage } from "../media/storage.js";
 import type { DarkroomEventBus } from "../obs/events.js";
 import { guaranteesOf, ProviderError, type ReferenceImage } from "../providers/contract.js";
 import type { ClaimedTask, Store, TaskOutcome } from "../store/store.js";
-import { callProvider, imageKey } from "./attempt.js";
+import { callProvider, imageIndexOf, imageKey } from "./attempt.js";
 import { TaskAbort, type TaskPipeline } from "./runner.js";
 
 export { imageKey };
@@ -116,7 +118,9 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
     let lastError: ProviderError | null = null;
     const progress = {
       value: task.progress,
-      writtenAt: 0,
+      // As if written at the claim: the first step is written only if the task is still
+      // running a moment later.
+      writtenAt: now(),
       write: Promise.resolve() as Promise<unknown>,
     };
     try {
@@ -212,7 +216,7 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
     }
 
     async function completeWith(stored: StoredImage[]): Promise<void> {
-      stored.sort((a, b) => indexOf(a) - indexOf(b));
+      stored.sort((a, b) => imageIndexOf(a.key) - imageIndexOf(b.key));
       await finish({
         kind: "completed",
         images: stored,
@@ -226,9 +230,4 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
         await fail("request_cancelled", "The task was cancelled.");
     }
   };
-}
-
-function indexOf(img: StoredImage): number {
-  const m = /\/(\d+)\.[a-z]+$/.exec(img.key);
-  return m ? Number(m[1]) : 0;
 }

@@ -73,7 +73,7 @@ describe("seedream 5.0 lite output_format", () => {
 
   it("png gives a PNG served as image/png at the exact size", async () => {
     const { url, img } = await run({ output_format: "png" });
-    expect(new URL(url).pathname).toMatch(/\/0\.png$/);
+    expect(new URL(url).pathname).toMatch(/-0\.png$/);
     expect(img.status).toBe(200);
     expect(img.type).toBe("image/png");
     expect(img.bytes.subarray(0, 8).toString("hex")).toBe("89504e470d0a1a0a");
@@ -84,7 +84,7 @@ describe("seedream 5.0 lite output_format", () => {
   it("jpeg, and no model_params at all, give a JPEG served as image/jpeg", async () => {
     for (const params of [{ output_format: "jpeg" }, undefined]) {
       const { url, img } = await run(params);
-      expect(new URL(url).pathname).toMatch(/\/0\.jpg$/);
+      expect(new URL(url).pathname).toMatch(/-0\.jpg$/);
       expect(img.type).toBe("image/jpeg");
       expect(img.bytes.subarray(0, 3).toString("hex")).toBe("ffd8ff");
       expect([img.meta.format, img.meta.width, img.meta.height]).toEqual(["jpeg", 2560, 1440]);

@@ -175,7 +175,7 @@ describe("signed result links", () => {
     const laterExp = new URL(good);
     laterExp.searchParams.set("exp", String(Number(good.searchParams.get("exp")) + 1000));
     variants.push(["extended expiry", laterExp.toString(), 403]);
-    const otherFile = new URL(good.toString().replace("/0.jpg", "/1.jpg"));
+    const otherFile = new URL(good.toString().replace(/0\.jpg/, "1.jpg"));
     variants.push(["other file with this signature", otherFile.toString(), 403]);
     const expired = new URL(good);
     expired.searchParams.set("exp", "1000");

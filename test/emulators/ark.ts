@@ -76,7 +76,11 @@ export interface ArkEmulator {
   requests: RecordedRequest[];
   /** Requests whose client went away before the answer was complete. */
   disconnects: RecordedRequest[];
-  /** "request" and "disconnect", each with the RecordedRequest. */
+  /**
+   * "request" and "disconnect", each with the RecordedRequest; "answered" with the
+   * prompt, once an answer (JSON, or a stream to its end) is written: benchmarks time
+   * what follows it.
+   */
   events: EventEmitter;
   /** Image downloads served (url format). */
   downloads: number;
@@ -248,6 +252,7 @@ export async function startArkEmulator(opts: ArkEmulatorOptions = {}): Promise<A
       return;
     }
     res.writeHead(200, { "content-type": "application/json" }).end(text);
+    events.emit("answered", job.prompt);
   }
 
   async function answerStream(res: http.ServerResponse, job: Job, d: Directives): Promise<void> {
@@ -305,6 +310,7 @@ export async function startArkEmulator(opts: ArkEmulatorOptions = {}): Promise<A
         },
       });
     res.end("data: [DONE]\n\n");
+    events.emit("answered", job.prompt);
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -1,29 +1,34 @@
 /**
  * FsStorage.put durability and clean failure. A power loss cannot be simulated here:
  * what is checked is that the file and then its directories are fsynced in the right
- * order (observed through the real file handles, on Linux via /proc/self/fd), that no
- * temp file is left behind, and that a failed put rejects without leaving anything
- * under the key.
+ * order, once per directory for a batch (observed on the real file system through the
+ * descriptors, on Linux via /proc/self/fd), that no temp file is left behind, and that
+ * a failed put rejects without leaving anything under the key.
  */
 import {
+  closeSync,
   existsSync,
+  fsyncSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
+  unlinkSync,
   writeFileSync,
+  writeSync,
 } from "node:fs";
-import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { writeFilesDurably, type SyncFs } from "../../src/media/durable-files.js";
 import { FsStorage } from "../../src/media/fs-storage.js";
 
 const root = mkdtempSync(path.join(tmpdir(), "darkroom-fs-durable-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-afterEach(() => vi.restoreAllMocks());
 
 /** Every file (recursively) under dir, relative, sorted. */
 function listAll(dir: string): string[] {
@@ -33,20 +38,30 @@ function listAll(dir: string): string[] {
     .sort();
 }
 
-/** Records what each FileHandle.sync() flushed: the path, and whether the key existed then. */
-async function recordSyncs(
-  target: string,
-): Promise<Array<{ path: string; targetExists: boolean }>> {
-  const probe = await open(root, "r");
-  const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-  await probe.close();
+/**
+ * The real file system, with every fsync recorded: the path it flushed (through
+ * /proc/self/fd) and whether the key existed at that moment.
+ */
+function recordingFs(target: string): {
+  fs: SyncFs;
+  seen: Array<{ path: string; targetExists: boolean }>;
+} {
   const seen: Array<{ path: string; targetExists: boolean }> = [];
-  const original = proto.sync;
-  vi.spyOn(proto, "sync").mockImplementation(function (this: { fd: number }) {
-    seen.push({ path: readlinkSync(`/proc/self/fd/${this.fd}`), targetExists: existsSync(target) });
-    return original.call(this);
-  });
-  return seen;
+  return {
+    seen,
+    fs: {
+      mkdirSync,
+      openSync,
+      writeSync,
+      closeSync,
+      renameSync,
+      unlinkSync,
+      fsyncSync(fd: number) {
+        seen.push({ path: readlinkSync(`/proc/self/fd/${fd}`), targetExists: existsSync(target) });
+        fsyncSync(fd);
+      },
+    },
+  };
 }
 
 describe("FsStorage.put", () => {
@@ -64,12 +79,13 @@ describe("FsStorage.put", () => {
 
   it.runIf(existsSync("/proc/self/fd"))(
     "fsyncs the file before the rename, then the directory, then new parents",
-    async () => {
-      const fs = new FsStorage(root);
+    () => {
       mkdirSync(path.join(root, "images"), { recursive: true });
       const target = path.join(root, "images/task-b/0.jpg");
-      const seen = await recordSyncs(target);
-      await fs.put("images/task-b/0.jpg", Buffer.from("jpeg"), "image/jpeg");
+      const { fs, seen } = recordingFs(target);
+      expect(writeFilesDurably([{ target, data: Buffer.from("jpeg") }], fs)).toEqual([
+        { ok: true },
+      ]);
       // 1. the temp file, before it is renamed over the key
       expect(seen[0]!.path).toMatch(/images\/task-b\/0\.jpg\.[0-9a-f]+\.tmp$/);
       expect(seen[0]!.targetExists).toBe(false);
@@ -81,12 +97,91 @@ describe("FsStorage.put", () => {
 
       // A second image in the same (existing) directory: no parent sync needed.
       seen.length = 0;
-      await fs.put("images/task-b/1.jpg", Buffer.from("jpeg"), "image/jpeg");
+      const second = path.join(root, "images/task-b/1.jpg");
+      writeFilesDurably([{ target: second, data: Buffer.from("jpeg") }], fs);
       expect(
         seen.map((s) => path.relative(root, s.path).replace(/\.[0-9a-f]+\.tmp$/, ".tmp")),
       ).toEqual(["images/task-b/1.jpg.tmp", "images/task-b"]);
     },
   );
+
+  it.runIf(existsSync("/proc/self/fd"))(
+    "syncs each directory once for a whole batch, after every file in it was renamed",
+    () => {
+      mkdirSync(path.join(root, "images"), { recursive: true });
+      const files = ["task-e/0.jpg", "task-e/1.jpg", "task-f/0.jpg"].map((k) => ({
+        target: path.join(root, "images", k),
+        data: Buffer.from(k),
+      }));
+      const { fs, seen } = recordingFs(files[1]!.target);
+      expect(writeFilesDurably(files, fs)).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+      const synced = seen.map((s) =>
+        path.relative(root, s.path).replace(/\.[0-9a-f]+\.tmp$/, ".tmp"),
+      );
+      expect(synced).toEqual([
+        "images/task-e/0.jpg.tmp",
+        "images/task-e/1.jpg.tmp",
+        "images/task-f/0.jpg.tmp",
+        "images/task-e",
+        "images",
+        "images/task-f",
+      ]);
+      // Every directory sync came after the last rename into it.
+      expect(seen.slice(3).every((s) => s.targetExists)).toBe(true);
+      for (const f of files)
+        expect(readFileSync(f.target, "utf8")).toBe(
+          path.relative(path.join(root, "images"), f.target),
+        );
+    },
+  );
+
+  it("fails only the file that breaks, and a directory's files when its sync fails", () => {
+    const base = mkdtempSync(path.join(root, "partial-"));
+    writeFileSync(path.join(base, "blocked"), "a file where a directory should be");
+    const good = path.join(base, "ok/0.jpg");
+    const bad = path.join(base, "blocked/0.jpg");
+    const out = writeFilesDurably([
+      { target: bad, data: Buffer.from("x") },
+      { target: good, data: Buffer.from("y") },
+    ]);
+    expect(out[0]).toMatchObject({ ok: false, code: expect.stringMatching(/^E(NOTDIR|EXIST)$/) });
+    expect(out[1]).toEqual({ ok: true });
+    expect(readFileSync(good, "utf8")).toBe("y");
+
+    const failingDirSync: SyncFs = {
+      mkdirSync,
+      openSync,
+      writeSync,
+      closeSync,
+      renameSync,
+      unlinkSync,
+      fsyncSync(fd: number) {
+        if (readlinkSync(`/proc/self/fd/${fd}`) === path.join(base, "eio")) {
+          throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+        }
+        fsyncSync(fd);
+      },
+    };
+    const out2 = writeFilesDurably(
+      [
+        { target: path.join(base, "eio/0.jpg"), data: Buffer.from("z") },
+        { target: path.join(base, "ok/1.jpg"), data: Buffer.from("w") },
+      ],
+      failingDirSync,
+    );
+    expect(out2[0]).toMatchObject({ ok: false, code: "EIO" });
+    expect(out2[1]).toEqual({ ok: true });
+  });
+
+  it("writes many files handed over at once, each exactly", async () => {
+    const fs = new FsStorage(root);
+    const datas = Array.from({ length: 150 }, (_, i) => Buffer.alloc(1000 + i, i % 256));
+    await Promise.all(datas.map((d, i) => fs.put(`images/task-many/${i}.png`, d, "image/png")));
+    datas.forEach((d, i) =>
+      expect(readFileSync(path.join(root, `images/task-many/${i}.png`)).equals(d)).toBe(true),
+    );
+    expect(listAll(path.join(root, "images/task-many"))).toHaveLength(150);
+  });
 
   it("rejects and leaves nothing when the directory cannot be created", async () => {
     const base = mkdtempSync(path.join(root, "blocked-"));

@@ -152,7 +152,7 @@ export async function generateWithArk(
     ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
   });
 
-  let ending: Ending;
+  let ending: Ending | null = null;
   try {
     ending = await exchange(req, ch, body, set, call.signal, opts);
   } catch (err) {
@@ -164,7 +164,9 @@ export async function generateWithArk(
   } finally {
     clearTimeout(timer);
     ctx.signal.removeEventListener("abort", onAbort);
-    call.abort(); // releases a body we stopped reading early; a no-op otherwise
+    // Releases a body we stopped reading early. A clean ending read it all, and an
+    // abort builds an exception and runs every listener: not for nothing, per task.
+    if (ending?.kind !== "clean") call.abort();
   }
   if (ending.kind === "refused") throw ending.error;
   return set.finish(ending.kind === "stopped" ? ending.error : null);

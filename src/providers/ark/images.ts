@@ -6,8 +6,8 @@
  * The bytes are probed (header only) for the real format and dimensions: `size` is
  * what the upstream says, the file is what we serve.
  */
-import sharp, { type Metadata } from "sharp";
 import { request, type Dispatcher } from "undici";
+import { probeImage } from "../../media/probe.js";
 
 /** One image of the set could not be turned into a stored file. */
 export class ArkImageError extends Error {
@@ -23,12 +23,6 @@ export interface MaterialisedImage {
   width: number;
   height: number;
 }
-
-const CONTENT_TYPES: Record<string, string> = {
-  jpeg: "image/jpeg",
-  png: "image/png",
-  webp: "image/webp",
-};
 
 export async function fetchArkImage(
   url: string,
@@ -73,14 +67,7 @@ export async function materialiseArkImage(
   } else {
     throw new ArkImageError("image item has neither b64_json nor url");
   }
-  let meta: Metadata;
-  try {
-    meta = await sharp(data).metadata();
-  } catch {
-    throw new ArkImageError("image bytes are not a readable image");
-  }
-  const contentType = CONTENT_TYPES[meta.format ?? ""];
-  if (!contentType || !meta.width || !meta.height)
-    throw new ArkImageError("image has an unsupported format");
-  return { data, contentType, width: meta.width, height: meta.height };
+  const probed = probeImage(data);
+  if (!probed) throw new ArkImageError("image bytes are not a JPEG, PNG or WebP image");
+  return { data, ...probed };
 }

@@ -21,8 +21,8 @@
  *   not produced (`generation_failed_no_content`), so it is never charged twice.
  */
 import { createHash, randomInt, randomUUID } from "node:crypto";
-import sharp, { type Metadata } from "sharp";
 import type { GenerationRequest } from "../../core/types.js";
+import { probeImage } from "../../media/probe.js";
 import {
   ProviderError,
   type ChannelSettings,
@@ -41,11 +41,6 @@ const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 60_000;
 const CANCEL_TIMEOUT_MS = 5_000;
 const NEVER = new AbortController().signal;
-const CONTENT_TYPES: Record<string, string> = {
-  png: "image/png",
-  jpeg: "image/jpeg",
-  webp: "image/webp",
-};
 
 export interface ComfyUiProviderOptions {
   /** A fresh seed per prompt; injectable so tests can see which seed was used. */
@@ -298,19 +293,13 @@ async function deliver(
     return downloadFailure("network");
   }
   if (!got.ok) return downloadFailure(got.reason);
-  let meta: Metadata;
-  try {
-    meta = await sharp(got.data).metadata();
-  } catch {
-    return downloadFailure("not_image");
-  }
-  const contentType = CONTENT_TYPES[meta.format ?? ""];
-  if (!contentType || !meta.width || !meta.height) return downloadFailure("not_image");
+  const probed = probeImage(got.data);
+  if (!probed) return downloadFailure("not_image");
   const hash = createHash("sha256").update(got.data).digest("hex");
   if (delivered.hashes.has(hash)) return ALREADY_DELIVERED;
   delivered.files.add(identity);
   delivered.hashes.add(hash);
-  await ctx.onImage({ index, data: got.data, contentType, width: meta.width, height: meta.height });
+  await ctx.onImage({ index, data: got.data, ...probed });
   return null;
 }
 

@@ -96,7 +96,7 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions = {}): Provider
       );
     if ("b64" in item) {
       const data = Buffer.from(item.b64, "base64");
-      const probed = await probeImage(data);
+      const probed = probeImage(data);
       if (!probed) throw bad();
       return { data, ...probed };
     }

@@ -1,10 +1,12 @@
 /**
- * Claiming and leasing tasks on SQLite.
+ * Claiming and leasing tasks on SQLite: the statements only. Every method runs inside
+ * the transaction of a write batch (write-batch.ts), which commits it together with the
+ * other writes of the moment, on the writer thread.
  *
- * SQLite has one writer at a time, so a claim is an IMMEDIATE transaction that picks
- * runnable ids and flips them to `processing` with a fresh lease token; no other
- * process can interleave between the SELECT and the UPDATE. (PostgreSQL gets
- * `FOR UPDATE SKIP LOCKED` in its own backend, with the same fencing rules.)
+ * SQLite has one writer at a time, so within that transaction a claim picks runnable
+ * ids and flips them to `processing` with a fresh lease token; no other process can
+ * interleave between the SELECT and the UPDATE. (PostgreSQL gets `FOR UPDATE SKIP
+ * LOCKED` in its own backend, with the same fencing rules.)
  *
  * Runnable = `pending` and due, or `processing` with a lapsed lease (its runner
  * stopped heartbeating: killed, hung or partitioned). Every later write for the task
@@ -16,10 +18,9 @@
  * few rounds. Within a model the order stays oldest first: nothing starves.
  */
 import { randomBytes } from "node:crypto";
-import type { Statement, Transaction } from "better-sqlite3";
+import type { Database, Statement } from "better-sqlite3";
 import type { ClaimedTask } from "../store.js";
 import { taskFromRow, type TaskRow } from "./rows.js";
-import type { SqliteConnection } from "./connection.js";
 
 interface PickRow {
   id: string;
@@ -32,39 +33,8 @@ export class SqliteLeases {
     Statement
   >;
   private readonly picks = new Map<string, Statement>();
-  private readonly claimTx: Transaction<
-    (
-      owner: string,
-      limit: number,
-      leaseMs: number,
-      nowMs: number,
-      budgets: ReadonlyMap<string, number> | undefined,
-    ) => ClaimedTask[]
-  >;
-  private readonly heartbeatTx: (
-    leases: Array<{ taskId: string; leaseToken: string }>,
-    until: number,
-    nowMs: number,
-  ) => { lost: string[]; cancelRequested: string[] };
 
-  constructor(db: SqliteConnection) {
-    const pick = (kind: "pending" | "lapsed", excluded: number): Statement => {
-      const key = `${kind}:${excluded}`;
-      let st = this.picks.get(key);
-      if (!st) {
-        const notIn = excluded ? ` AND model NOT IN (${Array(excluded).fill("?").join(", ")})` : "";
-        st =
-          kind === "pending"
-            ? db.prepare(
-                `SELECT id, model FROM tasks WHERE status = 'pending' AND run_after_ms <= ?${notIn} ORDER BY run_after_ms LIMIT ?`,
-              )
-            : db.prepare(
-                `SELECT id, model FROM tasks WHERE status = 'processing' AND lease_expires_ms < ?${notIn} ORDER BY lease_expires_ms LIMIT ?`,
-              );
-        this.picks.set(key, st);
-      }
-      return st;
-    };
+  constructor(private readonly db: Database) {
     this.sql = {
       take: db.prepare(
         `UPDATE tasks SET status = 'processing', lease_owner = @owner, lease_token = @token, lease_expires_ms = @until,
@@ -98,75 +68,25 @@ export class SqliteLeases {
          WHERE id = @id AND lease_token = @token AND status = 'processing'`,
       ),
     };
+  }
 
-    this.claimTx = db.transaction(
-      (
-        owner: string,
-        limit: number,
-        leaseMs: number,
-        nowMs: number,
-        budgets: ReadonlyMap<string, number> | undefined,
-      ) => {
-        const left = new Map(budgets ?? []);
-        const excluded = [...left].filter(([, n]) => n <= 0).map(([m]) => m);
-        const picked: string[] = [];
-        const seen = new Set<string>();
-        for (let round = 0; round < 8 && picked.length < limit; round++) {
-          const want = limit - picked.length;
-          const rows = [
-            ...(pick("lapsed", excluded.length).all(nowMs, ...excluded, want) as PickRow[]),
-            ...(pick("pending", excluded.length).all(nowMs, ...excluded, want) as PickRow[]),
-          ];
-          let skipped = false;
-          for (const { id, model } of rows) {
-            if (picked.length >= limit || seen.has(id)) continue;
-            const budget = left.get(model);
-            if (budget !== undefined) {
-              if (budget <= 0) {
-                skipped = true;
-                continue;
-              }
-              left.set(model, budget - 1);
-              if (budget - 1 <= 0) excluded.push(model);
-            }
-            seen.add(id);
-            picked.push(id);
-          }
-          if (!skipped) break;
-        }
-        const claimed: ClaimedTask[] = [];
-        for (const id of picked) {
-          const token = randomBytes(12).toString("base64url");
-          const row = this.sql.take.get({
-            id,
-            owner,
-            token,
-            until: nowMs + leaseMs,
-            now: nowMs,
-          }) as (TaskRow & { price_micros: number; multiplier_ppm: number }) | undefined;
-          if (!row) continue;
-          claimed.push({
-            task: taskFromRow(row),
-            leaseToken: token,
-            priceMicros: Number(row.price_micros),
-            multiplierPpm: Number(row.multiplier_ppm),
-          });
-        }
-        return claimed;
-      },
-    );
-
-    this.heartbeatTx = db.transaction((leases, until: number, nowMs: number) => {
-      const lost: string[] = [];
-      const cancelRequested: string[] = [];
-      for (const l of leases) {
-        const r = this.sql.extend.get({ id: l.taskId, token: l.leaseToken, until, now: nowMs }) as
-          { cancel_requested: number } | undefined;
-        if (!r) lost.push(l.taskId);
-        else if (Number(r.cancel_requested) === 1) cancelRequested.push(l.taskId);
-      }
-      return { lost, cancelRequested };
-    });
+  /** The pick of runnable ids, with `excluded` models left out (one statement per shape). */
+  private pick(kind: "pending" | "lapsed", excluded: number): Statement {
+    const key = `${kind}:${excluded}`;
+    let st = this.picks.get(key);
+    if (!st) {
+      const notIn = excluded ? ` AND model NOT IN (${Array(excluded).fill("?").join(", ")})` : "";
+      st =
+        kind === "pending"
+          ? this.db.prepare(
+              `SELECT id, model FROM tasks WHERE status = 'pending' AND run_after_ms <= ?${notIn} ORDER BY run_after_ms LIMIT ?`,
+            )
+          : this.db.prepare(
+              `SELECT id, model FROM tasks WHERE status = 'processing' AND lease_expires_ms < ?${notIn} ORDER BY lease_expires_ms LIMIT ?`,
+            );
+      this.picks.set(key, st);
+    }
+    return st;
   }
 
   claim(
@@ -177,8 +97,52 @@ export class SqliteLeases {
     budgets?: ReadonlyMap<string, number>,
   ): ClaimedTask[] {
     if (limit <= 0) return [];
-    // IMMEDIATE takes the write lock up front, so two processes cannot pick the same ids.
-    return this.claimTx.immediate(owner, limit, leaseMs, nowMs, budgets);
+    const left = new Map(budgets ?? []);
+    const excluded = [...left].filter(([, n]) => n <= 0).map(([m]) => m);
+    const picked: string[] = [];
+    const seen = new Set<string>();
+    for (let round = 0; round < 8 && picked.length < limit; round++) {
+      const want = limit - picked.length;
+      const rows = [
+        ...(this.pick("lapsed", excluded.length).all(nowMs, ...excluded, want) as PickRow[]),
+        ...(this.pick("pending", excluded.length).all(nowMs, ...excluded, want) as PickRow[]),
+      ];
+      let skipped = false;
+      for (const { id, model } of rows) {
+        if (picked.length >= limit || seen.has(id)) continue;
+        const budget = left.get(model);
+        if (budget !== undefined) {
+          if (budget <= 0) {
+            skipped = true;
+            continue;
+          }
+          left.set(model, budget - 1);
+          if (budget - 1 <= 0) excluded.push(model);
+        }
+        seen.add(id);
+        picked.push(id);
+      }
+      if (!skipped) break;
+    }
+    const claimed: ClaimedTask[] = [];
+    for (const id of picked) {
+      const token = randomBytes(12).toString("base64url");
+      const row = this.sql.take.get({
+        id,
+        owner,
+        token,
+        until: nowMs + leaseMs,
+        now: nowMs,
+      }) as (TaskRow & { price_micros: number; multiplier_ppm: number }) | undefined;
+      if (!row) continue;
+      claimed.push({
+        task: taskFromRow(row),
+        leaseToken: token,
+        priceMicros: Number(row.price_micros),
+        multiplierPpm: Number(row.multiplier_ppm),
+      });
+    }
+    return claimed;
   }
 
   markChannel(
@@ -208,8 +172,19 @@ export class SqliteLeases {
     leaseMs: number,
     nowMs: number,
   ): { lost: string[]; cancelRequested: string[] } {
-    if (leases.length === 0) return { lost: [], cancelRequested: [] };
-    return this.heartbeatTx(leases, nowMs + leaseMs, nowMs);
+    const lost: string[] = [];
+    const cancelRequested: string[] = [];
+    for (const l of leases) {
+      const r = this.sql.extend.get({
+        id: l.taskId,
+        token: l.leaseToken,
+        until: nowMs + leaseMs,
+        now: nowMs,
+      }) as { cancel_requested: number } | undefined;
+      if (!r) lost.push(l.taskId);
+      else if (Number(r.cancel_requested) === 1) cancelRequested.push(l.taskId);
+    }
+    return { lost, cancelRequested };
   }
 
   progress(taskId: string, leaseToken: string, progress: number, nowMs: number): boolean {

@@ -2,14 +2,16 @@
  * The process's one SQLite connection, and everything that keeps what it reads fresh:
  * whose turn it is to write, the writes themselves, and the polls' read snapshot.
  *
- * - Turns: submissions are written on a writer thread (submit.ts). Every other write
- *   on this connection waits until no batch is being written, so it never meets the
- *   thread's lock (whose busy handler would put the whole event loop to sleep).
- * - Writes: every write outside submissions goes through `write()`, which waits for the
- *   turn, runs the (synchronous) statements and then ends the poll snapshot. Statements
- *   are prepared up front with `prepare()`/`transaction()`; running a write statement
- *   anywhere but inside `write()` would let a poll read older data than this process
- *   has already reported, so nothing else may.
+ * - Group commit: the hot paths' writes (submissions, the runner's, cancels) are queued
+ *   with `submit()`/`enqueue()` and written in batches on a writer thread (writer.ts).
+ * - Turns: every other write on this connection waits until no batch is being written,
+ *   so it never meets the thread's lock (whose busy handler would put the whole event
+ *   loop to sleep).
+ * - Other writes go through `write()`, which waits for the turn, runs the (synchronous)
+ *   statements and then ends the poll snapshot. Statements are prepared up front with
+ *   `prepare()`/`transaction()`; running a write statement anywhere but inside `write()`
+ *   would let a poll read older data than this process has already reported, so nothing
+ *   else may.
  * - The snapshot: polls read in one snapshot per event-loop turn (snapshot-reader.ts).
  *   It ends after every `write()` and whenever a batch of submissions is over (on the
  *   thread or inline), before anyone is told about it: read-your-own-writes holds.
@@ -20,12 +22,13 @@ import { migrateToLatest } from "../migrations/index.js";
 import type { SubmitInput, SubmitResult } from "../store.js";
 import { openSqlite } from "./open.js";
 import { SnapshotReader } from "./snapshot-reader.js";
-import { SqliteSubmitter } from "./submit.js";
+import type { WriteOp, WriteOpOf, WriteResults } from "./write-batch.js";
+import { SqliteWriter } from "./writer.js";
 
 export interface SqliteConnectionOptions {
-  /** false: write submissions inline on this connection (default: on a writer thread). */
+  /** false: write batches inline on this connection (default: on a writer thread). */
   writerThread?: boolean;
-  /** Told when the writer thread fails; submissions carry on inline. */
+  /** Told when the writer thread fails; writes carry on inline. */
   onWriterThreadError?: (err: Error) => void;
 }
 
@@ -33,7 +36,7 @@ export class SqliteConnection {
   private readonly db: Database.Database;
   /** Polls share a snapshot per event-loop turn; none for ":memory:" (no second connection). */
   private readonly snapshot: SnapshotReader | null;
-  private submitter: SqliteSubmitter | null = null;
+  private writer: SqliteWriter | null = null;
 
   constructor(
     readonly file: string,
@@ -43,7 +46,7 @@ export class SqliteConnection {
     this.snapshot = file === ":memory:" ? null : new SnapshotReader(file);
   }
 
-  /** Brings the schema up to date and starts the submissions' writer; then ready to write. */
+  /** Brings the schema up to date and starts the writer thread; then ready to write. */
   async open(): Promise<void> {
     const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: this.db }) });
     // Kysely's SqliteDialect closes the database on destroy(), so it is not destroyed here.
@@ -52,13 +55,13 @@ export class SqliteConnection {
     } finally {
       this.endSnapshot();
     }
-    this.submitter = new SqliteSubmitter(this.db, {
+    this.writer = new SqliteWriter(this.db, {
       threadFile: this.file !== ":memory:" && this.opts.writerThread !== false ? this.file : null,
       onThreadError: this.opts.onWriterThreadError,
       onBatchOver: () => this.endSnapshot(),
     });
-    // Ready means ready to write: submissions do not queue behind the thread's start.
-    await this.submitter.ready;
+    // Ready means ready to write: writes do not queue behind the thread's start.
+    await this.writer.ready;
   }
 
   /** A statement on this connection: reads run it as they please, writes only in `write()`. */
@@ -96,30 +99,37 @@ export class SqliteConnection {
     return this.snapshot ? this.snapshot.get(stmt, ...params) : stmt.get(...params);
   }
 
-  /** Group-committed, on the writer thread when there is one (submit.ts). */
+  /** Group-committed, on the writer thread when there is one (writer.ts). */
   submit(input: SubmitInput): Promise<SubmitResult> {
-    return this.writer.submit(input);
+    return this.opened.submit(input);
   }
 
-  /** Whether submissions are written on the writer thread (false: inline). */
+  /** A hot-path write, group-committed like submissions (writer.ts). */
+  enqueue<K extends Exclude<WriteOp["kind"], "submit">>(
+    op: WriteOpOf<K>,
+  ): Promise<WriteResults[K]> {
+    return this.opened.write(op);
+  }
+
+  /** Whether batches are written on the writer thread (false: inline). */
   get writerThreaded(): boolean {
-    return this.submitter?.threaded ?? false;
+    return this.writer?.threaded ?? false;
   }
 
   async close(): Promise<void> {
-    await this.submitter?.close();
+    await this.writer?.close();
     this.snapshot?.close();
     this.db.close();
   }
 
-  private get writer(): SqliteSubmitter {
-    if (!this.submitter) throw new Error("store used before it was opened");
-    return this.submitter;
+  private get opened(): SqliteWriter {
+    if (!this.writer) throw new Error("store used before it was opened");
+    return this.writer;
   }
 
   /** Resolves when this connection may write without meeting the writer thread's lock. */
   private turn(): Promise<void> {
-    return this.submitter ? this.submitter.turn() : Promise.resolve();
+    return this.writer ? this.writer.turn() : Promise.resolve();
   }
 
   private endSnapshot(): void {

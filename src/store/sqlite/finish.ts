@@ -1,6 +1,7 @@
 /**
  * Finishing a task on SQLite: the terminal move, the settlement and the callback's
- * outbox row, in one transaction.
+ * outbox row, in one transaction: the write batch's (write-batch.ts), whose statements
+ * these are.
  *
  * The move is a compare-and-set on `(id, lease_token, status = 'processing')`; if it
  * changes no row the lease was lost and nothing else is written. The settlement
@@ -9,9 +10,8 @@
  * got past the compare-and-set.
  */
 import { randomUUID } from "node:crypto";
-import type { Statement, Transaction } from "better-sqlite3";
+import type { Database, Statement } from "better-sqlite3";
 import type { CancelResult, TaskOutcome } from "../store.js";
-import type { SqliteConnection } from "./connection.js";
 
 interface FinishRow {
   account_id: string;
@@ -25,17 +25,8 @@ export class SqliteFinisher {
     "move" | "cancelPending" | "requestCancel" | "account" | "key" | "ledger" | "outbox",
     Statement
   >;
-  private readonly cancelTx: Transaction<
-    (accountId: string, taskId: string, nowMs: number) => CancelResult
-  >;
-  private readonly tx: (
-    taskId: string,
-    leaseToken: string,
-    outcome: TaskOutcome,
-    nowMs: number,
-  ) => boolean;
 
-  constructor(db: SqliteConnection) {
+  constructor(db: Database) {
     this.sql = {
       move: db.prepare(
         `UPDATE tasks SET status = @status, progress = COALESCE(@progress, progress), results = @results, error_code = @error_code,
@@ -73,40 +64,6 @@ export class SqliteFinisher {
          VALUES (@id, @task_id, @account_id, @url, @now, @now)`,
       ),
     };
-    this.tx = db.transaction(
-      (taskId: string, leaseToken: string, outcome: TaskOutcome, nowMs: number) => {
-        const completed = outcome.kind === "completed";
-        const moved = this.sql.move.get({
-          id: taskId,
-          token: leaseToken,
-          status: outcome.kind,
-          progress: completed ? 100 : null,
-          results: completed ? JSON.stringify(outcome.images) : null,
-          error_code: completed ? null : outcome.code,
-          error_message: completed ? null : outcome.message,
-          charge: completed ? outcome.chargeMicros : 0,
-          now: nowMs,
-        }) as FinishRow | undefined;
-        if (!moved) return false;
-        settle(this.sql, taskId, moved, completed ? outcome.chargeMicros : 0, nowMs);
-        this.enqueueCallback(taskId, moved, nowMs);
-        return true;
-      },
-    );
-    this.cancelTx = db.transaction(
-      (accountId: string, taskId: string, nowMs: number): CancelResult => {
-        const moved = this.sql.cancelPending.get({ id: taskId, account: accountId, now: nowMs }) as
-          FinishRow | undefined;
-        if (moved) {
-          settle(this.sql, taskId, moved, 0, nowMs);
-          this.enqueueCallback(taskId, moved, nowMs);
-          return "cancelled";
-        }
-        if (this.sql.requestCancel.get({ id: taskId, account: accountId, now: nowMs }))
-          return "requested";
-        return "not_cancellable";
-      },
-    );
   }
 
   private enqueueCallback(taskId: string, row: FinishRow, nowMs: number): void {
@@ -122,11 +79,36 @@ export class SqliteFinisher {
 
   /** Cancels a pending task at once (refunded); asks the runner to stop a processing one. */
   cancel(accountId: string, taskId: string, nowMs: number): CancelResult {
-    return this.cancelTx.immediate(accountId, taskId, nowMs);
+    const moved = this.sql.cancelPending.get({ id: taskId, account: accountId, now: nowMs }) as
+      FinishRow | undefined;
+    if (moved) {
+      settle(this.sql, taskId, moved, 0, nowMs);
+      this.enqueueCallback(taskId, moved, nowMs);
+      return "cancelled";
+    }
+    if (this.sql.requestCancel.get({ id: taskId, account: accountId, now: nowMs }))
+      return "requested";
+    return "not_cancellable";
   }
 
+  /** The terminal move and its settlement; false (nothing written) when the lease is gone. */
   finish(taskId: string, leaseToken: string, outcome: TaskOutcome, nowMs: number): boolean {
-    return this.tx(taskId, leaseToken, outcome, nowMs);
+    const completed = outcome.kind === "completed";
+    const moved = this.sql.move.get({
+      id: taskId,
+      token: leaseToken,
+      status: outcome.kind,
+      progress: completed ? 100 : null,
+      results: completed ? JSON.stringify(outcome.images) : null,
+      error_code: completed ? null : outcome.code,
+      error_message: completed ? null : outcome.message,
+      charge: completed ? outcome.chargeMicros : 0,
+      now: nowMs,
+    }) as FinishRow | undefined;
+    if (!moved) return false;
+    settle(this.sql, taskId, moved, completed ? outcome.chargeMicros : 0, nowMs);
+    this.enqueueCallback(taskId, moved, nowMs);
+    return true;
   }
 }
 

@@ -5,8 +5,9 @@
  * better-sqlite3 is synchronous, which on SQLite is a feature: a statement is a few
  * microseconds, far less than hopping to a thread pool. Durability: WAL with
  * `synchronous=FULL`, so an answered submission survives power loss; group commit on a
- * writer thread (submit.ts) keeps that affordable. Every other write goes through
- * `conn.write()`, which waits for its turn and keeps polls' reads fresh.
+ * writer thread (writer.ts) keeps that affordable for submissions and for every write
+ * the runner makes. The rare other writes go through `conn.write()`, which waits for its
+ * turn and keeps polls' reads fresh.
  */
 import type Database from "better-sqlite3";
 import type {
@@ -23,17 +24,13 @@ import type {
   TaskOutcome,
   TaskView,
 } from "../store.js";
-import { SqliteLeases } from "./claim.js";
 import type { SqliteConnection } from "./connection.js";
-import { SqliteFinisher } from "./finish.js";
 import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "./rows.js";
 import { whereEquals } from "./where.js";
 
 const GET_TASK = `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`;
 
 export class SqliteStore implements Store {
-  private readonly leases: SqliteLeases;
-  private readonly finisher: SqliteFinisher;
   /** Polls: in the turn's snapshot (connection.ts). */
   private readonly getTaskStmt: Database.Statement;
   private readonly findKey: Database.Statement;
@@ -41,8 +38,6 @@ export class SqliteStore implements Store {
 
   /** `conn` must be open (schema in place). */
   constructor(private readonly conn: SqliteConnection) {
-    this.leases = new SqliteLeases(conn);
-    this.finisher = new SqliteFinisher(conn);
     this.getTaskStmt = conn.prepareSnapshotRead(GET_TASK).raw(true);
     this.findKey = conn.prepare(
       `SELECT k.id, k.account_id, a.group_name, g.multiplier_ppm, k.allowed_models, k.credit_limit_micros,
@@ -167,7 +162,7 @@ export class SqliteStore implements Store {
   }
 
   async cancelTask(accountId: string, taskId: string, nowMs: number): Promise<CancelResult> {
-    return this.conn.write(() => this.finisher.cancel(accountId, taskId, nowMs));
+    return this.conn.enqueue({ kind: "cancel", accountId, taskId, nowMs });
   }
 
   async claimTasks(
@@ -177,7 +172,15 @@ export class SqliteStore implements Store {
     nowMs: number,
     modelBudgets?: ReadonlyMap<string, number>,
   ): Promise<ClaimedTask[]> {
-    return this.conn.write(() => this.leases.claim(owner, limit, leaseMs, nowMs, modelBudgets));
+    if (limit <= 0) return [];
+    return this.conn.enqueue({
+      kind: "claim",
+      owner,
+      limit,
+      leaseMs,
+      nowMs,
+      budgets: modelBudgets ? [...modelBudgets] : null,
+    });
   }
 
   async markChannel(
@@ -187,13 +190,18 @@ export class SqliteStore implements Store {
     cancellable: boolean,
     nowMs: number,
   ): Promise<"ok" | "lease_lost" | "cancel_requested"> {
-    return this.conn.write(() =>
-      this.leases.markChannel(taskId, leaseToken, channelId, cancellable, nowMs),
-    );
+    return this.conn.enqueue({
+      kind: "markChannel",
+      taskId,
+      leaseToken,
+      channelId,
+      cancellable,
+      nowMs,
+    });
   }
 
   async releaseTask(taskId: string, leaseToken: string, nowMs: number): Promise<boolean> {
-    return this.conn.write(() => this.leases.release(taskId, leaseToken, nowMs));
+    return this.conn.enqueue({ kind: "release", taskId, leaseToken, nowMs });
   }
 
   async listTasks(
@@ -223,7 +231,8 @@ export class SqliteStore implements Store {
     leaseMs: number,
     nowMs: number,
   ): Promise<{ lost: string[]; cancelRequested: string[] }> {
-    return this.conn.write(() => this.leases.heartbeat(leases, leaseMs, nowMs));
+    if (leases.length === 0) return { lost: [], cancelRequested: [] };
+    return this.conn.enqueue({ kind: "heartbeat", leases, leaseMs, nowMs });
   }
 
   async reportProgress(
@@ -232,7 +241,7 @@ export class SqliteStore implements Store {
     progress: number,
     nowMs: number,
   ): Promise<boolean> {
-    return this.conn.write(() => this.leases.progress(taskId, leaseToken, progress, nowMs));
+    return this.conn.enqueue({ kind: "progress", taskId, leaseToken, progress, nowMs });
   }
 
   async finishTask(
@@ -241,7 +250,7 @@ export class SqliteStore implements Store {
     outcome: TaskOutcome,
     nowMs: number,
   ): Promise<boolean> {
-    return this.conn.write(() => this.finisher.finish(taskId, leaseToken, outcome, nowMs));
+    return this.conn.enqueue({ kind: "finish", taskId, leaseToken, outcome, nowMs });
   }
 
   async recentDurations(

@@ -1,7 +1,7 @@
 /**
- * The write of a batch of submissions: reserve credits and insert each task, all in one
- * transaction (group commit). Synchronous and free of scheduling, so the same code runs
- * on the writer thread (submit-thread.ts) and, where there is none, inline.
+ * The submissions of a write batch (write-batch.ts): reserve credits and insert each
+ * task, all in the batch's one transaction (group commit). Synchronous and free of
+ * scheduling, so the same code runs on the writer thread and, where there is none, inline.
  *
  * The usual way through takes the holds once per batch: the key's and the account's
  * rows are read once inside the write transaction (which excludes every other writer),
@@ -74,9 +74,6 @@ export type WriteResult = Exclude<SubmitResult, { kind: "created" }> | { kind: "
 
 const CREATED: WriteResult = { kind: "created" };
 
-/** Per submission: its verdict, or the error that failed it alone. */
-export type WriteOutcome = { ok: true; value: WriteResult } | { ok: false; error: unknown };
-
 /** A key's row as read at the start of the batch, and what the batch adds to it. */
 interface KeyTotals {
   limit: number | null;
@@ -95,7 +92,8 @@ interface AccountTotals {
 }
 
 export class SubmitBatch {
-  private readonly isolated: (row: SubmitRow) => WriteResult;
+  /** One submission in its own SAVEPOINT, its holds taken by conditional UPDATEs. */
+  readonly isolated: (row: SubmitRow) => WriteResult;
   private readonly sql: Record<
     | "findIdem"
     | "deleteIdem"
@@ -114,7 +112,7 @@ export class SubmitBatch {
     Statement
   >;
 
-  constructor(private readonly db: Database) {
+  constructor(db: Database) {
     this.sql = {
       findIdem: db.prepare(
         `SELECT request_hash, task_id, created_ms FROM idempotency_keys WHERE account_id = ? AND idem_key = ?`,
@@ -169,57 +167,25 @@ export class SubmitBatch {
   }
 
   /**
-   * Writes the batch in one transaction and returns one outcome per row, in order.
-   * Throws only when the transaction as a whole could not commit: then nothing in it
-   * is durable.
+   * Decides every row in order against running totals and writes the accepted ones,
+   * inside the caller's transaction (the write batch's). Throws when anything goes
+   * wrong; the caller then rolls back and decides each row alone with `isolated`.
    */
-  run(batch: readonly SubmitRow[]): WriteOutcome[] {
-    try {
-      return this.runBatched(batch);
-    } catch {
-      // Something went wrong inside the batch and the whole transaction rolled back:
-      // run it again with each submission in its own savepoint.
-      return this.runIsolated(batch);
+  decideAll(batch: readonly SubmitRow[]): WriteResult[] {
+    const keys = new Map<string, KeyTotals | null>();
+    const accounts = new Map<string, AccountTotals | null>();
+    const results = batch.map((row) => this.decide(row, keys, accounts));
+    for (const [id, k] of keys) {
+      if (!k || k.addActive === 0) continue;
+      const r = this.sql.addKeyHolds.run(k.addHeld, k.addActive, id, k.held, k.active);
+      if (r.changes !== 1) throw new Error(`api key ${id} changed during a submission batch`);
     }
-  }
-
-  private runBatched(batch: readonly SubmitRow[]): WriteOutcome[] {
-    const outcomes: WriteOutcome[] = [];
-    this.db
-      .transaction(() => {
-        const keys = new Map<string, KeyTotals | null>();
-        const accounts = new Map<string, AccountTotals | null>();
-        for (const row of batch)
-          outcomes.push({ ok: true, value: this.decide(row, keys, accounts) });
-        for (const [id, k] of keys) {
-          if (!k || k.addActive === 0) continue;
-          const r = this.sql.addKeyHolds.run(k.addHeld, k.addActive, id, k.held, k.active);
-          if (r.changes !== 1) throw new Error(`api key ${id} changed during a submission batch`);
-        }
-        for (const [id, a] of accounts) {
-          if (!a || a.addHeld === 0) continue;
-          const r = this.sql.addAccountHolds.run(a.addHeld, id, a.held, a.addHeld);
-          if (r.changes !== 1) throw new Error(`account ${id} changed during a submission batch`);
-        }
-      })
-      .immediate();
-    return outcomes;
-  }
-
-  private runIsolated(batch: readonly SubmitRow[]): WriteOutcome[] {
-    const outcomes: WriteOutcome[] = [];
-    this.db
-      .transaction(() => {
-        for (const row of batch) {
-          try {
-            outcomes.push({ ok: true, value: this.isolated(row) });
-          } catch (e) {
-            outcomes.push({ ok: false, error: e });
-          }
-        }
-      })
-      .immediate();
-    return outcomes;
+    for (const [id, a] of accounts) {
+      if (!a || a.addHeld === 0) continue;
+      const r = this.sql.addAccountHolds.run(a.addHeld, id, a.held, a.addHeld);
+      if (r.changes !== 1) throw new Error(`account ${id} changed during a submission batch`);
+    }
+    return results;
   }
 
   /** One submission against the batch's running totals; writes only if accepted. */

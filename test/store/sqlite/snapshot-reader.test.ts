@@ -7,7 +7,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { openSqlite } from "../../../src/store/sqlite/open.js";
-import { SqliteSubmitter } from "../../../src/store/sqlite/submit.js";
+import { SqliteWriter } from "../../../src/store/sqlite/writer.js";
 import { submitInput } from "../../helpers/store.js";
 import { openSqliteTestStore, type SqliteTestStore } from "./helpers.js";
 
@@ -104,7 +104,7 @@ describe("task reads in one snapshot per turn", () => {
     const sleep = new Int32Array(new SharedArrayBuffer(4));
     try {
       await new Promise<void>((resolve) =>
-        // Queued after the submitter's: the batch is on its way to the thread.
+        // Queued after the writer's: the batch is on its way to the thread.
         setImmediate(() => {
           // A snapshot from before the thread commits, still open when its answer is read.
           store.getTaskNow(principal.accountId, first);
@@ -123,7 +123,7 @@ describe("task reads in one snapshot per turn", () => {
   });
 });
 
-describe("the submitter's end-of-batch signal", () => {
+describe("the writer's end-of-batch signal", () => {
   it.each([
     ["on the writer thread", true],
     ["inline", false],
@@ -131,21 +131,21 @@ describe("the submitter's end-of-batch signal", () => {
     const t = await open();
     const events: string[] = [];
     const db = openSqlite(t.sqlitePath);
-    const submitter = new SqliteSubmitter(db, {
+    const writer = new SqliteWriter(db, {
       threadFile: threaded ? t.sqlitePath : null,
       onBatchOver: () => events.push("committed"),
     });
     try {
-      expect(await submitter.ready).toBe(threaded);
+      expect(await writer.ready).toBe(threaded);
       await Promise.all(
         [0, 1, 2].map((i) =>
-          submitter.submit(submitInput(t.principal)).then(() => events.push(`answered ${i}`)),
+          writer.submit(submitInput(t.principal)).then(() => events.push(`answered ${i}`)),
         ),
       );
       expect(events[0]).toBe("committed");
       expect(events.filter((e) => e.startsWith("answered"))).toHaveLength(3);
     } finally {
-      await submitter.close();
+      await writer.close();
       db.close();
     }
   });

@@ -38,9 +38,9 @@ function input(principal: KeyPrincipal, taskId?: string): SubmitInput {
 
 /** The writer thread, for the tests that kill it. */
 function threadOf(conn: SqliteConnection): Worker {
-  // The connection keeps its submitter and thread private; only these tests need them.
-  const { submitter } = conn as unknown as { submitter: { thread: Worker | null } };
-  const t = submitter.thread;
+  // The connection keeps its writer and thread private; only these tests need them.
+  const { writer } = conn as unknown as { writer: { thread: Worker | null } };
+  const t = writer.thread;
   if (!t) throw new Error("no writer thread");
   return t;
 }

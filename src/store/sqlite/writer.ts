@@ -1,37 +1,48 @@
 /**
- * Submission on SQLite: group commit, written on a dedicated writer thread.
+ * Every write of the hot paths on SQLite — submissions and the runner's claims, channel
+ * marks, progress, heartbeats and finishes, and cancels — goes through here: group
+ * commit, on a dedicated writer thread.
  *
  * Why group commit: with `synchronous=FULL` every COMMIT is an fsync of the WAL, and
- * an fsync costs far more than the statements. Submissions that arrive while a batch is
- * being written wait and go together in the next one (one transaction, one fsync).
- * Nobody is answered before their batch has committed, so a 200 always means "durable".
+ * an fsync costs far more than the statements. Writes that arrive while a batch is
+ * being written wait and go together in the next one (one transaction, one fsync,
+ * write-batch.ts). Nobody is answered before their batch has committed, so an answer
+ * always means "durable".
  *
  * Why a thread: the statements and the fsync of a batch took most of a submission's
- * time on the event loop, where they also held up every poll. The writer thread has
- * its own connection; SQLite makes a commit visible to other connections only after
- * it is durable, so reads on the main thread never see a write that could be lost.
- * At most two batches are in flight (one being written, one waiting at the thread),
- * and the main thread's own writes (the runner, cancels, the admin API) wait for their
- * turn (`turn()`) instead of meeting a locked database, whose busy handler would put
- * the whole event loop to sleep.
+ * time on the event loop, and a busy runner's commits (three or four per task) cut
+ * the submissions beside it to a tenth. The writer thread has its own connection;
+ * SQLite makes a commit visible to other connections only after it is durable, so reads
+ * on the main thread never see a write that could be lost. At most two batches are in
+ * flight (one being written, one waiting at the thread), and the main thread's own
+ * writes (the admin API, the webhook outbox) wait for their turn (`turn()`) instead of
+ * meeting a locked database, whose busy handler would put the whole event loop to sleep.
  *
- * If the thread cannot start or dies, submissions are written inline, on the main
- * connection, as before: slower, not lost. A batch that was in flight when the thread
- * died is looked up first, because it may have committed just before.
+ * A write that says nothing new is not made: a task's progress waiting in the queue is
+ * replaced by a newer one, and dropped when the task's finish joins the queue (the finish
+ * writes progress 100 or leaves the task failed, either way the step is moot).
+ *
+ * If the thread cannot start or dies, writes run inline, on the main connection, as
+ * before: slower, not lost. Of a batch that was in flight when the thread died, a
+ * submission whose task exists was committed; every other submission is decided again
+ * inline (a refusal or a replay writes nothing, so deciding twice is harmless). The
+ * runner's writes of that batch fail with an error: whether they committed is unknown,
+ * and the runner treats an error as it treats a crash (the lease lapses, the task is
+ * taken over under the rules for repeated attempts).
  */
 import type { Database } from "better-sqlite3";
 import type { Worker } from "node:worker_threads";
 import type { SubmitInput, SubmitResult } from "../store.js";
+import { createdTask, toSubmitRow, type WriteResult } from "./submit-batch.js";
+import { startModuleThread } from "../../threads/module-thread.js";
 import {
-  createdTask,
-  SubmitBatch,
-  toSubmitRow,
-  type SubmitRow,
+  WriteBatch,
+  type WriteOp,
+  type WriteOpOf,
   type WriteOutcome,
-  type WriteResult,
-} from "./submit-batch.js";
-import { fromWire, type BatchReply, type ThreadMessage } from "./submit-wire.js";
-import { startModuleThread } from "./thread.js";
+  type WriteResults,
+} from "./write-batch.js";
+import { fromWire, type BatchReply, type ThreadMessage } from "./write-wire.js";
 
 /** Enough to amortise an fsync many times over while keeping one batch's reply prompt. */
 const MAX_BATCH = 512;
@@ -43,32 +54,37 @@ const MAX_BATCH = 512;
 const MAX_IN_FLIGHT = 2;
 
 interface Pending {
-  input: SubmitInput;
-  row: SubmitRow;
-  resolve(r: SubmitResult): void;
+  op: WriteOp;
+  /** Submissions: what the caller asked, to build the created task's record. */
+  input?: SubmitInput;
+  resolve(value: unknown): void;
   reject(e: unknown): void;
+  /** Answered without being written (superseded); skipped when the batch is formed. */
+  dropped?: boolean;
 }
 
-export interface SubmitterOptions {
+export interface WriterOptions {
   /** The database file for the writer thread; null writes inline (":memory:", tests). */
   threadFile: string | null;
-  /** Told when the writer thread fails; submissions carry on inline. */
+  /** Told when the writer thread fails; writes carry on inline. */
   onThreadError?: (err: Error) => void;
   /**
-   * A batch is over (committed or not, on the thread or inline), before anyone of it
+   * A batch is over (committed or not, on the thread or inline), before any write of it
    * is answered: the connection ends the poll snapshot so the answer can be read back.
    */
   onBatchOver?: () => void;
 }
 
-export class SqliteSubmitter {
+export class SqliteWriter {
   private queue: Pending[] = [];
+  /** The progress write of each task still waiting in the queue. */
+  private readonly queuedProgress = new Map<string, Pending>();
   private scheduled = false;
   /** Batches sent to the thread, oldest first; it answers them in order. */
   private inFlight: Pending[][] = [];
   private waiters: Array<() => void> = [];
   private thread: Worker | null = null;
-  private readonly inline: SubmitBatch;
+  private readonly inline: WriteBatch;
   private readonly taskExists;
   private markReady: (threaded: boolean) => void = () => {};
   /** Resolves once the thread takes batches (true), or it could not start (false). */
@@ -76,9 +92,9 @@ export class SqliteSubmitter {
 
   constructor(
     db: Database,
-    private readonly opts: SubmitterOptions,
+    private readonly opts: WriterOptions,
   ) {
-    this.inline = new SubmitBatch(db);
+    this.inline = new WriteBatch(db);
     this.taskExists = db.prepare(`SELECT 1 FROM tasks WHERE id = ?`).pluck();
     if (opts.threadFile) this.startThread(opts.threadFile);
     else this.markReady(false);
@@ -89,11 +105,21 @@ export class SqliteSubmitter {
     return this.thread !== null;
   }
 
-  submit(input: SubmitInput): Promise<SubmitResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ input, row: toSubmitRow(input), resolve, reject });
-      this.schedule();
-    });
+  async submit(input: SubmitInput): Promise<SubmitResult> {
+    const r = (await this.push({
+      op: { kind: "submit", row: toSubmitRow(input) },
+      input,
+    })) as WriteResult;
+    return r.kind === "created" ? { kind: "created", task: createdTask(input) } : r;
+  }
+
+  /** Any other write, answered once its batch has committed. */
+  write<K extends Exclude<WriteOp["kind"], "submit">>(op: WriteOpOf<K>): Promise<WriteResults[K]> {
+    const o: WriteOp = op;
+    if (o.kind === "progress" || o.kind === "finish") this.supersedeProgress(o.taskId);
+    const p = this.push({ op: o }) as Promise<WriteResults[K]>;
+    if (o.kind === "progress") this.queuedProgress.set(o.taskId, this.queue.at(-1)!);
+    return p;
   }
 
   /**
@@ -121,6 +147,22 @@ export class SqliteSubmitter {
     }
   }
 
+  private push(p: Omit<Pending, "resolve" | "reject">): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ...p, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** A newer write about the task makes its queued progress step moot: answered, not made. */
+  private supersedeProgress(taskId: string): void {
+    const older = this.queuedProgress.get(taskId);
+    if (!older) return;
+    this.queuedProgress.delete(taskId);
+    older.dropped = true;
+    older.resolve(true);
+  }
+
   private schedule(): void {
     if (this.scheduled || !this.maySend()) return;
     this.scheduled = true;
@@ -139,9 +181,24 @@ export class SqliteSubmitter {
     );
   }
 
+  /** The next batch: up to MAX_BATCH writes, leaving out those already answered. */
+  private take(): Pending[] {
+    const batch: Pending[] = [];
+    let i = 0;
+    for (; i < this.queue.length && batch.length < MAX_BATCH; i++) {
+      const p = this.queue[i]!;
+      if (p.dropped) continue;
+      if (p.op.kind === "progress") this.queuedProgress.delete(p.op.taskId);
+      batch.push(p);
+    }
+    this.queue.splice(0, i);
+    return batch;
+  }
+
   private dispatch(): void {
     if (!this.maySend()) return;
-    const batch = this.queue.splice(0, MAX_BATCH);
+    const batch = this.take();
+    if (batch.length === 0) return;
     if (!this.thread) {
       this.settleInline(batch);
       this.schedule();
@@ -152,14 +209,14 @@ export class SqliteSubmitter {
     this.thread.ref();
     this.thread.postMessage({
       type: "batch",
-      rows: batch.map((p) => p.row),
+      ops: batch.map((p) => p.op),
     } satisfies ThreadMessage);
   }
 
   private settleInline(batch: Pending[]): void {
     let outcomes: WriteOutcome[];
     try {
-      outcomes = this.inline.run(batch.map((p) => p.row));
+      outcomes = this.inline.run(batch.map((p) => p.op));
     } catch (e) {
       for (const p of batch) p.reject(e);
       return;
@@ -216,7 +273,7 @@ export class SqliteSubmitter {
   private startThread(file: string): void {
     let thread: Worker;
     try {
-      thread = startModuleThread(import.meta.url, "submit-thread", { workerData: { file } });
+      thread = startModuleThread(import.meta.url, "write-thread", { workerData: { file } });
     } catch (e) {
       this.opts.onThreadError?.(e instanceof Error ? e : new Error(String(e)));
       this.markReady(false);
@@ -242,13 +299,14 @@ export class SqliteSubmitter {
     const batches = this.inFlight;
     this.inFlight = [];
     this.releaseWaiters();
-    // Each of the thread's transactions committed as a whole or not at all. A task that
-    // exists was created; every other submission is decided again, inline (a refusal or
-    // a replay writes nothing, so deciding it twice is harmless).
+    // Each of the thread's transactions committed as a whole or not at all.
     const redo: Pending[] = [];
+    const unknown = new Error(
+      `the writer thread stopped (${err.message}) before confirming this write; it may or may not have been made`,
+    );
     for (const p of batches.flat()) {
-      if (this.taskExists.get(p.input.taskId) !== undefined)
-        p.resolve({ kind: "created", task: createdTask(p.input) });
+      if (p.op.kind !== "submit") p.reject(unknown);
+      else if (this.taskExists.get(p.op.row.taskId) !== undefined) p.resolve({ kind: "created" });
       else redo.push(p);
     }
     if (redo.length > 0) this.settleInline(redo);
@@ -256,11 +314,7 @@ export class SqliteSubmitter {
   }
 }
 
-function settle(p: Pending, o: WriteOutcome | { ok: false; error: Error }): void {
-  if (!o.ok) {
-    p.reject(o.error);
-    return;
-  }
-  const r: WriteResult = o.value;
-  p.resolve(r.kind === "created" ? { kind: "created", task: createdTask(p.input) } : r);
+function settle(p: Pending, o: WriteOutcome): void {
+  if (o.ok) p.resolve(o.value);
+  else p.reject(o.error);
 }

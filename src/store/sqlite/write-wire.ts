@@ -1,7 +1,7 @@
 /** What the main thread and the writer thread say to each other. */
-import type { SubmitRow, WriteResult } from "./submit-batch.js";
+import type { WriteOp } from "./write-batch.js";
 
-export type ThreadMessage = { type: "batch"; rows: SubmitRow[] } | { type: "close" };
+export type ThreadMessage = { type: "batch"; ops: WriteOp[] } | { type: "close" };
 
 /** An error as it crosses threads: structured clone would keep the message but drop `code`. */
 export interface WireError {
@@ -14,7 +14,7 @@ export type BatchReply =
   | { type: "ready" }
   | {
       type: "done";
-      outcomes: Array<{ ok: true; value: WriteResult } | { ok: false; error: WireError }>;
+      outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: WireError }>;
     }
   /** The batch's transaction could not commit: none of it is durable. */
   | { type: "failed"; error: WireError };

@@ -1,0 +1,320 @@
+#!/usr/bin/env node
+// The runner benchmark (not a test): one process on SQLite working through a backlog
+// against a zero-latency Ark emulator, and what that does to the API beside it.
+//
+//   npm run bench:runner
+//   BENCH_TASKS=3000 BENCH_SECONDS=5 BENCH_ROUNDS=3 npm run bench:runner
+//
+// Three figures (issue 13's targets in brackets):
+// - tasks completed per second from a backlog of BENCH_TASKS [≥ 800/s], from the
+//   tasks' own started/finished times, with the gateway's CPU time per task;
+// - from the upstream's answer to `completed` seen by a poll [p50 ≤ 5 ms]: the emulator
+//   prints when it answered each prompt, and the benchmark polls a sample of tasks
+//   every millisecond from then on;
+// - submissions per second while the runner works through a backlog, against the same
+//   gateway with the runner off [≥ 50 %], in interleaved rounds (each with a backlog of
+//   its own, large enough to keep the runner busy for the whole measurement).
+// Images are real 1280x720 JPEGs (rendered once by the emulator, then served from memory):
+// the gateway downloads, checks and stores each one durably as in production.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { createInterface } from "node:readline";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { performance } from "node:perf_hooks";
+import Database from "better-sqlite3";
+import { cannonFresh, freePort, waitUp } from "./lib.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const TASKS = Number(process.env.BENCH_TASKS || 3000);
+const SECONDS = Number(process.env.BENCH_SECONDS || 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
+/** Leave unset to measure the gateway's default runner concurrency. */
+const CONCURRENCY = process.env.BENCH_RUNNER_CONCURRENCY;
+/** Extra node flags for the gateways with a runner (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"). */
+const RUNNER_NODE_ARGS = (process.env.BENCH_RUNNER_NODE_ARGS || "").split(" ").filter(Boolean);
+const SAMPLE_EVERY = 10;
+const API_KEY = "sk-bench" + "0".repeat(40);
+const ARK_KEY = "ark-bench-key";
+const SIZE = "1280x720";
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const wallMs = () => performance.timeOrigin + performance.now();
+
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : null;
+};
+const round1 = (x) => (x === null ? null : Math.round(x * 10) / 10);
+
+async function main() {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "darkroom-runner-bench-"));
+  const children = new Set();
+  const cleanup = () => {
+    for (const c of children) c.kill("SIGKILL");
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  process.on("exit", cleanup);
+
+  // The emulator: real 1280x720 JPEGs, and a line for every answer.
+  const ark = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(root, "bench/ark-emulator.ts")],
+    {
+      cwd: root,
+      env: { ...process.env, ARK_API_KEY: ARK_KEY, ARK_RENDER_SIDE: "1280", ARK_ANSWER_LOG: "1" },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  children.add(ark);
+  const answered = new Map();
+  const answerWaiters = new Map();
+  const arkUrl = await new Promise((resolve, reject) => {
+    ark.once("exit", (code) => reject(new Error(`ark emulator exited (${code})`)));
+    createInterface({ input: ark.stdout }).on("line", (l) => {
+      const m = JSON.parse(l);
+      if (m.url) return resolve(m.url);
+      answered.set(m.answered, m.t);
+      answerWaiters.get(m.answered)?.(m.t);
+    });
+  });
+
+  const configFile = path.join(scratch, "config.json");
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      channels: [
+        {
+          id: "ark-bench",
+          model: "doubao-seedream-4.0",
+          provider: "ark",
+          base_url: arkUrl,
+          api_key_env: "ARK_API_KEY",
+          upstream_model: "doubao-seedream-4-0-250828",
+          max_concurrency: 1000,
+        },
+      ],
+    }),
+  );
+
+  /** A gateway on `dataDir`, with or without its runner; resolves once healthy. */
+  async function gateway(dataDir, runner) {
+    const port = await freePort();
+    const args = [...(runner ? RUNNER_NODE_ARGS : []), path.join(root, "bin/darkroom.js"), "serve"];
+    const child = spawn(process.execPath, args, {
+      env: {
+        ...process.env,
+        HOST: "127.0.0.1",
+        PORT: String(port),
+        DARKROOM_DATA_DIR: dataDir,
+        DARKROOM_CONFIG: configFile,
+        ARK_API_KEY: ARK_KEY,
+        DARKROOM_BOOTSTRAP_API_KEY: API_KEY,
+        DARKROOM_BOOTSTRAP_CREDITS: "1000000000",
+        DARKROOM_RUNNER: String(runner),
+        DARKROOM_WEBHOOKS: "false",
+        ...(CONCURRENCY ? { DARKROOM_RUNNER_CONCURRENCY: CONCURRENCY } : {}),
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    children.add(child);
+    const url = `http://127.0.0.1:${port}`;
+    await waitUp(`${url}/healthz`);
+    return {
+      url,
+      pid: child.pid,
+      async stop() {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+        children.delete(child);
+      },
+    };
+  }
+
+  const auth = { authorization: `Bearer ${API_KEY}` };
+  const submitBody = (prompt) =>
+    JSON.stringify({ model: "doubao-seedream-4.0", prompt, size: SIZE });
+
+  /** Submits `count` tasks with prompts `${tag} #i`, 32 at a time; returns their ids by i. */
+  async function submitBacklog(url, tag, count) {
+    const ids = new Array(count);
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        const i = next++;
+        const r = await fetch(`${url}/v1/images/generations`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: submitBody(`${tag} #${i}`),
+        });
+        if (r.status !== 200)
+          throw new Error(`submission ${i}: HTTP ${r.status} ${await r.text()}`);
+        ids[i] = (await r.json()).id;
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    return ids;
+  }
+
+  /** A data dir holding `count` pending tasks, written by a gateway whose runner is off. */
+  async function backlogDir(tag, count) {
+    const dir = mkdtempSync(path.join(scratch, `${tag}-`));
+    const g = await gateway(dir, false);
+    const ids = await submitBacklog(g.url, tag, count);
+    await g.stop();
+    return { dir, ids };
+  }
+
+  const taskStatus = async (url, id) => {
+    const r = await fetch(`${url}/v1/tasks/${id}`, { headers: auth });
+    return (await r.json()).status;
+  };
+
+  // 1. Throughput and latency: a backlog of TASKS, worked through by one gateway.
+  const { dir: throughputDir, ids } = await backlogDir("throughput", TASKS);
+  const g = await gateway(throughputDir, true);
+  const cpuBefore = cpuSeconds(g.pid);
+  const latencies = [];
+  const sampled = [];
+  for (let i = 0; i < TASKS; i += SAMPLE_EVERY) {
+    const prompt = `throughput #${i}`;
+    sampled.push(
+      (async () => {
+        const t = answered.get(prompt) ?? (await new Promise((r) => answerWaiters.set(prompt, r)));
+        for (;;) {
+          const status = await taskStatus(g.url, ids[i]);
+          if (status === "completed") return void latencies.push(wallMs() - t);
+          if (status === "failed") return;
+          await sleep(1);
+        }
+      })(),
+    );
+  }
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    const r = await fetch(`${g.url}/v1/tasks?status=pending&page_size=1`, { headers: auth });
+    const p = await fetch(`${g.url}/v1/tasks?status=processing&page_size=1`, { headers: auth });
+    if ((await r.json()).total + (await p.json()).total === 0) break;
+    if (Date.now() > deadline) throw new Error("the backlog did not drain in 10 minutes");
+    await sleep(100);
+  }
+  // A sample whose answer line never came (it should not happen) must not hang the run.
+  await Promise.race([Promise.all(sampled), sleep(10_000)]);
+  const cpuAfter = cpuSeconds(g.pid);
+  await g.stop();
+  const db = new Database(path.join(throughputDir, "darkroom.sqlite"), { readonly: true });
+  const span = db
+    .prepare(
+      `SELECT COUNT(*) AS n, SUM(status = 'completed') AS completed, MIN(started_ms) AS first, MAX(finished_ms) AS last FROM tasks`,
+    )
+    .get();
+  db.close();
+  const throughput = {
+    tasks: span.n,
+    completed: span.completed,
+    tasks_per_s: Math.round((span.completed / (span.last - span.first)) * 1000),
+    cpu_ms_per_task:
+      cpuBefore === null ? null : round1(((cpuAfter - cpuBefore) * 1000) / span.completed),
+    answer_to_completed_p50_ms: round1(quantile(latencies, 0.5)),
+    answer_to_completed_p95_ms: round1(quantile(latencies, 0.95)),
+    sampled_tasks: latencies.length,
+  };
+  console.table([throughput]);
+
+  // 2. Submissions with the runner off, and while it works through a backlog.
+  const rounds = [];
+  const backlog = Math.max(TASKS, 1500 * (SECONDS + 2));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 ? ["busy", "off"] : ["off", "busy"];
+    const r = {};
+    for (const kind of order) {
+      const prepared =
+        kind === "busy"
+          ? await backlogDir(`busy${round}`, backlog)
+          : { dir: mkdtempSync(path.join(scratch, "off-")) };
+      const gw = await gateway(prepared.dir, kind === "busy");
+      const before = cpuSeconds(gw.pid);
+      const res = await cannonFresh({
+        url: `${gw.url}/v1/images/generations`,
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: submitBody("while the runner works"),
+        connections: CONNECTIONS,
+        duration: SECONDS,
+      });
+      const after = cpuSeconds(gw.pid);
+      const left =
+        kind === "busy"
+          ? (
+              await (
+                await fetch(`${gw.url}/v1/tasks?status=pending&page_size=1`, { headers: auth })
+              ).json()
+            ).total
+          : null;
+      await gw.stop();
+      r[kind] = {
+        rps: Math.round(res.requests.average),
+        p50: res.latency.p50,
+        p99: res.latency.p99,
+        cpu_us: before === null ? null : round1(((after - before) * 1e6) / res.requests.total),
+        non2xx: res.non2xx,
+        pending_left: left,
+      };
+      rmSync(prepared.dir, { recursive: true, force: true });
+    }
+    rounds.push(r);
+  }
+  const pick = (kind, key) => median(rounds.map((r) => r[kind][key]));
+  const submissions = ["off", "busy"].map((kind) => ({
+    scenario: kind === "off" ? "submissions, runner off" : "submissions, runner busy",
+    requests_per_s: Math.round(pick(kind, "rps")),
+    p50_ms: pick(kind, "p50"),
+    p99_ms: pick(kind, "p99"),
+    cpu_us_per_req: pick(kind, "cpu_us"),
+    vs_runner_off:
+      kind === "off"
+        ? ""
+        : `${Math.round(median(rounds.map((r) => r.busy.rps / r.off.rps)) * 100)}%`,
+    non2xx: rounds.reduce((a, r) => a + r[kind].non2xx, 0),
+    rounds: rounds.map((r) => r[kind].rps).join(" / "),
+    backlog_left: kind === "busy" ? rounds.map((r) => r.busy.pending_left).join(" / ") : "",
+  }));
+  console.table(submissions);
+
+  const meta = {
+    date: new Date().toISOString(),
+    command: `BENCH_TASKS=${TASKS} BENCH_SECONDS=${SECONDS} BENCH_ROUNDS=${ROUNDS} BENCH_CONNECTIONS=${CONNECTIONS}${CONCURRENCY ? ` BENCH_RUNNER_CONCURRENCY=${CONCURRENCY}` : ""} npm run bench:runner`,
+    machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, node ${process.version}`,
+    backlog_per_busy_round: backlog,
+  };
+  console.log(JSON.stringify(meta, null, 2));
+  mkdirSync(path.join(root, "bench/results"), { recursive: true });
+  writeFileSync(
+    path.join(root, "bench/results/runner.json"),
+    JSON.stringify({ meta, throughput, submissions }, null, 2),
+  );
+  cleanup();
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,154 @@
+/**
+ * Durable file writes off the event loop, in batches: callers queue files; a worker
+ * thread (fs-write-thread.ts) writes each batch with writeFilesDurably — temp file,
+ * fsync, rename, and one fsync per directory for the whole batch — and answers once.
+ *
+ * Why: written with fs/promises, one image took a dozen hops through libuv's pool
+ * (mkdir, open, write, fsync, close, rename, and open/fsync/close for each directory),
+ * each a wake-up of a pool thread and a callback on the event loop; at hundreds of
+ * images a second those hops were the runner's largest cost on a two-core machine.
+ * Here an image costs a share of one message each way.
+ *
+ * A few threads write at once, each its own batch; what arrives meanwhile waits for the
+ * next idle one. If a thread dies, the files of its batch fail (their tasks fail and
+ * are refunded, or are retried) and a new thread takes its place. Where no thread can
+ * start at all, batches are written inline: blocking, but never lost.
+ */
+import type { Worker } from "node:worker_threads";
+import { startModuleThread } from "../threads/module-thread.js";
+import { writeFilesDurably, type FileOutcome, type FileToWrite } from "./durable-files.js";
+import type { FileThreadMessage, FileThreadReply } from "./fs-write-thread.js";
+
+/**
+ * Threads writing at once. An fsync mostly waits for the disk; several in flight let the
+ * file system commit them together (ext4's journal does), where one thread would wait
+ * for each in turn.
+ */
+const THREADS = 4;
+/** Enough to share directory fsyncs widely; small enough to answer the first file soon. */
+const MAX_BATCH_FILES = 64;
+const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+
+interface Pending {
+  file: FileToWrite;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+interface WriterThread {
+  worker: Worker;
+  /** The batch it is writing; null when idle. */
+  batch: Pending[] | null;
+}
+
+export class FileWriter {
+  private queue: Pending[] = [];
+  private readonly threads: WriterThread[] = [];
+  private inline = false;
+  private scheduled = false;
+
+  /** Resolves once `data` is durable under `target` (an absolute path). */
+  write(target: string, data: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ file: { target, data }, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0) return;
+    this.scheduled = true;
+    // Every file handed over in this turn of the event loop joins a batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.dispatch();
+    });
+  }
+
+  /** Spreads what is queued over the idle threads, starting threads up to THREADS. */
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const thread = this.idleThread();
+      if (thread === "busy") return; // the next answer dispatches again
+      const idle = this.threads.filter((t) => !t.batch).length || 1;
+      const batch = this.take(Math.ceil(this.queue.length / idle));
+      if (thread === null) {
+        settle(batch, writeFilesDurably(batch.map((p) => p.file)));
+        continue;
+      }
+      thread.batch = batch;
+      thread.worker.ref();
+      thread.worker.postMessage({
+        type: "batch",
+        files: batch.map((p) => p.file),
+      } satisfies FileThreadMessage);
+    }
+  }
+
+  private take(want: number): Pending[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && n < Math.min(want, MAX_BATCH_FILES)) {
+      bytes += this.queue[n]!.file.data.length;
+      n++;
+      if (bytes >= MAX_BATCH_BYTES) break;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  /** An idle thread (started if need be), "busy" when all are, null to write inline. */
+  private idleThread(): WriterThread | "busy" | null {
+    const idle = this.threads.find((t) => !t.batch);
+    if (idle) return idle;
+    if (this.threads.length >= THREADS) return "busy";
+    if (this.inline) return null;
+    let worker: Worker;
+    try {
+      worker = startModuleThread(import.meta.url, "fs-write-thread", {});
+    } catch {
+      // No thread can start here: write inline, blocking but never lost.
+      this.inline = true;
+      return this.threads.length > 0 ? "busy" : null;
+    }
+    const thread: WriterThread = { worker, batch: null };
+    worker.on("message", (m: FileThreadReply) => {
+      const batch = thread.batch ?? [];
+      thread.batch = null;
+      worker.unref();
+      settle(batch, m.outcomes);
+      this.schedule();
+    });
+    const gone = (err: Error) => {
+      const at = this.threads.indexOf(thread);
+      if (at < 0) return;
+      this.threads.splice(at, 1);
+      const batch = thread.batch ?? [];
+      thread.batch = null;
+      for (const p of batch) p.reject(new Error(`the file writer thread stopped: ${err.message}`));
+      this.schedule();
+    };
+    worker.on("error", gone);
+    worker.on("exit", (code) => gone(new Error(`exited with ${code}`)));
+    worker.unref();
+    this.threads.push(thread);
+    return thread;
+  }
+}
+
+function settle(batch: Pending[], outcomes: FileOutcome[]): void {
+  batch.forEach((p, i) => {
+    const o = outcomes[i];
+    if (o?.ok) return p.resolve();
+    const err = new Error(o?.message ?? "the file was not written") as Error & { code?: string };
+    if (o && !o.ok && o.code) err.code = o.code;
+    p.reject(err);
+  });
+}
+
+let shared: FileWriter | null = null;
+
+/** The process's one file writer: every storage root shares its threads. */
+export function fileWriter(): FileWriter {
+  shared ??= new FileWriter();
+  return shared;
+}
