@@ -322,7 +322,10 @@ export function loadConfig(env: Env = process.env): Config {
         env,
         "DARKROOM_RUNNER_CONCURRENCY",
         intFrom("DARKROOM_RUNNER_CONCURRENCY", 1, 10_000),
-        8,
+        // Tasks mostly wait on their upstream (seconds to minutes): 8 capped a process at
+        // a few tasks a second against real upstreams. Each channel's max_concurrency
+        // is what protects an upstream.
+        64,
       ),
       leaseSeconds: parseEnvValue(
         env,

@@ -187,3 +187,127 @@ describe("the writer thread and the main connection", () => {
     );
   });
 });
+
+describe.each([
+  ["on the writer thread", true],
+  ["inline", false],
+])("the runner's writes, group-committed %s", (_name, threaded) => {
+  /** Every progress UPDATE actually made, recorded by a trigger in the file itself. */
+  function recordProgressWrites(connection: SqliteConnection): () => number[] {
+    connection.prepare(`CREATE TABLE progress_log (task_id TEXT, progress INTEGER)`).run();
+    connection
+      .prepare(
+        `CREATE TRIGGER progress_logged AFTER UPDATE OF progress ON tasks
+         WHEN NEW.progress IS NOT OLD.progress AND NEW.status = 'processing'
+         BEGIN INSERT INTO progress_log VALUES (NEW.id, NEW.progress); END`,
+      )
+      .run();
+    return () =>
+      connection
+        .prepare(`SELECT progress FROM progress_log ORDER BY rowid`)
+        .pluck()
+        .all() as number[];
+  }
+
+  it("claims, marks, heartbeats and finishes in shared commits, each answered truly", async () => {
+    const { store, principal, connection } = await open("100", { writerThread: threaded });
+    const ids = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const i = input(principal);
+        expect((await store.submitTask(i)).kind).toBe("created");
+        return i.taskId;
+      }),
+    );
+    const now = Date.now();
+    const claimed = await store.claimTasks("runner-a", 10, 30_000, now);
+    expect(claimed.map((c) => c.task.id).sort()).toEqual([...ids].sort());
+    // A second claim in the same moment finds nothing left.
+    expect(await store.claimTasks("runner-b", 10, 30_000, now)).toEqual([]);
+    const [a, b, c] = claimed;
+    const marks = await Promise.all([
+      store.markChannel(a!.task.id, a!.leaseToken, "ch-1", true, now),
+      store.markChannel(b!.task.id, "not-the-token", "ch-1", true, now),
+      store.heartbeat(
+        "runner-a",
+        claimed.map((x) => ({ taskId: x.task.id, leaseToken: x.leaseToken })),
+        30_000,
+        now,
+      ),
+    ]);
+    expect(marks.slice(0, 2)).toEqual(["ok", "lease_lost"]);
+    expect(marks[2]).toEqual({ lost: [], cancelRequested: [] });
+    const finishes = await Promise.all([
+      store.finishTask(
+        a!.task.id,
+        a!.leaseToken,
+        { kind: "completed", images: [], chargeMicros: PRICE },
+        now,
+      ),
+      store.finishTask(
+        b!.task.id,
+        b!.leaseToken,
+        { kind: "failed", code: "service_error", message: "x" },
+        now,
+      ),
+      store.finishTask(
+        c!.task.id,
+        "stale",
+        { kind: "completed", images: [], chargeMicros: PRICE },
+        now,
+      ),
+      store.cancelTask(principal.accountId, claimed[3]!.task.id, now),
+    ]);
+    expect(finishes).toEqual([true, true, false, "requested"]);
+    const view = await store.getTask(principal.accountId, a!.task.id);
+    expect(view).toMatchObject({ status: "completed", progress: 100, creditsUsedMicros: PRICE });
+    expect((await store.getTask(principal.accountId, b!.task.id))?.status).toBe("failed");
+    expect(connection.writerThreaded).toBe(threaded);
+  });
+
+  it("makes no progress write that a newer write in the queue says better", async () => {
+    const { store, principal, connection } = await open("100", { writerThread: threaded });
+    const progressWrites = recordProgressWrites(connection);
+    const i = input(principal);
+    await store.submitTask(i);
+    const [c] = await store.claimTasks("runner-a", 1, 30_000, Date.now());
+    const { leaseToken } = c!;
+    // Steps queued in the same moment: only the newest is written.
+    const steps = await Promise.all([
+      store.reportProgress(i.taskId, leaseToken, 10, Date.now()),
+      store.reportProgress(i.taskId, leaseToken, 20, Date.now()),
+      store.reportProgress(i.taskId, leaseToken, 30, Date.now()),
+    ]);
+    expect(steps).toEqual([true, true, true]);
+    expect(progressWrites()).toEqual([30]);
+    // A step followed at once by the finish: the finish says it all.
+    const done = await Promise.all([
+      store.reportProgress(i.taskId, leaseToken, 99, Date.now()),
+      store.finishTask(
+        i.taskId,
+        leaseToken,
+        { kind: "completed", images: [], chargeMicros: PRICE },
+        Date.now(),
+      ),
+    ]);
+    expect(done).toEqual([true, true]);
+    expect(progressWrites()).toEqual([30]);
+    expect((await store.getTask(principal.accountId, i.taskId))?.progress).toBe(100);
+  });
+});
+
+describe("the runner's writes when the writer thread dies", () => {
+  it("fail with an error instead of a guess, and the next ones are written inline", async () => {
+    const { store, principal, connection } = await open("100");
+    for (let k = 0; k < 3; k++) await store.submitTask(input(principal));
+    const claim = store.claimTasks("runner-a", 10, 30_000, Date.now());
+    await new Promise((r) => setImmediate(r));
+    await threadOf(connection).terminate();
+    // The claim may or may not have committed: the runner is told so, not given a guess.
+    await expect(claim).rejects.toThrow(/may or may not have been made/);
+    expect(connection.writerThreaded).toBe(false);
+    // Whatever it claimed is fenced by tokens nobody holds: it lapses and is claimed again.
+    const later = Date.now() + 60_000;
+    const again = await store.claimTasks("runner-b", 10, 30_000, later);
+    expect(again).toHaveLength(3);
+  });
+});
