@@ -2,7 +2,8 @@
  * The process's one SQLite connection, and everything that keeps what it reads fresh:
  * whose turn it is to write, the writes themselves, and the polls' read snapshot.
  *
- * - Group commit: the hot paths' writes (submissions, the runner's, cancels) are queued
+ * - Group commit: the hot paths' writes (submissions, the runner's, cancels, webhook
+ *   deliveries') are queued
  *   with `submit()`/`enqueue()` and written in batches on a writer thread (writer.ts).
  * - Turns: every other write on this connection waits until no batch is being written,
  *   so it never meets the thread's lock (whose busy handler would put the whole event

@@ -1,13 +1,9 @@
 /**
- * The webhook outbox on SQLite: claiming due deliveries with a lease, recording each
- * attempt, and the operator's listing and re-queue.
- *
- * The claim is one `UPDATE … RETURNING` over the due rows (CLAIM_DUE_SQL). It leaves
- * `status = 'pending'`: a dispatcher that dies mid-send simply lets its lease lapse and
- * the row is claimable again (at-least-once).
+ * The webhook outbox on SQLite: claiming due deliveries with a lease and recording each
+ * attempt (group-committed on the writer thread: outbox-writes.ts), and the operator's
+ * listing and re-queue.
  */
-import { randomBytes } from "node:crypto";
-import type { Statement, Transaction } from "better-sqlite3";
+import type { Statement } from "better-sqlite3";
 import type { Page } from "../admin.js";
 import type {
   AttemptErrorKind,
@@ -21,18 +17,6 @@ import type {
 } from "../webhooks.js";
 import { whereEquals } from "./where.js";
 import type { SqliteConnection } from "./connection.js";
-
-/**
- * The claim: one statement picks the due rows and leases them. SQLite has a single
- * writer, so no other process can interleave between the choice and the lease.
- */
-const CLAIM_DUE_SQL = `UPDATE webhook_outbox SET lease_token = @token, lease_expires_ms = @until, updated_ms = @now
-  WHERE id IN (
-    SELECT id FROM webhook_outbox
-    WHERE status = 'pending' AND next_attempt_ms <= @now
-      AND (lease_expires_ms IS NULL OR lease_expires_ms < @now)
-    ORDER BY next_attempt_ms LIMIT @limit)
-  RETURNING id, task_id, account_id, url, attempts, attempt_base`;
 
 interface OutboxRow {
   id: string;
@@ -87,33 +71,10 @@ const deliveryFromRow = (r: OutboxRow, attempts: AttemptRecord[]): DeliveryRecor
 });
 
 export class SqliteOutbox implements WebhookStore {
-  private readonly sql: Record<
-    "claim" | "secret" | "move" | "insertAttempt" | "release" | "nextDue" | "get" | "requeue",
-    Statement
-  >;
-  private readonly claimTx: Transaction<
-    (limit: number, leaseMs: number, nowMs: number) => ClaimedDelivery[]
-  >;
-  private readonly recordTx: Transaction<(input: AttemptResultInput) => boolean>;
+  private readonly sql: Record<"nextDue" | "get" | "requeue", Statement>;
 
   constructor(private readonly conn: SqliteConnection) {
     this.sql = {
-      claim: conn.prepare(CLAIM_DUE_SQL),
-      secret: conn.prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`),
-      move: conn.prepare(
-        `UPDATE webhook_outbox SET status = @status, attempts = @attempt, next_attempt_ms = @next,
-           last_status_code = @code, last_error = @error, delivered_ms = @delivered,
-           lease_token = NULL, lease_expires_ms = NULL, updated_ms = @now
-         WHERE id = @id AND lease_token = @token AND status = 'pending'`,
-      ),
-      insertAttempt: conn.prepare(
-        `INSERT INTO webhook_attempts (outbox_id, attempt, status_code, latency_ms, error_kind, error_message, created_ms)
-         VALUES (@id, @attempt, @code, @latency, @kind, @message, @now)`,
-      ),
-      release: conn.prepare(
-        `UPDATE webhook_outbox SET lease_token = NULL, lease_expires_ms = NULL
-         WHERE id = ? AND lease_token = ?`,
-      ),
       nextDue: conn.prepare(
         `SELECT MIN(CASE WHEN lease_expires_ms IS NULL OR lease_expires_ms < next_attempt_ms
                          THEN next_attempt_ms ELSE lease_expires_ms END) AS due
@@ -126,84 +87,19 @@ export class SqliteOutbox implements WebhookStore {
          WHERE id = @id AND status = 'failed'`,
       ),
     };
-
-    this.claimTx = conn.transaction((limit: number, leaseMs: number, nowMs: number) => {
-      const token = randomBytes(12).toString("base64url");
-      const rows = this.sql.claim.all({
-        token,
-        until: nowMs + leaseMs,
-        now: nowMs,
-        limit,
-      }) as Array<
-        Pick<OutboxRow, "id" | "task_id" | "account_id" | "url" | "attempts" | "attempt_base">
-      >;
-      const secrets = new Map<string, string>();
-      return rows.map((r) => {
-        let secret = secrets.get(r.account_id);
-        if (secret === undefined) {
-          const s = this.sql.secret.get(r.account_id) as { webhook_secret: string } | undefined;
-          secret = s?.webhook_secret ?? "";
-          secrets.set(r.account_id, secret);
-        }
-        return {
-          id: r.id,
-          taskId: r.task_id,
-          accountId: r.account_id,
-          url: r.url,
-          leaseToken: token,
-          attempt: Number(r.attempts) + 1,
-          scheduleAttempt: Number(r.attempts) - Number(r.attempt_base) + 1,
-          secret,
-        };
-      });
-    });
-
-    this.recordTx = conn.transaction((i: AttemptResultInput) => {
-      const v = i.verdict;
-      const moved = this.sql.move.run({
-        id: i.id,
-        token: i.leaseToken,
-        status: v.status,
-        attempt: i.attempt,
-        next: v.status === "pending" ? v.nextAttemptMs : i.nowMs,
-        code: i.statusCode,
-        error: i.errorMessage,
-        delivered: v.status === "delivered" ? i.nowMs : null,
-        now: i.nowMs,
-      });
-      // Lease lost: another dispatcher owns the row now and will record its own attempt.
-      if (moved.changes !== 1) return false;
-      this.sql.insertAttempt.run({
-        id: i.id,
-        attempt: i.attempt,
-        code: i.statusCode,
-        latency: Math.max(0, Math.round(i.latencyMs)),
-        kind: i.errorKind,
-        message: i.errorMessage,
-        now: i.nowMs,
-      });
-      return true;
-    });
   }
 
   async claimDue(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]> {
-    return this.conn.write(() => {
-      if (limit <= 0) return [];
-      // IMMEDIATE takes the write lock up front: two processes cannot lease the same rows.
-      return this.claimTx.immediate(limit, leaseMs, nowMs);
-    });
+    if (limit <= 0) return [];
+    return this.conn.enqueue({ kind: "claimDeliveries", limit, leaseMs, nowMs });
   }
 
   async recordAttempt(input: AttemptResultInput): Promise<boolean> {
-    return this.conn.write(() => {
-      return this.recordTx.immediate(input);
-    });
+    return this.conn.enqueue({ kind: "recordAttempt", input });
   }
 
   async releaseLease(id: string, leaseToken: string): Promise<void> {
-    return this.conn.write(() => {
-      this.sql.release.run(id, leaseToken);
-    });
+    await this.conn.enqueue({ kind: "releaseDelivery", id, leaseToken });
   }
 
   async nextDueMs(): Promise<number | null> {

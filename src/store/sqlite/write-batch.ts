@@ -1,6 +1,7 @@
 /**
  * One group commit: every write of the moment — submissions, claims, channel marks,
- * progress, heartbeats, finishes, cancels — in one transaction, so they share one fsync.
+ * progress, heartbeats, finishes, cancels, webhook deliveries' leases and attempts — in
+ * one transaction, so they share one fsync.
  * Synchronous and free of scheduling, so the same code runs on the writer thread
  * (write-thread.ts) and, where there is none, inline (writer.ts decides).
  *
@@ -17,8 +18,10 @@
  */
 import type { Database } from "better-sqlite3";
 import type { CancelResult, ClaimedTask, TaskOutcome } from "../store.js";
+import type { AttemptResultInput, ClaimedDelivery } from "../webhooks.js";
 import { SqliteLeases } from "./claim.js";
 import { SqliteFinisher } from "./finish.js";
+import { SqliteOutboxWrites } from "./outbox-writes.js";
 import { SubmitBatch, type SubmitRow, type WriteResult } from "./submit-batch.js";
 
 /** A write as it is queued and sent to the writer thread: plain data only. */
@@ -50,7 +53,10 @@ export type WriteOp =
     }
   | { kind: "progress"; taskId: string; leaseToken: string; progress: number; nowMs: number }
   | { kind: "finish"; taskId: string; leaseToken: string; outcome: TaskOutcome; nowMs: number }
-  | { kind: "cancel"; accountId: string; taskId: string; nowMs: number };
+  | { kind: "cancel"; accountId: string; taskId: string; nowMs: number }
+  | { kind: "claimDeliveries"; limit: number; leaseMs: number; nowMs: number }
+  | { kind: "recordAttempt"; input: AttemptResultInput }
+  | { kind: "releaseDelivery"; id: string; leaseToken: string };
 
 /** What each kind of write answers. */
 export interface WriteResults {
@@ -62,6 +68,9 @@ export interface WriteResults {
   progress: boolean;
   finish: boolean;
   cancel: CancelResult;
+  claimDeliveries: ClaimedDelivery[];
+  recordAttempt: boolean;
+  releaseDelivery: boolean;
 }
 
 export type WriteOpOf<K extends WriteOp["kind"]> = Extract<WriteOp, { kind: K }>;
@@ -73,6 +82,7 @@ export class WriteBatch {
   private readonly submits: SubmitBatch;
   private readonly leases: SqliteLeases;
   private readonly finisher: SqliteFinisher;
+  private readonly outbox: SqliteOutboxWrites;
   /** One write in its own SAVEPOINT (a nested transaction()), for the careful rerun. */
   private readonly isolated: (op: Exclude<WriteOp, { kind: "submit" }>) => unknown;
 
@@ -80,6 +90,7 @@ export class WriteBatch {
     this.submits = new SubmitBatch(db);
     this.leases = new SqliteLeases(db);
     this.finisher = new SqliteFinisher(db);
+    this.outbox = new SqliteOutboxWrites(db);
     this.isolated = db.transaction((op: Exclude<WriteOp, { kind: "submit" }>) => this.apply(op));
   }
 
@@ -170,6 +181,12 @@ export class WriteBatch {
         return this.finisher.finish(op.taskId, op.leaseToken, op.outcome, op.nowMs);
       case "cancel":
         return this.finisher.cancel(op.accountId, op.taskId, op.nowMs);
+      case "claimDeliveries":
+        return this.outbox.claimDue(op.limit, op.leaseMs, op.nowMs);
+      case "recordAttempt":
+        return this.outbox.recordAttempt(op.input);
+      case "releaseDelivery":
+        return this.outbox.releaseLease(op.id, op.leaseToken);
     }
   }
 }

@@ -1,7 +1,7 @@
 /**
- * Every write of the hot paths on SQLite — submissions and the runner's claims, channel
- * marks, progress, heartbeats and finishes, and cancels — goes through here: group
- * commit, on a dedicated writer thread.
+ * Every write of the hot paths on SQLite — submissions; the runner's claims, channel
+ * marks, progress, heartbeats and finishes; cancels; the webhook dispatcher's leases and
+ * attempts — goes through here: group commit, on a dedicated writer thread.
  *
  * Why group commit: with `synchronous=FULL` every COMMIT is an fsync of the WAL, and
  * an fsync costs far more than the statements. Writes that arrive while a batch is
@@ -15,7 +15,7 @@
  * SQLite makes a commit visible to other connections only after it is durable, so reads
  * on the main thread never see a write that could be lost. At most two batches are in
  * flight (one being written, one waiting at the thread), and the main thread's own
- * writes (the admin API, the webhook outbox) wait for their turn (`turn()`) instead of
+ * writes (the admin API, channel changes) wait for their turn (`turn()`) instead of
  * meeting a locked database, whose busy handler would put the whole event loop to sleep.
  *
  * A write that says nothing new is not made: a task's progress waiting in the queue is
