@@ -56,13 +56,19 @@ export interface PipelineDeps {
 export function createPipeline(deps: PipelineDeps): TaskPipeline {
   const now = deps.now ?? Date.now;
 
-  return async function runTask(claimed: ClaimedTask, signal: AbortSignal): Promise<void> {
+  return async function runTask(
+    claimed: ClaimedTask,
+    signal: AbortSignal,
+    finishing: () => void = () => {},
+  ): Promise<void> {
     const { task, leaseToken } = claimed;
     const log = deps.log.child({ taskId: task.id });
     deps.events.emit("task:claimed", { taskId: task.id, attempt: task.attempts });
 
     const finish = async (outcome: TaskOutcome): Promise<void> => {
-      const ok = await deps.store.finishTask(task.id, leaseToken, outcome, now());
+      const written = deps.store.finishTask(task.id, leaseToken, outcome, now());
+      finishing();
+      const ok = await written;
       if (!ok) {
         log.warn("lease lost before the task could finish; another runner owns it");
         deps.events.emit("task:lease_lost", { taskId: task.id });

@@ -34,7 +34,16 @@ const CLAIM_BATCH = 256;
 const HEARTBEAT_BATCH = 500;
 const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export type TaskPipeline = (claimed: ClaimedTask, signal: AbortSignal) => Promise<void>;
+/**
+ * Runs one claimed task to its end. `finishing()` says the task's work is done and only
+ * its final write remains: the runner counts the slot free at once and claims the next
+ * task in the same moment, so that claim joins the finish's group commit.
+ */
+export type TaskPipeline = (
+  claimed: ClaimedTask,
+  signal: AbortSignal,
+  finishing: () => void,
+) => Promise<void>;
 
 /** Why a running task was aborted; the pipeline decides what (if anything) to write. */
 export class TaskAbort extends Error {
@@ -48,6 +57,8 @@ interface InFlight {
   claimed: ClaimedTask;
   controller: AbortController;
   done: Promise<void>;
+  /** Its work is done and its final write queued: its slot counts as free. */
+  finishing: boolean;
 }
 
 export class Runner {
@@ -58,6 +69,8 @@ export class Runner {
   private readonly idle = new WakeableSleep();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private heartbeating = false;
+  /** In flight but finishing (see TaskPipeline): not counted against the concurrency. */
+  private finishingCount = 0;
   private readonly now: () => number;
 
   constructor(
@@ -119,7 +132,8 @@ export class Runner {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      const want = Math.min(this.opts.concurrency - this.inFlight.size, CLAIM_BATCH);
+      const busy = this.inFlight.size - this.finishingCount;
+      const want = Math.min(this.opts.concurrency - busy, CLAIM_BATCH);
       let claimed: ClaimedTask[] = [];
       if (want > 0) {
         try {
@@ -148,13 +162,21 @@ export class Runner {
   private launch(claimed: ClaimedTask): void {
     const controller = new AbortController();
     const id = claimed.task.id;
-    const done = this.pipeline(claimed, controller.signal)
+    const entry: InFlight = { claimed, controller, done: Promise.resolve(), finishing: false };
+    const finishing = () => {
+      if (entry.finishing || this.inFlight.get(id) !== entry) return;
+      entry.finishing = true;
+      this.finishingCount++;
+      this.wake(); // a slot is (as good as) free: claim now, into the same batch
+    };
+    entry.done = this.pipeline(claimed, controller.signal, finishing)
       .catch((err: unknown) => this.log.error({ err, taskId: id }, "task pipeline crashed"))
       .finally(() => {
+        if (entry.finishing) this.finishingCount--;
         this.inFlight.delete(id);
         this.wake(); // a slot is free
       });
-    this.inFlight.set(id, { claimed, controller, done });
+    this.inFlight.set(id, entry);
   }
 
   private async heartbeat(): Promise<void> {
