@@ -24,7 +24,9 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Worker } from "node:worker_threads";
 import { writeFilesDurably, type SyncFs } from "../../src/media/durable-files.js";
+import { FileWriter } from "../../src/media/file-writer.js";
 import { FsStorage } from "../../src/media/fs-storage.js";
 
 const root = mkdtempSync(path.join(tmpdir(), "darkroom-fs-durable-"));
@@ -199,5 +201,32 @@ describe("FsStorage.put", () => {
     const fs = new FsStorage(base);
     await expect(fs.put("images/task-d/0.jpg", Buffer.from("x"), "image/jpeg")).rejects.toThrow();
     expect(listAll(base)).toEqual(["images/task-d/0.jpg/keep"]);
+  });
+});
+
+describe("FileWriter", () => {
+  it("fails the files of a thread that dies, and writes the next ones on a new thread", async () => {
+    const writer = new FileWriter();
+    const dir = mkdtempSync(path.join(root, "writer-"));
+    await writer.write(path.join(dir, "a"), Buffer.from("a"));
+    // The writer keeps its threads private; only this test needs to kill one.
+    const { threads } = writer as unknown as { threads: Array<{ worker: Worker }> };
+    expect(threads.length).toBeGreaterThan(0);
+    // Enough bytes to keep the threads busy for a while: the kill lands mid-batch.
+    const big = Buffer.alloc(2 * 1024 * 1024, 7);
+    const writes = Array.from({ length: 40 }, (_, i) => writer.write(path.join(dir, `b${i}`), big));
+    await new Promise((r) => setImmediate(r));
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+    const outcomes = await Promise.allSettled(writes);
+    const failed = outcomes.filter((o) => o.status === "rejected");
+    expect(failed.length).toBeGreaterThan(0);
+    for (const f of failed) expect(String(f.reason)).toMatch(/file writer thread stopped/);
+    // Whatever was answered as written is there in full.
+    outcomes.forEach((o, i) => {
+      if (o.status === "fulfilled")
+        expect(readFileSync(path.join(dir, `b${i}`)).equals(big)).toBe(true);
+    });
+    await writer.write(path.join(dir, "c"), Buffer.from("c"));
+    expect(readFileSync(path.join(dir, "c"), "utf8")).toBe("c");
   });
 });
