@@ -35,7 +35,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
 const CONCURRENCY = process.env.BENCH_RUNNER_CONCURRENCY;
 /** Extra node flags for the gateways with a runner (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"). */
 const RUNNER_NODE_ARGS = (process.env.BENCH_RUNNER_NODE_ARGS || "").split(" ").filter(Boolean);
-const SAMPLE_EVERY = 10;
+/** One task in this many is watched from its answer on, polled every POLL_MS. */
+const SAMPLE_EVERY = 50;
+const POLL_MS = 1;
 const API_KEY = "sk-bench" + "0".repeat(40);
 const ARK_KEY = "ark-bench-key";
 const SIZE = "1280x720";
@@ -202,7 +204,7 @@ async function main() {
           const status = await taskStatus(g.url, ids[i]);
           if (status === "completed") return void latencies.push(wallMs() - t);
           if (status === "failed") return;
-          await sleep(1);
+          await sleep(POLL_MS);
         }
       })(),
     );
