@@ -10,6 +10,7 @@ import type { StoredImage } from "../../src/core/types.js";
 import type { OpenedStores } from "../../src/store/open.js";
 import type { KeyPrincipal, SubmitInput, TaskOutcome } from "../../src/store/store.js";
 import { submitInput, type SubmitInputOptions } from "../helpers/store.js";
+import { listContract } from "./list.contract.js";
 
 /** Opens a fresh, empty, migrated backend; its close() also removes what it made. */
 export type OpenBackend = () => Promise<OpenedStores>;
@@ -190,8 +191,8 @@ export function storeContract(backend: string, open: OpenBackend): void {
         const list = await s.store.listTasks(poor.accountId, {
           status: null,
           model: null,
-          page: 1,
           pageSize: 10,
+          start: { page: 1 },
         });
         expect(list.total).toBe(0);
       });
@@ -646,12 +647,16 @@ export function storeContract(backend: string, open: OpenBackend): void {
         const c = await created();
         await created({ principal: other });
         await s.store.cancelTask(p.accountId, a, now());
-        const q = { status: null, model: null, page: 1, pageSize: 10 };
+        const q = { status: null, model: null, pageSize: 10, start: { page: 1 } };
         const all = await s.store.listTasks(p.accountId, q);
-        expect(all.total).toBe(3);
+        expect(all).toMatchObject({ total: 3, next: null });
         expect(all.data.map((t) => t.id)).toEqual([c, b, a]);
-        const page2 = await s.store.listTasks(p.accountId, { ...q, page: 2, pageSize: 2 });
-        expect(page2).toMatchObject({ total: 3, data: [{ id: a }] });
+        const page2 = await s.store.listTasks(p.accountId, {
+          ...q,
+          pageSize: 2,
+          start: { page: 2 },
+        });
+        expect(page2).toMatchObject({ total: 3, data: [{ id: a }], next: null });
         expect(
           (await s.store.listTasks(p.accountId, { ...q, status: "failed" })).data.map((t) => t.id),
         ).toEqual([a]);
@@ -864,4 +869,5 @@ export function storeContract(backend: string, open: OpenBackend): void {
       });
     });
   });
+  listContract(backend, open);
 }
