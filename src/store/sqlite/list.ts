@@ -23,13 +23,35 @@ import { pageOffset } from "../../core/paging.js";
 import type { TaskPosition } from "../../core/task-cursor.js";
 import type { TaskListQuery, TaskPage } from "../store.js";
 import type { SqliteConnection } from "./connection.js";
-import { Keyset, type Group, type Key } from "./keyset.js";
+import { Keyset, type Group, type Key, type KeysetListing } from "./keyset.js";
 import { TASK_VIEW_COLUMNS, viewFromRaw } from "./rows.js";
 
-interface CountRow {
+export interface CountRow {
   model: string;
   status: string;
   n: number;
+}
+
+/** The account's non-empty (model, status) counts: at most models × 4 rows of the primary key. */
+export const TASK_COUNTS_SQL = `SELECT model, status, n FROM task_counts WHERE account_id = ? AND n > 0`;
+
+export const TASK_LISTING: KeysetListing = {
+  table: "tasks",
+  key: ["created_ms", "id"],
+  columns: TASK_VIEW_COLUMNS,
+  raw: true,
+};
+
+/** The walks a filter takes: one per (status, model) that holds matching tasks, or one for all. */
+export function taskGroups(
+  accountId: string,
+  counts: readonly CountRow[],
+  q: Pick<TaskListQuery, "status" | "model">,
+): Group[] {
+  if (counts.length === 0) return [];
+  const account: Group[number] = ["account_id", accountId];
+  if (q.status === null && q.model === null) return [[account]];
+  return counts.map((c) => [account, ["status", c.status], ["model", c.model]]);
 }
 
 export class SqliteTaskList {
@@ -38,15 +60,8 @@ export class SqliteTaskList {
   private readonly read: Database.Transaction<(accountId: string, q: TaskListQuery) => TaskPage>;
 
   constructor(conn: SqliteConnection) {
-    this.keyset = new Keyset(conn, {
-      table: "tasks",
-      key: ["created_ms", "id"],
-      columns: TASK_VIEW_COLUMNS,
-      raw: true,
-    });
-    this.counts = conn.prepare(
-      `SELECT model, status, n FROM task_counts WHERE account_id = ? AND n > 0`,
-    );
+    this.keyset = new Keyset(conn, TASK_LISTING);
+    this.counts = conn.prepare(TASK_COUNTS_SQL);
     // A transaction that only reads: it takes no lock a writer waits for, so it need not
     // take a turn with the writer thread as writes do (connection.ts).
     this.read = conn.transaction((accountId: string, q: TaskListQuery) => this.page(accountId, q));
@@ -64,11 +79,7 @@ export class SqliteTaskList {
         (q.status === null || c.status === q.status) && (q.model === null || c.model === q.model),
     );
     const total = counts.reduce((sum, c) => sum + Number(c.n), 0);
-    const account: Group[number] = ["account_id", accountId];
-    let groups: Group[];
-    if (total === 0) groups = [];
-    else if (q.status === null && q.model === null) groups = [[account]];
-    else groups = counts.map((c) => [account, ["status", c.status], ["model", c.model]]);
+    const groups = taskGroups(accountId, counts, q);
     const start =
       "page" in q.start
         ? { offset: pageOffset(q.start.page, q.pageSize) }
