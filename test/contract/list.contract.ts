@@ -1,14 +1,23 @@
 /**
- * The store contract for listing an account's tasks (issue 13: "History is O(page)"),
- * run for every backend by storeContract: a cursor walk returns every task exactly
- * once in order, ties on created_ms included; filters; totals exact after every kind
- * of write; page numbers within PAGE_DEPTH and refused beyond it.
+ * The store contract for listings (issue 13: "History is O(page)"), run for every
+ * backend by storeContract. An account's tasks: a cursor walk returns every task
+ * exactly once in order, ties on created_ms included; filters; totals exact after every
+ * kind of write; page numbers within PAGE_DEPTH and refused beyond it. The operator's
+ * accounts, ledger and deliveries: the same walks, and totals counted up to TOTAL_CAP.
  */
 import { createHash } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { PAGE_DEPTH, type PageStart } from "../../src/core/paging.js";
+import {
+  PAGE_DEPTH,
+  TOTAL_CAP,
+  type ListPage,
+  type ListQuery,
+  type PageStart,
+  type RowPosition,
+} from "../../src/core/paging.js";
 import type { TaskPosition } from "../../src/core/task-cursor.js";
 import type { TaskStatus } from "../../src/core/types.js";
+import type { LedgerPosition } from "../../src/store/admin.js";
 import type { OpenedStores } from "../../src/store/open.js";
 import type { KeyPrincipal, TaskListQuery, TaskPage } from "../../src/store/store.js";
 import { submitInput } from "../helpers/store.js";
@@ -286,6 +295,233 @@ export function listContract(backend: string, open: OpenBackend): void {
       const rest = await list({ status: "pending", model: null }, 10, { after: first.next! });
       expect(rest.data.map((t) => t.id)).toEqual(mine.slice(0, 2).reverse());
       expect(rest.total).toBe(2);
+    });
+  });
+
+  describe(`operator listings contract (${backend})`, () => {
+    let s: OpenedStores;
+    let me: KeyPrincipal;
+    let clock = T0;
+    const now = () => (clock += 10);
+
+    beforeEach(async () => {
+      s = await open();
+      clock = T0;
+      await s.store.bootstrap({
+        nowMs: now(),
+        adminTokenHash: "admin-hash",
+        accountName: "default",
+        groupName: "default",
+        groups: [{ name: "default", multiplierPpm: 1_000_000 }],
+        apiKey: { id: "key_boot", hash: hash("sk-boot"), prefix: "sk-boot" },
+        creditsMicros: 10_000_000_000,
+        webhookSecret: "whsec_boot",
+      });
+      me = (await s.store.findKeyByHash(hash("sk-boot")))!;
+    });
+
+    afterEach(async () => {
+      try {
+        expect(await s.admin.checkLedger()).toEqual([]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    /** Every row of a listing by following `next`, checking each page's total. */
+    async function walkAll<T, P>(
+      list: (q: ListQuery<P>) => Promise<ListPage<T, P>>,
+      pageSize: number,
+      total: number,
+    ): Promise<T[]> {
+      const rows: T[] = [];
+      let start: PageStart<P> = { page: 1 };
+      for (let pages = 0; pages < 1000; pages++) {
+        const p = await list({ pageSize, start });
+        expect(p).toMatchObject({ total, totalCapped: false });
+        rows.push(...p.data);
+        if (!p.next) return rows;
+        expect(p.data).toHaveLength(pageSize);
+        start = { after: p.next };
+      }
+      throw new Error("the walk did not end");
+    }
+
+    it("walks accounts newest first, ties on created_ms broken by id", async () => {
+      const at = now();
+      for (const name of ["b", "a", "d", "c"]) {
+        await s.admin.createAccount({
+          id: `acct_${name}`,
+          name,
+          group: "default",
+          webhookSecret: "w",
+          nowMs: at,
+        });
+      }
+      const all = (await s.admin.listAccounts({ pageSize: 100, start: { page: 1 } })).data.map(
+        (a) => a.id,
+      );
+      expect(all).toEqual(["acct_d", "acct_c", "acct_b", "acct_a", me.accountId]);
+      for (const size of [1, 2]) {
+        const walked = await walkAll(
+          (q: ListQuery<RowPosition>) => s.admin.listAccounts(q),
+          size,
+          5,
+        );
+        expect(walked.map((a) => a.id)).toEqual(all);
+      }
+      const page2 = await s.admin.listAccounts({ pageSize: 2, start: { page: 2 } });
+      expect(page2.data.map((a) => a.id)).toEqual(all.slice(2, 4));
+      await expect(s.admin.listAccounts({ pageSize: 200, start: { page: 6 } })).rejects.toThrow(
+        RangeError,
+      );
+    });
+
+    it("walks the ledger newest first, by account and by task", async () => {
+      const id = submitInput(me, { nowMs: now() });
+      expect((await s.store.submitTask(id)).kind).toBe("created");
+      for (let i = 1; i <= 6; i++)
+        await s.admin.moveCredits(me.accountId, {
+          kind: "topup",
+          amountMicros: i,
+          reason: "t",
+          nowMs: now(),
+        });
+      expect(await s.store.cancelTask(me.accountId, id.taskId, now())).toBe("cancelled");
+      const all = (await s.admin.listLedger({}, { pageSize: 100, start: { page: 1 } })).data;
+      expect(all).toHaveLength(1 + 1 + 6 + 2); // bootstrap top-up, reserve, six top-ups, capture and release
+      expect(all.map((e) => e.id)).toEqual([...all.map((e) => e.id)].sort((a, b) => b - a));
+      const walked = await walkAll(
+        (q: ListQuery<LedgerPosition>) => s.admin.listLedger({ accountId: me.accountId }, q),
+        4,
+        all.length,
+      );
+      expect(walked).toEqual(all);
+      const byTask = await walkAll(
+        (q: ListQuery<LedgerPosition>) => s.admin.listLedger({ taskId: id.taskId }, q),
+        1,
+        3,
+      );
+      expect(byTask).toEqual(all.filter((e) => e.taskId === id.taskId));
+      const both = await s.admin.listLedger(
+        { taskId: id.taskId, accountId: "acct_none" },
+        { pageSize: 10, start: { page: 1 } },
+      );
+      expect(both).toMatchObject({ data: [], total: 0, next: null });
+      await expect(
+        s.admin.listLedger({}, { pageSize: 20, start: { page: PAGE_DEPTH / 20 + 1 } }),
+      ).rejects.toThrow(RangeError);
+    });
+
+    it("counts an operator's listing up to TOTAL_CAP and says when there are more", async () => {
+      // TOTAL_CAP submissions at once (group-committed), each with its reserve entry; with
+      // the bootstrap top-up, one entry more than the cap.
+      const results = await Promise.all(
+        Array.from({ length: TOTAL_CAP }, () =>
+          s.store.submitTask(submitInput(me, { nowMs: T0, priceMicros: 1 })),
+        ),
+      );
+      expect(results.every((r) => r.kind === "created")).toBe(true);
+      const p = await s.admin.listLedger(
+        { accountId: me.accountId },
+        { pageSize: 1, start: { page: 1 } },
+      );
+      expect(p).toMatchObject({ total: TOTAL_CAP, totalCapped: true });
+      const exact = await s.admin.listLedger(
+        { taskId: "task-unified-1-none" },
+        { pageSize: 1, start: { page: 1 } },
+      );
+      expect(exact).toMatchObject({ total: 0, totalCapped: false });
+    });
+
+    it("walks deliveries newest first by account, status, both and task", async () => {
+      const other = await s.admin.createAccount({
+        id: "acct_o",
+        name: "o",
+        group: "default",
+        webhookSecret: "w",
+        nowMs: now(),
+      });
+      expect(other.ok).toBe(true);
+      await s.admin.moveCredits("acct_o", {
+        kind: "topup",
+        amountMicros: 10_000_000_000,
+        reason: "t",
+        nowMs: now(),
+      });
+      await s.admin.createKey({
+        id: "key_o",
+        accountId: "acct_o",
+        hash: hash("sk-o"),
+        prefix: "sk-o",
+        settings: {},
+        nowMs: now(),
+      });
+      const them = (await s.store.findKeyByHash(hash("sk-o")))!;
+      const made: Array<{ task: string; account: string }> = [];
+      const at = now();
+      for (let i = 0; i < 9; i++) {
+        const who = i % 3 === 0 ? them : me;
+        const input = submitInput(who, {
+          nowMs: at,
+          body: { callback_url: "https://hooks.example/x" },
+        });
+        expect((await s.store.submitTask(input)).kind).toBe("created");
+        // Every callback written in the same millisecond: ties on created_ms.
+        expect(await s.store.cancelTask(who.accountId, input.taskId, at + 100)).toBe("cancelled");
+        made.push({ task: input.taskId, account: who.accountId });
+      }
+      // One delivered, one failed: three statuses to merge.
+      const claimed = await s.outbox.claimDue(2, 60_000, at + 200);
+      const verdicts = [{ status: "delivered" as const }, { status: "failed" as const }];
+      for (const [i, d] of claimed.entries()) {
+        const ok = await s.outbox.recordAttempt({
+          id: d.id,
+          leaseToken: d.leaseToken,
+          attempt: d.attempt,
+          statusCode: i === 0 ? 200 : 500,
+          latencyMs: 1,
+          errorKind: i === 0 ? null : "http_status",
+          errorMessage: null,
+          verdict: verdicts[i]!,
+          nowMs: at + 201,
+        });
+        expect(ok).toBe(true);
+      }
+      const all = (await s.outbox.listDeliveries({}, { pageSize: 100, start: { page: 1 } })).data;
+      expect(all).toHaveLength(9);
+      const order = [...all].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
+      expect(all.map((d) => d.id)).toEqual(order.map((d) => d.id));
+      const filters = [
+        {},
+        { accountId: me.accountId },
+        { status: "pending" as const },
+        { accountId: "acct_o", status: "delivered" as const },
+        { accountId: me.accountId, status: "failed" as const },
+        { taskId: made[4]!.task },
+        { taskId: made[4]!.task, accountId: "acct_o" },
+      ];
+      for (const f of filters) {
+        const expected = all.filter(
+          (d) =>
+            (f.accountId === undefined || d.accountId === f.accountId) &&
+            ("status" in f ? d.status === f.status : true) &&
+            ("taskId" in f ? d.taskId === f.taskId : true),
+        );
+        for (const size of [1, 2]) {
+          const walked = await walkAll(
+            (q: ListQuery<RowPosition>) => s.outbox.listDeliveries(f, q),
+            size,
+            expected.length,
+          );
+          expect(
+            walked.map((d) => d.id),
+            JSON.stringify(f),
+          ).toEqual(expected.map((d) => d.id));
+        }
+        const page2 = await s.outbox.listDeliveries(f, { pageSize: 2, start: { page: 2 } });
+        expect(page2.data.map((d) => d.id)).toEqual(expected.slice(2, 4).map((d) => d.id));
+      }
     });
   });
 }

@@ -24,6 +24,8 @@
  * snapshot.
  */
 import type Database from "better-sqlite3";
+import { pageOffset, TOTAL_CAP, type ListPage, type ListQuery } from "../../core/paging.js";
+import type { SqliteConnection } from "./connection.js";
 
 /** The values of a row's key columns, in order. */
 export type Key = Array<string | number>;
@@ -144,4 +146,38 @@ export class Keyset {
 
 function values(g: Group): Array<string | number> {
   return g.map(([, v]) => v);
+}
+
+/** A listing's start as keyset.ts takes it; a page number deeper than PAGE_DEPTH throws. */
+export function keysetStart<P>(
+  q: ListQuery<P>,
+  key: (p: P) => Array<string | number>,
+): KeysetStart {
+  return "page" in q.start
+    ? { offset: pageOffset(q.start.page, q.pageSize) }
+    : { after: key(q.start.after) };
+}
+
+/** One page of an operator's listing, its total counted up to TOTAL_CAP, in one read transaction. */
+export function operatorPage<R, T, P>(
+  conn: SqliteConnection,
+  keyset: Keyset,
+  groups: readonly Group[],
+  q: ListQuery<P>,
+  key: (p: P) => Array<string | number>,
+  convert: { row: (r: R) => T; position: (r: R) => P },
+): ListPage<T, P> {
+  const start = keysetStart(q, key);
+  return conn.transaction(() => {
+    const { rows, next } = keyset.page(groups, q.pageSize, start);
+    // One more than the cap tells "exactly TOTAL_CAP" from "more than that".
+    const counted = keyset.count(groups, TOTAL_CAP + 1);
+    const last = rows[rows.length - 1] as R | undefined;
+    return {
+      data: (rows as R[]).map(convert.row),
+      total: Math.min(counted, TOTAL_CAP),
+      totalCapped: counted > TOTAL_CAP,
+      next: next && last ? convert.position(last) : null,
+    };
+  })();
 }

@@ -19,11 +19,17 @@
  * the walks and the rows agree with each other, and no write waits for it (WAL).
  */
 import type Database from "better-sqlite3";
-import { pageOffset } from "../../core/paging.js";
 import type { TaskPosition } from "../../core/task-cursor.js";
 import type { TaskListQuery, TaskPage } from "../store.js";
 import type { SqliteConnection } from "./connection.js";
-import { Keyset, type Group, type Key, type KeysetListing } from "./keyset.js";
+import {
+  Keyset,
+  keysetStart,
+  type Group,
+  type Key,
+  type KeysetListing,
+  type KeysetStart,
+} from "./keyset.js";
 import { TASK_VIEW_COLUMNS, viewFromRaw } from "./rows.js";
 
 export interface CountRow {
@@ -57,33 +63,33 @@ export function taskGroups(
 export class SqliteTaskList {
   private readonly keyset: Keyset;
   private readonly counts: Database.Statement;
-  private readonly read: Database.Transaction<(accountId: string, q: TaskListQuery) => TaskPage>;
+  private readonly read: Database.Transaction<
+    (accountId: string, q: TaskListQuery, start: KeysetStart) => TaskPage
+  >;
 
   constructor(conn: SqliteConnection) {
     this.keyset = new Keyset(conn, TASK_LISTING);
     this.counts = conn.prepare(TASK_COUNTS_SQL);
     // A transaction that only reads: it takes no lock a writer waits for, so it need not
     // take a turn with the writer thread as writes do (connection.ts).
-    this.read = conn.transaction((accountId: string, q: TaskListQuery) => this.page(accountId, q));
+    this.read = conn.transaction((accountId: string, q: TaskListQuery, start: KeysetStart) =>
+      this.page(accountId, q, start),
+    );
   }
 
   list(accountId: string, q: TaskListQuery): TaskPage {
     // Refused before anything is read: a page number deeper than PAGE_DEPTH throws.
-    if ("page" in q.start) pageOffset(q.start.page, q.pageSize);
-    return this.read.deferred(accountId, q);
+    const start = keysetStart(q, (p) => [p.createdMs, p.id]);
+    return this.read.deferred(accountId, q, start);
   }
 
-  private page(accountId: string, q: TaskListQuery): TaskPage {
+  private page(accountId: string, q: TaskListQuery, start: KeysetStart): TaskPage {
     const counts = (this.counts.all(accountId) as CountRow[]).filter(
       (c) =>
         (q.status === null || c.status === q.status) && (q.model === null || c.model === q.model),
     );
     const total = counts.reduce((sum, c) => sum + Number(c.n), 0);
     const groups = taskGroups(accountId, counts, q);
-    const start =
-      "page" in q.start
-        ? { offset: pageOffset(q.start.page, q.pageSize) }
-        : { after: [q.start.after.createdMs, q.start.after.id] };
     const { rows, next } = this.keyset.page(groups, q.pageSize, start);
     return {
       data: (rows as unknown[][]).map(viewFromRaw),

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Statement, Transaction } from "better-sqlite3";
-import type { Page } from "../admin.js";
+import type { ListPage, ListQuery, RowPosition } from "../../core/paging.js";
 import type {
   AttemptErrorKind,
   AttemptRecord,
@@ -19,8 +19,8 @@ import type {
   DeliveryStatus,
   WebhookStore,
 } from "../webhooks.js";
-import { whereEquals } from "./where.js";
 import type { SqliteConnection } from "./connection.js";
+import { Keyset, operatorPage, type Group } from "./keyset.js";
 
 /**
  * The claim: one statement picks the due rows and leases them. SQLite has a single
@@ -95,8 +95,15 @@ export class SqliteOutbox implements WebhookStore {
     (limit: number, leaseMs: number, nowMs: number) => ClaimedDelivery[]
   >;
   private readonly recordTx: Transaction<(input: AttemptResultInput) => boolean>;
+  private readonly listing: Keyset;
 
   constructor(private readonly conn: SqliteConnection) {
+    this.listing = new Keyset(conn, {
+      table: "webhook_outbox",
+      key: ["created_ms", "id"],
+      columns: "*",
+      raw: false,
+    });
     this.sql = {
       claim: conn.prepare(CLAIM_DUE_SQL),
       secret: conn.prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`),
@@ -226,29 +233,21 @@ export class SqliteOutbox implements WebhookStore {
 
   async listDeliveries(
     filter: DeliveryFilter,
-    page: number,
-    pageSize: number,
-  ): Promise<Page<DeliveryRecord>> {
-    const { sql: w, args } = whereEquals({
-      account_id: filter.accountId,
-      task_id: filter.taskId,
-      status: filter.status,
-    });
-    const rows = this.conn
-      .prepare(
-        `SELECT * FROM webhook_outbox ${w} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,
-      )
-      .all(...args, pageSize, (page - 1) * pageSize) as OutboxRow[];
-    const { c } = this.conn
-      .prepare(`SELECT COUNT(*) AS c FROM webhook_outbox ${w}`)
-      .get(...args) as {
-      c: number;
-    };
-    const attempts = this.attemptsOf(rows.map((r) => r.id));
-    return {
-      data: rows.map((r) => deliveryFromRow(r, attempts.get(r.id) ?? [])),
-      total: Number(c),
-    };
+    q: ListQuery<RowPosition>,
+  ): Promise<ListPage<DeliveryRecord, RowPosition>> {
+    const page = operatorPage(
+      this.conn,
+      this.listing,
+      deliveryGroups(filter),
+      q,
+      (p: RowPosition) => [p.createdMs, p.id],
+      {
+        row: (r: OutboxRow) => r,
+        position: (r) => ({ createdMs: Number(r.created_ms), id: r.id }),
+      },
+    );
+    const attempts = this.attemptsOf(page.data.map((r) => r.id));
+    return { ...page, data: page.data.map((r) => deliveryFromRow(r, attempts.get(r.id) ?? [])) };
   }
 
   async getDelivery(id: string): Promise<DeliveryRecord | null> {
@@ -266,4 +265,22 @@ export class SqliteOutbox implements WebhookStore {
       return this.sql.get.get(id) ? "not_failed" : "not_found";
     });
   }
+}
+
+const DELIVERY_STATUSES: DeliveryStatus[] = ["pending", "delivered", "failed"];
+
+/**
+ * The walks a filter takes (migration 004's indexes): a task has one delivery (its
+ * unique index); a status, with or without the account, is one walk; the account alone,
+ * or no filter, merges the three statuses' walks.
+ */
+function deliveryGroups(f: DeliveryFilter): Group[] {
+  const account = f.accountId !== undefined ? [["account_id", f.accountId] as const] : [];
+  if (f.taskId !== undefined) {
+    return [
+      [["task_id", f.taskId], ...account, ...(f.status ? [["status", f.status] as const] : [])],
+    ];
+  }
+  const statuses = f.status ? [f.status] : DELIVERY_STATUSES;
+  return statuses.map((status) => [...account, ["status", status] as const]);
 }
