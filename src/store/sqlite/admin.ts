@@ -13,7 +13,7 @@ import type {
 import type { TaskRecord } from "../store.js";
 import { auditLedger, auditOnThread } from "./audit.js";
 import type { SqliteConnection } from "./connection.js";
-import { Keyset, operatorPage, type Group } from "./keyset.js";
+import { Keyset, operatorPage, type Group, type KeysetListing } from "./keyset.js";
 import { taskFromRow, type TaskRow } from "./rows.js";
 
 interface AccountRow {
@@ -115,6 +115,37 @@ function keyColumnValue(field: keyof KeySettings, s: KeySettings): unknown {
   return v ?? null;
 }
 
+export const ACCOUNT_LISTING: KeysetListing = {
+  table: "accounts",
+  key: ["created_ms", "id"],
+  columns: "*",
+  raw: false,
+};
+
+/** The ledger pages on its id, which only grows. */
+export const LEDGER_LISTING: KeysetListing = {
+  table: "ledger_entries",
+  key: ["id"],
+  columns: "*",
+  raw: false,
+};
+
+/** The ledger's walk for a filter. */
+export function ledgerGroup(filter: { accountId?: string; taskId?: string }): Group {
+  // By task, the unique (task_id, kind) index holds at most five entries. With the
+  // account too, SQLite would rather walk the account's index, which gives the order
+  // for free but holds all its entries; `+account_id` (SQLite's idiom) keeps that
+  // condition off any index, so the task's index is walked.
+  return filter.taskId !== undefined
+    ? [
+        ["task_id", filter.taskId],
+        ...(filter.accountId !== undefined ? [["+account_id", filter.accountId] as const] : []),
+      ]
+    : filter.accountId !== undefined
+      ? [["account_id", filter.accountId]]
+      : [];
+}
+
 const rowPosition = (p: RowPosition) => [p.createdMs, p.id];
 
 export class SqliteAdmin implements AdminStore {
@@ -122,18 +153,8 @@ export class SqliteAdmin implements AdminStore {
   private readonly ledger: Keyset;
 
   constructor(private readonly conn: SqliteConnection) {
-    this.accounts = new Keyset(conn, {
-      table: "accounts",
-      key: ["created_ms", "id"],
-      columns: "*",
-      raw: false,
-    });
-    this.ledger = new Keyset(conn, {
-      table: "ledger_entries",
-      key: ["id"],
-      columns: "*",
-      raw: false,
-    });
+    this.accounts = new Keyset(conn, ACCOUNT_LISTING);
+    this.ledger = new Keyset(conn, LEDGER_LISTING);
   }
 
   private account(id: string): AccountRecord | null {
@@ -365,11 +386,7 @@ export class SqliteAdmin implements AdminStore {
     filter: { accountId?: string; taskId?: string },
     q: ListQuery<LedgerPosition>,
   ): Promise<ListPage<LedgerEntry, LedgerPosition>> {
-    // By task: the unique (task_id, kind) index holds at most five entries per task.
-    const group: Group = [
-      ...(filter.taskId !== undefined ? [["task_id", filter.taskId] as const] : []),
-      ...(filter.accountId !== undefined ? [["account_id", filter.accountId] as const] : []),
-    ];
+    const group = ledgerGroup(filter);
     return operatorPage(this.conn, this.ledger, [group], q, (p) => [p.id], {
       row: ledgerFromRow,
       position: (r: LedgerRow) => ({ id: Number(r.id) }),

@@ -20,7 +20,7 @@ import type {
   WebhookStore,
 } from "../webhooks.js";
 import type { SqliteConnection } from "./connection.js";
-import { Keyset, operatorPage, type Group } from "./keyset.js";
+import { Keyset, operatorPage, type Group, type KeysetListing } from "./keyset.js";
 
 /**
  * The claim: one statement picks the due rows and leases them. SQLite has a single
@@ -98,12 +98,7 @@ export class SqliteOutbox implements WebhookStore {
   private readonly listing: Keyset;
 
   constructor(private readonly conn: SqliteConnection) {
-    this.listing = new Keyset(conn, {
-      table: "webhook_outbox",
-      key: ["created_ms", "id"],
-      columns: "*",
-      raw: false,
-    });
+    this.listing = new Keyset(conn, DELIVERY_LISTING);
     this.sql = {
       claim: conn.prepare(CLAIM_DUE_SQL),
       secret: conn.prepare(`SELECT webhook_secret FROM accounts WHERE id = ?`),
@@ -267,18 +262,30 @@ export class SqliteOutbox implements WebhookStore {
   }
 }
 
+export const DELIVERY_LISTING: KeysetListing = {
+  table: "webhook_outbox",
+  key: ["created_ms", "id"],
+  columns: "*",
+  raw: false,
+};
+
 const DELIVERY_STATUSES: DeliveryStatus[] = ["pending", "delivered", "failed"];
 
 /**
  * The walks a filter takes (migration 004's indexes): a task has one delivery (its
- * unique index); a status, with or without the account, is one walk; the account alone,
- * or no filter, merges the three statuses' walks.
+ * unique index; `+` keeps the other conditions off every index, so SQLite walks that
+ * one); a status, with or without the account, is one walk; the account alone, or no
+ * filter, merges the three statuses' walks.
  */
-function deliveryGroups(f: DeliveryFilter): Group[] {
+export function deliveryGroups(f: DeliveryFilter): Group[] {
   const account = f.accountId !== undefined ? [["account_id", f.accountId] as const] : [];
   if (f.taskId !== undefined) {
     return [
-      [["task_id", f.taskId], ...account, ...(f.status ? [["status", f.status] as const] : [])],
+      [
+        ["task_id", f.taskId],
+        ...(f.accountId !== undefined ? [["+account_id", f.accountId] as const] : []),
+        ...(f.status ? [["+status", f.status] as const] : []),
+      ],
     ];
   }
   const statuses = f.status ? [f.status] : DELIVERY_STATUSES;

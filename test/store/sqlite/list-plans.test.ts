@@ -1,17 +1,20 @@
 /**
  * Issue 13 ("History is O(page)"): every walk a task listing takes reads an index whose
  * columns are the filter's followed by (created_ms, id), so it reads the entries it
- * returns and no other: no scan, no sort, whatever the filter and however deep.
+ * returns and no other: no scan, no sort, whatever the filter and however deep. The
+ * operator's listings likewise walk the index their filter names.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { TaskStatus } from "../../../src/core/types.js";
-import { Keyset, type Group } from "../../../src/store/sqlite/keyset.js";
+import { ACCOUNT_LISTING, LEDGER_LISTING, ledgerGroup } from "../../../src/store/sqlite/admin.js";
+import { Keyset, type Group, type KeysetListing } from "../../../src/store/sqlite/keyset.js";
 import {
   TASK_COUNTS_SQL,
   TASK_LISTING,
   taskGroups,
   type CountRow,
 } from "../../../src/store/sqlite/list.js";
+import { DELIVERY_LISTING, deliveryGroups } from "../../../src/store/sqlite/outbox.js";
 import { openSqliteTestStore, type SqliteTestStore } from "./helpers.js";
 
 const opened: SqliteTestStore[] = [];
@@ -36,8 +39,19 @@ function plan(t: SqliteTestStore, sql: string, params: unknown[]): string[] {
   return rows.map((r) => r.detail);
 }
 
-const params = (groups: Group[], after: boolean) =>
-  groups.flatMap((g) => [...g.map(([, v]) => v), ...(after ? [1, "task-unified-1-aaaaaaaa"] : [])]);
+const params = (groups: Group[], after: boolean, key: unknown[] = [1, "task-unified-1-aaaaaaaa"]) =>
+  groups.flatMap((g) => [...g.map(([, v]) => v), ...(after ? key : [])]);
+
+/** The plans of a listing's three reads: first page, after a cursor, the page-number skip. */
+function plans(t: SqliteTestStore, listing: KeysetListing, groups: Group[]): string[] {
+  const keyset = new Keyset(t.connection, listing);
+  const key = listing.key.map((_, i) => i);
+  return [
+    plan(t, keyset.readSql(groups, false), [...params(groups, false), 21]),
+    plan(t, keyset.readSql(groups, true), [...params(groups, true, key), 21]),
+    plan(t, keyset.skipSql(groups), [...params(groups, false), 980]),
+  ].map((details) => details.join(" | "));
+}
 
 describe("task listing plans", () => {
   it("walks one index per group, in order, for every filter, page number and cursor", async () => {
@@ -82,5 +96,80 @@ describe("task listing plans", () => {
     opened.push(t);
     const details = plan(t, TASK_COUNTS_SQL, ["a"]);
     expect(details.join(" | ")).toMatch(/^SEARCH task_counts USING PRIMARY KEY \(account_id=\?\)$/);
+  });
+
+  it("walks the operator's listings on the index their filter names", async () => {
+    const t = await openSqliteTestStore();
+    opened.push(t);
+    const cases: Array<[string, KeysetListing, Group[], RegExp]> = [
+      // No filter: the table or index in order, stopped by LIMIT.
+      [
+        "accounts",
+        ACCOUNT_LISTING,
+        [[]],
+        /^(SCAN|SEARCH) accounts USING (COVERING )?INDEX accounts_created/,
+      ],
+      [
+        "ledger",
+        LEDGER_LISTING,
+        [ledgerGroup({})],
+        /^(SCAN ledger_entries|SEARCH ledger_entries USING INTEGER PRIMARY KEY \(rowid<\?\))$/,
+      ],
+      [
+        "ledger by account",
+        LEDGER_LISTING,
+        [ledgerGroup({ accountId: "a" })],
+        /^SEARCH ledger_entries USING (COVERING )?INDEX ledger_account \(account_id=\?/,
+      ],
+      // At most five entries per task: sorting them is bounded.
+      [
+        "ledger by task",
+        LEDGER_LISTING,
+        [ledgerGroup({ taskId: "t" })],
+        /^SEARCH ledger_entries USING (COVERING )?INDEX ledger_task_once \(task_id=\?\)/,
+      ],
+      [
+        "ledger by task and account",
+        LEDGER_LISTING,
+        [ledgerGroup({ taskId: "t", accountId: "a" })],
+        /^SEARCH ledger_entries USING (COVERING )?INDEX ledger_task_once \(task_id=\?\)/,
+      ],
+      [
+        "deliveries",
+        DELIVERY_LISTING,
+        deliveryGroups({}),
+        /SEARCH webhook_outbox USING (COVERING )?INDEX webhook_outbox_status_list \(status=\?/,
+      ],
+      [
+        "deliveries by account",
+        DELIVERY_LISTING,
+        deliveryGroups({ accountId: "a" }),
+        /SEARCH webhook_outbox USING (COVERING )?INDEX webhook_outbox_account_status \(account_id=\? AND status=\?/,
+      ],
+      [
+        "deliveries by status",
+        DELIVERY_LISTING,
+        deliveryGroups({ status: "failed" }),
+        /^SEARCH webhook_outbox USING (COVERING )?INDEX webhook_outbox_status_list \(status=\?/,
+      ],
+      [
+        "deliveries by account and status",
+        DELIVERY_LISTING,
+        deliveryGroups({ accountId: "a", status: "failed" }),
+        /^SEARCH webhook_outbox USING (COVERING )?INDEX webhook_outbox_account_status \(account_id=\? AND status=\?/,
+      ],
+      [
+        "deliveries by task",
+        DELIVERY_LISTING,
+        deliveryGroups({ taskId: "t", accountId: "a", status: "failed" }),
+        /^SEARCH webhook_outbox USING INDEX sqlite_autoindex_webhook_outbox_2 \(task_id=\?\)$/,
+      ],
+    ];
+    for (const [what, listing, groups, expected] of cases) {
+      for (const details of plans(t, listing, groups)) {
+        expect(details, what).toMatch(expected);
+        if (!what.includes("by task")) expect(details, what).not.toMatch(/TEMP B-TREE/);
+      }
+    }
   });
 });
