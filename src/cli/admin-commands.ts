@@ -58,20 +58,41 @@ function keySettings(o: Record<string, string | undefined>): Row {
   return body;
 }
 
+interface ListAnswer {
+  data: Row[];
+  total: number;
+  total_capped: boolean;
+  next_cursor: string | null;
+}
+
+function listParams(o: { page?: string; pageSize?: string; cursor?: string }): URLSearchParams {
+  const q = new URLSearchParams({ page_size: o.pageSize ?? "50" });
+  if (o.cursor) q.set("cursor", o.cursor);
+  else q.set("page", o.page ?? "1");
+  return q;
+}
+
+/** "12 account(s)" or "at least 10000 entries", and how to read on. */
+function listFooter(r: ListAnswer, what: string): string {
+  const total = `${r.total_capped ? "at least " : ""}${r.total} ${what}`;
+  return r.next_cursor ? `${total}; next page: --cursor ${r.next_cursor}` : total;
+}
+
 export function registerAdminCommands(program: Command): void {
   const accounts = program.command("accounts").description("manage accounts through the admin API");
   accounts
     .command("list")
-    .option("--page <n>", "page", "1")
+    .option("--page <n>", "page (the first 1000 accounts; then --cursor)", "1")
     .option("--page-size <n>", "page size", "50")
-    .action(async (o: { page: string; pageSize: string }, cmd: Command) => {
+    .option("--cursor <cursor>", "the page after this next_cursor of an earlier page")
+    .action(async (o: { page: string; pageSize: string; cursor?: string }, cmd: Command) => {
       const { t, json } = target(cmd);
-      const r = await adminCall<{ data: Row[]; total: number }>(
-        t,
-        "GET",
-        `/accounts?page=${o.page}&page_size=${o.pageSize}`,
+      const r = await adminCall<ListAnswer>(t, "GET", `/accounts?${listParams(o)}`);
+      output(
+        r,
+        json,
+        () => `${renderTable(r.data, ACCOUNT_COLUMNS)}\n${listFooter(r, "account(s)")}`,
       );
-      output(r, json, () => `${renderTable(r.data, ACCOUNT_COLUMNS)}\n${r.total} account(s)`);
     });
   accounts
     .command("create <name>")
@@ -192,20 +213,16 @@ export function registerAdminCommands(program: Command): void {
     .command("list")
     .option("--account <id>", "only this account")
     .option("--task <id>", "only this task")
-    .option("--page <n>", "page", "1")
+    .option("--page <n>", "page (the first 1000 entries; then --cursor)", "1")
     .option("--page-size <n>", "page size", "50")
+    .option("--cursor <cursor>", "the page after this next_cursor of an earlier page")
     .action(async (o: Record<string, string | undefined>, cmd: Command) => {
       const { t, json } = target(cmd);
-      const q = new URLSearchParams({ page: o.page ?? "1", page_size: o.pageSize ?? "50" });
+      const q = listParams(o);
       if (o.account) q.set("account_id", o.account);
       if (o.task) q.set("task_id", o.task);
-      const r = await adminCall<{ data: Row[]; total: number }>(t, "GET", `/ledger?${q}`);
-      output(
-        r,
-        json,
-        () =>
-          `${renderTable(r.data, LEDGER_COLUMNS)}\n${r.total} entr${r.total === 1 ? "y" : "ies"}`,
-      );
+      const r = await adminCall<ListAnswer>(t, "GET", `/ledger?${q}`);
+      output(r, json, () => `${renderTable(r.data, LEDGER_COLUMNS)}\n${listFooter(r, "entries")}`);
     });
   ledger.command("check").action(async (_o: unknown, cmd: Command) => {
     const { t, json } = target(cmd);

@@ -7,6 +7,7 @@
  * transaction as the balance it changes, with the balance and hold after it, so the
  * ledger alone can rebuild (and `checkLedger` re-derives) every balance.
  */
+import type { ListPage, ListQuery, RowPosition } from "../core/paging.js";
 import type { Micros } from "../core/types.js";
 import type { TaskRecord } from "./store.js";
 
@@ -51,9 +52,9 @@ export interface LedgerEntry {
   createdAt: number;
 }
 
-export interface Page<T> {
-  data: T[];
-  total: number;
+/** Where the ledger pages: its entries' ids only grow, so the id alone is a position. */
+export interface LedgerPosition {
+  id: number;
 }
 
 export interface KeySettings {
@@ -82,7 +83,12 @@ export interface AdminStore {
     webhookSecret: string;
     nowMs: number;
   }): Promise<AdminResult<AccountRecord>>;
-  listAccounts(page: number, pageSize: number): Promise<Page<AccountRecord>>;
+  /**
+   * Accounts, newest first. Like every operator's listing: a page number reaches
+   * PAGE_DEPTH rows (deeper throws; the route answers 400 first), a position any depth,
+   * and the total is counted up to TOTAL_CAP (`totalCapped` when there are more).
+   */
+  listAccounts(q: ListQuery<RowPosition>): Promise<ListPage<AccountRecord, RowPosition>>;
   getAccount(id: string): Promise<AccountRecord | null>;
   updateAccount(
     id: string,
@@ -117,12 +123,15 @@ export interface AdminStore {
   /** Any account's task, whole (an operator's look-up; polls use Store.getTask). */
   findTask(taskId: string): Promise<TaskRecord | null>;
 
+  /** Ledger entries, newest first (as listAccounts). */
   listLedger(
     filter: { accountId?: string; taskId?: string },
-    page: number,
-    pageSize: number,
-  ): Promise<Page<LedgerEntry>>;
-  /** Re-derives every balance from the ledger; an empty list means consistent. */
+    q: ListQuery<LedgerPosition>,
+  ): Promise<ListPage<LedgerEntry, LedgerPosition>>;
+  /**
+   * Re-derives every balance from the ledger; an empty list means consistent. It reads
+   * everything (that is its purpose), so a backend runs it off the event loop.
+   */
   checkLedger(): Promise<LedgerProblem[]>;
 
   setAdminTokenHash(hash: string): Promise<void>;

@@ -9,7 +9,9 @@
  * the lease is gone (another runner owns the task now): the caller stops and writes
  * nothing more.
  */
+import type { ListQuery } from "../core/paging.js";
 import type { PublicTaskSource } from "../core/public-task.js";
+import type { TaskPosition } from "../core/task-cursor.js";
 import type {
   FailureCode,
   GenerationRequest,
@@ -122,11 +124,23 @@ export interface BootstrapInput {
   webhookSecret: string;
 }
 
-export interface TaskListQuery {
+/**
+ * One page of an account's tasks, newest first (created time, then id, both
+ * descending), optionally filtered. `start` is a page number (page × pageSize within
+ * PAGE_DEPTH: deeper is a caller error and throws) or the position of the last task of
+ * the previous page, at any depth. Either way the cost is O(pageSize), not O(tasks).
+ */
+export interface TaskListQuery extends ListQuery<TaskPosition> {
   status: TaskStatus | null;
   model: string | null;
-  page: number;
-  pageSize: number;
+}
+
+export interface TaskPage {
+  data: TaskView[];
+  /** Every task of the account that matches the filters, exact. */
+  total: number;
+  /** The position to continue after; null when this page is the last. */
+  next: TaskPosition | null;
 }
 
 /** Opened, migrated and closed by the factory (store/open.ts), with its sibling stores. */
@@ -186,8 +200,8 @@ export interface Store {
    * its lease lapses at once, so a later claim picks it up in its turn.
    */
   releaseTask(taskId: string, leaseToken: string, nowMs: number): Promise<boolean>;
-  /** The account's tasks, newest first. */
-  listTasks(accountId: string, q: TaskListQuery): Promise<{ data: TaskView[]; total: number }>;
+  /** A page of the account's tasks, newest first (see TaskListQuery). */
+  listTasks(accountId: string, q: TaskListQuery): Promise<TaskPage>;
   /** Extends the leases held; returns the ids whose lease is lost (or that were asked to cancel). */
   heartbeat(
     owner: string,

@@ -10,7 +10,7 @@
  * lease has been taken over (delivery is at-least-once, `webhook-id` lets a receiver
  * drop duplicates).
  */
-import type { Page } from "./admin.js";
+import type { ListPage, ListQuery, RowPosition } from "../core/paging.js";
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
@@ -95,11 +95,11 @@ export interface WebhookStore {
   /** When the earliest pending delivery falls due (null = none pending). */
   nextDueMs(): Promise<number | null>;
 
+  /** Deliveries, newest first (paged and counted as AdminStore.listAccounts). */
   listDeliveries(
     filter: DeliveryFilter,
-    page: number,
-    pageSize: number,
-  ): Promise<Page<DeliveryRecord>>;
+    q: ListQuery<RowPosition>,
+  ): Promise<ListPage<DeliveryRecord, RowPosition>>;
   getDelivery(id: string): Promise<DeliveryRecord | null>;
   /** A failed delivery goes back to pending with a fresh schedule, due now. */
   requeueDelivery(id: string, nowMs: number): Promise<"requeued" | "not_found" | "not_failed">;

@@ -94,7 +94,9 @@ const submit = (m: string, prompt: string, n = 1) =>
 const admin = (p: string, init: { method?: string; body?: unknown } = {}) =>
   request(s.url + p, { ...init, key: TEST_ADMIN_TOKEN });
 const ledgerKinds = async (taskId: string) =>
-  (await s.admin.listLedger({ taskId }, 1, 100)).data.map((e) => e.kind).reverse();
+  (await s.admin.listLedger({ taskId }, { pageSize: 100, start: { page: 1 } })).data
+    .map((e) => e.kind)
+    .reverse();
 async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined): Promise<T> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {

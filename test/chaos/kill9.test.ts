@@ -123,7 +123,7 @@ describe("kill -9 mid-task", () => {
       );
       // Some tasks were resumed: claimed again after the kill.
       expect(attempts.some((a) => a > 1)).toBe(true);
-      const accounts = (await stores.admin.listAccounts(1, 10)).data;
+      const accounts = (await stores.admin.listAccounts({ pageSize: 10, start: { page: 1 } })).data;
       expect(accounts.find((a) => a.name === "default")).toMatchObject({
         balanceMicros: 100_000_000 - 8 * 3_600_000,
         heldMicros: 0,

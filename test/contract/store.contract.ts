@@ -10,6 +10,7 @@ import type { StoredImage } from "../../src/core/types.js";
 import type { OpenedStores } from "../../src/store/open.js";
 import type { KeyPrincipal, SubmitInput, TaskOutcome } from "../../src/store/store.js";
 import { submitInput, type SubmitInputOptions } from "../helpers/store.js";
+import { listContract } from "./list.contract.js";
 
 /** Opens a fresh, empty, migrated backend; its close() also removes what it made. */
 export type OpenBackend = () => Promise<OpenedStores>;
@@ -129,7 +130,10 @@ export function storeContract(backend: string, open: OpenBackend): void {
         expect(await balance()).toEqual({ balance: 100 * C, held: 0, used: 0 });
         expect(await s.store.getSetting("admin_token_hash")).toBe("admin-hash");
         expect(await s.store.findKeyByHash(hash("sk-unknown"))).toBeNull();
-        const ledger = await s.admin.listLedger({ accountId: p.accountId }, 1, 10);
+        const ledger = await s.admin.listLedger(
+          { accountId: p.accountId },
+          { pageSize: 10, start: { page: 1 } },
+        );
         expect(ledger.data.map((e) => [e.kind, e.amountMicros])).toEqual([["topup", 100 * C]]);
       });
 
@@ -178,7 +182,10 @@ export function storeContract(backend: string, open: OpenBackend): void {
           heldMicros: 2 * PRICE,
           usedMicros: 0,
         });
-        const ledger = await s.admin.listLedger({ taskId: i.taskId }, 1, 10);
+        const ledger = await s.admin.listLedger(
+          { taskId: i.taskId },
+          { pageSize: 10, start: { page: 1 } },
+        );
         expect(ledger.data.map((e) => [e.kind, e.amountMicros])).toEqual([["reserve", 2 * PRICE]]);
       });
 
@@ -190,8 +197,8 @@ export function storeContract(backend: string, open: OpenBackend): void {
         const list = await s.store.listTasks(poor.accountId, {
           status: null,
           model: null,
-          page: 1,
           pageSize: 10,
+          start: { page: 1 },
         });
         expect(list.total).toBe(0);
       });
@@ -427,7 +434,9 @@ export function storeContract(backend: string, open: OpenBackend): void {
           heldMicros: 0,
           usedMicros: PRICE,
         });
-        const ledger = (await s.admin.listLedger({ taskId: id }, 1, 10)).data.reverse();
+        const ledger = (
+          await s.admin.listLedger({ taskId: id }, { pageSize: 10, start: { page: 1 } })
+        ).data.reverse();
         expect(ledger.map((e) => [e.kind, e.amountMicros])).toEqual([
           ["reserve", 2 * PRICE],
           ["capture", PRICE],
@@ -501,7 +510,7 @@ export function storeContract(backend: string, open: OpenBackend): void {
         await s.store.finishTask(plain, c.leaseToken, failed, now());
         const cancelled = await created(hooked());
         await s.store.cancelTask(p.accountId, cancelled, now());
-        const all = await s.outbox.listDeliveries({}, 1, 10);
+        const all = await s.outbox.listDeliveries({}, { pageSize: 10, start: { page: 1 } });
         expect(all.total).toBe(2);
         expect(all.data.map((d) => d.taskId).sort()).toEqual([id, cancelled].sort());
         expect(all.data[0]).toMatchObject({
@@ -616,7 +625,12 @@ export function storeContract(backend: string, open: OpenBackend): void {
           nowMs: t + 1,
         });
         expect(
-          (await s.outbox.listDeliveries({ status: "failed" }, 1, 10)).data.map((x) => x.taskId),
+          (
+            await s.outbox.listDeliveries(
+              { status: "failed" },
+              { pageSize: 10, start: { page: 1 } },
+            )
+          ).data.map((x) => x.taskId),
         ).toEqual([id]);
         expect(await s.outbox.claimDue(10, 5000, t + 2)).toEqual([]);
         expect(await s.outbox.requeueDelivery(d!.id, t + 3)).toBe("requeued");
@@ -627,14 +641,33 @@ export function storeContract(backend: string, open: OpenBackend): void {
       it("lists deliveries by account, task and status, newest first, with a total", async () => {
         const a = await finishedWithCallback();
         const b = await finishedWithCallback();
-        const all = await s.outbox.listDeliveries({ accountId: p.accountId }, 1, 1);
+        const all = await s.outbox.listDeliveries(
+          { accountId: p.accountId },
+          { pageSize: 1, start: { page: 1 } },
+        );
         expect(all.total).toBe(2);
         expect(all.data.map((d) => d.taskId)).toEqual([b]);
         expect(
-          (await s.outbox.listDeliveries({ taskId: a }, 1, 10)).data.map((d) => d.taskId),
+          (
+            await s.outbox.listDeliveries({ taskId: a }, { pageSize: 10, start: { page: 1 } })
+          ).data.map((d) => d.taskId),
         ).toEqual([a]);
-        expect((await s.outbox.listDeliveries({ status: "delivered" }, 1, 10)).total).toBe(0);
-        expect((await s.outbox.listDeliveries({ accountId: "acct_none" }, 1, 10)).total).toBe(0);
+        expect(
+          (
+            await s.outbox.listDeliveries(
+              { status: "delivered" },
+              { pageSize: 10, start: { page: 1 } },
+            )
+          ).total,
+        ).toBe(0);
+        expect(
+          (
+            await s.outbox.listDeliveries(
+              { accountId: "acct_none" },
+              { pageSize: 10, start: { page: 1 } },
+            )
+          ).total,
+        ).toBe(0);
       });
     });
 
@@ -646,12 +679,16 @@ export function storeContract(backend: string, open: OpenBackend): void {
         const c = await created();
         await created({ principal: other });
         await s.store.cancelTask(p.accountId, a, now());
-        const q = { status: null, model: null, page: 1, pageSize: 10 };
+        const q = { status: null, model: null, pageSize: 10, start: { page: 1 } };
         const all = await s.store.listTasks(p.accountId, q);
-        expect(all.total).toBe(3);
+        expect(all).toMatchObject({ total: 3, next: null });
         expect(all.data.map((t) => t.id)).toEqual([c, b, a]);
-        const page2 = await s.store.listTasks(p.accountId, { ...q, page: 2, pageSize: 2 });
-        expect(page2).toMatchObject({ total: 3, data: [{ id: a }] });
+        const page2 = await s.store.listTasks(p.accountId, {
+          ...q,
+          pageSize: 2,
+          start: { page: 2 },
+        });
+        expect(page2).toMatchObject({ total: 3, data: [{ id: a }], next: null });
         expect(
           (await s.store.listTasks(p.accountId, { ...q, status: "failed" })).data.map((t) => t.id),
         ).toEqual([a]);
@@ -692,7 +729,7 @@ export function storeContract(backend: string, open: OpenBackend): void {
         expect(
           await s.admin.createAccount({ id: "acct_x", ...base, name: "x", group: "nope" }),
         ).toEqual({ ok: false, reason: "group_not_found" });
-        const listed = await s.admin.listAccounts(1, 10);
+        const listed = await s.admin.listAccounts({ pageSize: 10, start: { page: 1 } });
         expect(listed.total).toBe(2);
         expect(await s.admin.getAccount("acct_none")).toBeNull();
         const moved = await s.admin.updateAccount(
@@ -819,7 +856,10 @@ export function storeContract(backend: string, open: OpenBackend): void {
         await s.store.finishTask(b!.task.id, b!.leaseToken, failed, now());
         await s.store.cancelTask(p.accountId, ids[2]!, now());
         expect(await s.admin.checkLedger()).toEqual([]);
-        const page = await s.admin.listLedger({ accountId: p.accountId }, 1, 2);
+        const page = await s.admin.listLedger(
+          { accountId: p.accountId },
+          { pageSize: 2, start: { page: 1 } },
+        );
         expect(page.data).toHaveLength(2);
         expect(page.total).toBe(1 + 2 * 3); // top-up, then reserve+capture+release twice
         expect(page.data[0]!.id).toBeGreaterThan(page.data[1]!.id);
@@ -864,4 +904,5 @@ export function storeContract(backend: string, open: OpenBackend): void {
       });
     });
   });
+  listContract(backend, open);
 }

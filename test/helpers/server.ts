@@ -214,8 +214,8 @@ export async function ledgerInvariants(admin: AdminStore): Promise<void> {
 
 /** How many tasks the account has, in any state (through the store's listing). */
 export async function countTasks(store: Store, accountId: string): Promise<number> {
-  return (await store.listTasks(accountId, { status: null, model: null, page: 1, pageSize: 1 }))
-    .total;
+  const q = { status: null, model: null, pageSize: 1, start: { page: 1 } };
+  return (await store.listTasks(accountId, q)).total;
 }
 
 /** The bootstrap account's id (TEST_API_KEY's account). */
@@ -233,8 +233,8 @@ export async function tasksWithPrompt(
   const { data } = await s.store.listTasks(await defaultAccountId(s), {
     status: null,
     model: null,
-    page: 1,
     pageSize: 100,
+    start: { page: 1 },
   });
   const records = await Promise.all(data.map((t) => s.admin.findTask(t.id)));
   return records.filter((r): r is TaskRecord => r?.request.prompt === prompt);

@@ -130,7 +130,9 @@ describe("runner", () => {
     for (const id of ids) {
       const t = await opened.admin.findTask(id);
       expect(t).toMatchObject({ status: "completed", attempts: 2, creditsUsedMicros: 3_600_000 });
-      const entries = (await opened.admin.listLedger({ taskId: id }, 1, 10)).data.reverse();
+      const entries = (
+        await opened.admin.listLedger({ taskId: id }, { pageSize: 10, start: { page: 1 } })
+      ).data.reverse();
       expect(entries.map((e) => [e.kind, e.amountMicros])).toEqual([
         ["reserve", 3_600_000],
         ["capture", 3_600_000],
@@ -173,7 +175,9 @@ describe("runner", () => {
         Date.now(),
       ),
     ).toBe(false);
-    const kinds = (await opened.admin.listLedger({ taskId: id }, 1, 10)).data.map((e) => e.kind);
+    const kinds = (
+      await opened.admin.listLedger({ taskId: id }, { pageSize: 10, start: { page: 1 } })
+    ).data.map((e) => e.kind);
     expect(kinds.sort()).toEqual(["capture", "release", "reserve"]);
     // The database's own refusal of a second capture: test/store/sqlite/ledger.test.ts.
   });

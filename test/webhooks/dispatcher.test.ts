@@ -53,7 +53,10 @@ async function seed(url: string): Promise<string> {
   expect(claimed?.task.id).toBe(input.taskId);
   const failed = { kind: "failed", code: "content_policy_violation", message: "Refused." } as const;
   expect(await store.finishTask(input.taskId, claimed!.leaseToken, failed, Date.now())).toBe(true);
-  const { data } = await outbox.listDeliveries({ taskId: input.taskId }, 1, 1);
+  const { data } = await outbox.listDeliveries(
+    { taskId: input.taskId },
+    { pageSize: 1, start: { page: 1 } },
+  );
   return data[0]!.id;
 }
 

@@ -1,12 +1,19 @@
 /**
  * The account's tasks: GET /v1/tasks/{id} (one indexed lookup, scoped to the caller's
  * account), GET /v1/tasks (newest first, filtered, paged) and POST /v1/tasks/{id}/cancel.
+ *
+ * Paging GET /v1/tasks: EvoLink's `page`/`page_size` reach the first PAGE_DEPTH tasks
+ * (page × page_size ≤ PAGE_DEPTH); every answer carries `next_cursor`, the position of
+ * its last task, and `cursor=<next_cursor>` reads the page after it at any depth for
+ * the same cost. A cursor answer's `page` is null: a position has no page number.
  */
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ApiError } from "../../core/errors.js";
 import { looksLikeTaskId } from "../../core/ids.js";
+import { PAGE_DEPTH, pageWithinDepth, type PageStart } from "../../core/paging.js";
 import { taskSchema, taskView } from "../../core/public-task.js";
+import { decodeTaskCursor, encodeTaskCursor, type TaskPosition } from "../../core/task-cursor.js";
 import type { AppDeps } from "../app.js";
 
 function checkId(taskId: string): void {
@@ -26,9 +33,42 @@ const listQuery = z.object({
     z.enum(["pending", "processing", "completed", "failed"]).optional(),
   ),
   model: z.preprocess(blankIsAbsent, z.string().min(1).max(200).optional()),
-  page: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(1_000_000).default(1)),
+  page: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(1_000_000).optional()),
   page_size: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(100).default(20)),
+  cursor: z.preprocess(blankIsAbsent, z.string().optional()),
 });
+
+/** Where the page starts: a page number within PAGE_DEPTH, or after the cursor's position. */
+function listStart(q: z.infer<typeof listQuery>): PageStart<TaskPosition> {
+  if (q.cursor !== undefined) {
+    const after = decodeTaskCursor(q.cursor);
+    if (!after) {
+      throw new ApiError(
+        "invalid_request",
+        "cursor is not one this server gave out: pass a next_cursor from an earlier answer, unchanged.",
+        { param: "cursor" },
+      );
+    }
+    if (q.page !== undefined && q.page > 1) {
+      throw new ApiError(
+        "invalid_request",
+        "page cannot be combined with cursor: the cursor already says where the page starts.",
+        { param: "page" },
+      );
+    }
+    return { after };
+  }
+  const page = q.page ?? 1;
+  if (!pageWithinDepth(page, q.page_size)) {
+    throw new ApiError(
+      "invalid_request",
+      `page ${page} of page_size ${q.page_size} reaches past the first ${PAGE_DEPTH} tasks, ` +
+        "the deepest a page number goes: pass the next_cursor of the previous answer as cursor to read further.",
+      { param: "page" },
+    );
+  }
+  return { page };
+}
 
 export type TaskRouteDeps = Pick<AppDeps, "store" | "signLink" | "onCancelRequested">;
 
@@ -43,10 +83,11 @@ export function taskRoutes(app: FastifyInstance, deps: TaskRouteDeps): void {
             properties: {
               data: { type: "array", items: taskSchema },
               total: { type: "integer" },
-              page: { type: "integer" },
+              page: { type: ["integer", "null"] },
               page_size: { type: "integer" },
+              next_cursor: { type: ["string", "null"] },
             },
-            required: ["data", "total", "page", "page_size"],
+            required: ["data", "total", "page", "page_size", "next_cursor"],
           },
         },
       },
@@ -67,17 +108,19 @@ export function taskRoutes(app: FastifyInstance, deps: TaskRouteDeps): void {
         throw new ApiError("invalid_request", `${what}.`, param ? { param } : {});
       }
       const q = r.data;
-      const { data, total } = await deps.store.listTasks(req.principal.accountId, {
+      const start = listStart(q);
+      const { data, total, next } = await deps.store.listTasks(req.principal.accountId, {
         status: q.status ?? null,
         model: q.model ?? null,
-        page: q.page,
         pageSize: q.page_size,
+        start,
       });
       return {
         data: data.map((t) => taskView(t, deps.signLink)),
         total,
-        page: q.page,
+        page: "page" in start ? start.page : null,
         page_size: q.page_size,
+        next_cursor: next ? encodeTaskCursor(next) : null,
       };
     },
   );

@@ -2,16 +2,23 @@
  * Numbered migrations, run by Kysely's Migrator (it records what ran and takes a lock,
  * so processes starting at once migrate exactly once). Each step is a list of SQLite
  * statements; add a step by appending to STEPS, never by editing one that has run.
+ *
+ * Each step runs in one IMMEDIATE transaction: it takes the write lock up front, so
+ * another process writing to the same file sees the step whole or not at all (004
+ * backfills counts that triggers then keep), and a step that fails or is killed
+ * halfway leaves nothing behind.
  */
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
 import { initial } from "./001_initial.js";
 import { webhooks } from "./002_webhooks.js";
 import { channels } from "./003_channels.js";
+import { listing } from "./004_listing.js";
 
 const STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
   ["002_webhooks", webhooks],
   ["003_channels", channels],
+  ["004_listing", listing],
 ];
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
@@ -21,7 +28,14 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
       for (const [name, statements] of STEPS) {
         out[name] = {
           async up(k: Kysely<unknown>) {
-            for (const statement of statements) await sql.raw(statement).execute(k);
+            await sql.raw("BEGIN IMMEDIATE").execute(k);
+            try {
+              for (const statement of statements) await sql.raw(statement).execute(k);
+              await sql.raw("COMMIT").execute(k);
+            } catch (err) {
+              await sql.raw("ROLLBACK").execute(k);
+              throw err;
+            }
           },
         };
       }

@@ -1,4 +1,5 @@
 /** AdminStore on SQLite: accounts, keys, groups, prices and the ledger. */
+import type { ListPage, ListQuery, RowPosition } from "../../core/paging.js";
 import type {
   AccountRecord,
   AdminResult,
@@ -6,12 +7,13 @@ import type {
   KeyRecord,
   KeySettings,
   LedgerEntry,
+  LedgerPosition,
   LedgerProblem,
-  Page,
 } from "../admin.js";
-import { whereEquals } from "./where.js";
 import type { TaskRecord } from "../store.js";
+import { auditLedger, auditOnThread } from "./audit.js";
 import type { SqliteConnection } from "./connection.js";
+import { Keyset, operatorPage, type Group, type KeysetListing } from "./keyset.js";
 import { taskFromRow, type TaskRow } from "./rows.js";
 
 interface AccountRow {
@@ -113,8 +115,47 @@ function keyColumnValue(field: keyof KeySettings, s: KeySettings): unknown {
   return v ?? null;
 }
 
+export const ACCOUNT_LISTING: KeysetListing = {
+  table: "accounts",
+  key: ["created_ms", "id"],
+  columns: "*",
+  raw: false,
+};
+
+/** The ledger pages on its id, which only grows. */
+export const LEDGER_LISTING: KeysetListing = {
+  table: "ledger_entries",
+  key: ["id"],
+  columns: "*",
+  raw: false,
+};
+
+/** The ledger's walk for a filter. */
+export function ledgerGroup(filter: { accountId?: string; taskId?: string }): Group {
+  // By task, the unique (task_id, kind) index holds at most five entries. With the
+  // account too, SQLite would rather walk the account's index, which gives the order
+  // for free but holds all its entries; `+account_id` (SQLite's idiom) keeps that
+  // condition off any index, so the task's index is walked.
+  return filter.taskId !== undefined
+    ? [
+        ["task_id", filter.taskId],
+        ...(filter.accountId !== undefined ? [["+account_id", filter.accountId] as const] : []),
+      ]
+    : filter.accountId !== undefined
+      ? [["account_id", filter.accountId]]
+      : [];
+}
+
+const rowPosition = (p: RowPosition) => [p.createdMs, p.id];
+
 export class SqliteAdmin implements AdminStore {
-  constructor(private readonly conn: SqliteConnection) {}
+  private readonly accounts: Keyset;
+  private readonly ledger: Keyset;
+
+  constructor(private readonly conn: SqliteConnection) {
+    this.accounts = new Keyset(conn, ACCOUNT_LISTING);
+    this.ledger = new Keyset(conn, LEDGER_LISTING);
+  }
 
   private account(id: string): AccountRecord | null {
     const r = this.conn.prepare(`SELECT * FROM accounts WHERE id = ?`).get(id) as
@@ -152,12 +193,11 @@ export class SqliteAdmin implements AdminStore {
     });
   }
 
-  async listAccounts(page: number, pageSize: number): Promise<Page<AccountRecord>> {
-    const rows = this.conn
-      .prepare(`SELECT * FROM accounts ORDER BY created_ms DESC, id LIMIT ? OFFSET ?`)
-      .all(pageSize, (page - 1) * pageSize) as AccountRow[];
-    const { c } = this.conn.prepare(`SELECT COUNT(*) AS c FROM accounts`).get() as { c: number };
-    return { data: rows.map(accountFromRow), total: Number(c) };
+  async listAccounts(q: ListQuery<RowPosition>): Promise<ListPage<AccountRecord, RowPosition>> {
+    return operatorPage(this.conn, this.accounts, [[]], q, rowPosition, {
+      row: accountFromRow,
+      position: (r: AccountRow) => ({ createdMs: Number(r.created_ms), id: r.id }),
+    });
   }
 
   async getAccount(id: string): Promise<AccountRecord | null> {
@@ -344,78 +384,24 @@ export class SqliteAdmin implements AdminStore {
 
   async listLedger(
     filter: { accountId?: string; taskId?: string },
-    page: number,
-    pageSize: number,
-  ): Promise<Page<LedgerEntry>> {
-    const { sql: w, args } = whereEquals({ account_id: filter.accountId, task_id: filter.taskId });
-    const rows = this.conn
-      .prepare(`SELECT * FROM ledger_entries ${w} ORDER BY id DESC LIMIT ? OFFSET ?`)
-      .all(...args, pageSize, (page - 1) * pageSize) as LedgerRow[];
-    const { c } = this.conn
-      .prepare(`SELECT COUNT(*) AS c FROM ledger_entries ${w}`)
-      .get(...args) as {
-      c: number;
-    };
-    return { data: rows.map(ledgerFromRow), total: Number(c) };
+    q: ListQuery<LedgerPosition>,
+  ): Promise<ListPage<LedgerEntry, LedgerPosition>> {
+    const group = ledgerGroup(filter);
+    return operatorPage(this.conn, this.ledger, [group], q, (p) => [p.id], {
+      row: ledgerFromRow,
+      position: (r: LedgerRow) => ({ id: Number(r.id) }),
+    });
   }
 
+  /**
+   * The audit reads every account, ledger entry and task: at ten million tasks that is
+   * seconds of work, which must not hold the event loop, so its reads run on a thread
+   * of their own (audit.ts). An in-memory database has no second connection: there it
+   * runs here, small as such databases are (tests).
+   */
   async checkLedger(): Promise<LedgerProblem[]> {
-    const problems: LedgerProblem[] = [];
-    const rows = this.conn
-      .prepare(
-        `SELECT a.id, a.balance_micros, a.held_micros, a.used_micros,
-           COALESCE(SUM(CASE WHEN l.kind IN ('topup', 'adjust') THEN l.amount_micros END), 0) AS credited,
-           COALESCE(SUM(CASE WHEN l.kind = 'capture' THEN l.amount_micros END), 0) AS captured,
-           COALESCE(SUM(CASE WHEN l.kind = 'reserve' THEN l.amount_micros END), 0) AS reserved,
-           COALESCE(SUM(CASE WHEN l.kind = 'release' THEN l.amount_micros END), 0) AS released
-         FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id GROUP BY a.id`,
-      )
-      .all() as Array<Record<string, number> & { id: string }>;
-    for (const r of rows) {
-      const balance = Number(r.credited) - Number(r.captured);
-      const held = Number(r.reserved) - Number(r.captured) - Number(r.released);
-      if (Number(r.balance_micros) !== balance)
-        problems.push({
-          accountId: r.id,
-          problem: `balance ${r.balance_micros} but the ledger gives ${balance}`,
-        });
-      if (Number(r.held_micros) !== held)
-        problems.push({
-          accountId: r.id,
-          problem: `held ${r.held_micros} but the ledger gives ${held}`,
-        });
-      if (Number(r.used_micros) !== Number(r.captured))
-        problems.push({
-          accountId: r.id,
-          problem: `used ${r.used_micros} but captures sum to ${r.captured}`,
-        });
-    }
-    const open = this.conn
-      .prepare(
-        `SELECT account_id, SUM(credits_reserved_micros) AS s FROM tasks WHERE status IN ('pending', 'processing') GROUP BY account_id`,
-      )
-      .all() as Array<{ account_id: string; s: number }>;
-    const openBy = new Map(open.map((o) => [o.account_id, Number(o.s)]));
-    for (const r of rows) {
-      const expect = openBy.get(r.id) ?? 0;
-      if (Number(r.held_micros) !== expect)
-        problems.push({
-          accountId: r.id,
-          problem: `held ${r.held_micros} but open tasks reserve ${expect}`,
-        });
-    }
-    const unsettled = this.conn
-      .prepare(
-        `SELECT t.account_id, t.id FROM tasks t WHERE t.status IN ('completed', 'failed')
-           AND (SELECT COUNT(*) FROM ledger_entries l WHERE l.task_id = t.id AND l.kind IN ('capture', 'release')) <> 2`,
-      )
-      .all() as Array<{ account_id: string; id: string }>;
-    for (const u of unsettled)
-      problems.push({
-        accountId: u.account_id,
-        problem: `task ${u.id} is terminal but not settled exactly once`,
-      });
-    return problems;
+    if (this.conn.file === ":memory:") return auditLedger(this.conn);
+    return auditOnThread(this.conn.file);
   }
 
   async setAdminTokenHash(hash: string): Promise<void> {

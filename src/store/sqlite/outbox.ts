@@ -4,7 +4,7 @@
  * listing and re-queue.
  */
 import type { Statement } from "better-sqlite3";
-import type { Page } from "../admin.js";
+import type { ListPage, ListQuery, RowPosition } from "../../core/paging.js";
 import type {
   AttemptErrorKind,
   AttemptRecord,
@@ -15,8 +15,8 @@ import type {
   DeliveryStatus,
   WebhookStore,
 } from "../webhooks.js";
-import { whereEquals } from "./where.js";
 import type { SqliteConnection } from "./connection.js";
+import { Keyset, operatorPage, type Group, type KeysetListing } from "./keyset.js";
 
 interface OutboxRow {
   id: string;
@@ -72,8 +72,10 @@ const deliveryFromRow = (r: OutboxRow, attempts: AttemptRecord[]): DeliveryRecor
 
 export class SqliteOutbox implements WebhookStore {
   private readonly sql: Record<"nextDue" | "get" | "requeue", Statement>;
+  private readonly listing: Keyset;
 
   constructor(private readonly conn: SqliteConnection) {
+    this.listing = new Keyset(conn, DELIVERY_LISTING);
     this.sql = {
       nextDue: conn.prepare(
         `SELECT MIN(CASE WHEN lease_expires_ms IS NULL OR lease_expires_ms < next_attempt_ms
@@ -122,29 +124,21 @@ export class SqliteOutbox implements WebhookStore {
 
   async listDeliveries(
     filter: DeliveryFilter,
-    page: number,
-    pageSize: number,
-  ): Promise<Page<DeliveryRecord>> {
-    const { sql: w, args } = whereEquals({
-      account_id: filter.accountId,
-      task_id: filter.taskId,
-      status: filter.status,
-    });
-    const rows = this.conn
-      .prepare(
-        `SELECT * FROM webhook_outbox ${w} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,
-      )
-      .all(...args, pageSize, (page - 1) * pageSize) as OutboxRow[];
-    const { c } = this.conn
-      .prepare(`SELECT COUNT(*) AS c FROM webhook_outbox ${w}`)
-      .get(...args) as {
-      c: number;
-    };
-    const attempts = this.attemptsOf(rows.map((r) => r.id));
-    return {
-      data: rows.map((r) => deliveryFromRow(r, attempts.get(r.id) ?? [])),
-      total: Number(c),
-    };
+    q: ListQuery<RowPosition>,
+  ): Promise<ListPage<DeliveryRecord, RowPosition>> {
+    const page = operatorPage(
+      this.conn,
+      this.listing,
+      deliveryGroups(filter),
+      q,
+      (p: RowPosition) => [p.createdMs, p.id],
+      {
+        row: (r: OutboxRow) => r,
+        position: (r) => ({ createdMs: Number(r.created_ms), id: r.id }),
+      },
+    );
+    const attempts = this.attemptsOf(page.data.map((r) => r.id));
+    return { ...page, data: page.data.map((r) => deliveryFromRow(r, attempts.get(r.id) ?? [])) };
   }
 
   async getDelivery(id: string): Promise<DeliveryRecord | null> {
@@ -162,4 +156,34 @@ export class SqliteOutbox implements WebhookStore {
       return this.sql.get.get(id) ? "not_failed" : "not_found";
     });
   }
+}
+
+export const DELIVERY_LISTING: KeysetListing = {
+  table: "webhook_outbox",
+  key: ["created_ms", "id"],
+  columns: "*",
+  raw: false,
+};
+
+const DELIVERY_STATUSES: DeliveryStatus[] = ["pending", "delivered", "failed"];
+
+/**
+ * The walks a filter takes (migration 004's indexes): a task has one delivery (its
+ * unique index; `+` keeps the other conditions off every index, so SQLite walks that
+ * one); a status, with or without the account, is one walk; the account alone, or no
+ * filter, merges the three statuses' walks.
+ */
+export function deliveryGroups(f: DeliveryFilter): Group[] {
+  const account = f.accountId !== undefined ? [["account_id", f.accountId] as const] : [];
+  if (f.taskId !== undefined) {
+    return [
+      [
+        ["task_id", f.taskId],
+        ...(f.accountId !== undefined ? [["+account_id", f.accountId] as const] : []),
+        ...(f.status ? [["+status", f.status] as const] : []),
+      ],
+    ];
+  }
+  const statuses = f.status ? [f.status] : DELIVERY_STATUSES;
+  return statuses.map((status) => [...account, ["status", status] as const]);
 }

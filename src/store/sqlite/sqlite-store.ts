@@ -22,15 +22,17 @@ import type {
   SubmitResult,
   TaskListQuery,
   TaskOutcome,
+  TaskPage,
   TaskView,
 } from "../store.js";
 import type { SqliteConnection } from "./connection.js";
+import { SqliteTaskList } from "./list.js";
 import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "./rows.js";
-import { whereEquals } from "./where.js";
 
 const GET_TASK = `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`;
 
 export class SqliteStore implements Store {
+  private readonly lists: SqliteTaskList;
   /** Polls: in the turn's snapshot (connection.ts). */
   private readonly getTaskStmt: Database.Statement;
   private readonly findKey: Database.Statement;
@@ -38,6 +40,7 @@ export class SqliteStore implements Store {
 
   /** `conn` must be open (schema in place). */
   constructor(private readonly conn: SqliteConnection) {
+    this.lists = new SqliteTaskList(conn);
     this.getTaskStmt = conn.prepareSnapshotRead(GET_TASK).raw(true);
     this.findKey = conn.prepare(
       `SELECT k.id, k.account_id, a.group_name, g.multiplier_ppm, k.allowed_models, k.credit_limit_micros,
@@ -204,25 +207,8 @@ export class SqliteStore implements Store {
     return this.conn.enqueue({ kind: "release", taskId, leaseToken, nowMs });
   }
 
-  async listTasks(
-    accountId: string,
-    q: TaskListQuery,
-  ): Promise<{ data: TaskView[]; total: number }> {
-    const { sql: where, args } = whereEquals({
-      account_id: accountId,
-      status: q.status,
-      model: q.model,
-    });
-    const total = this.conn.prepare(`SELECT COUNT(*) AS n FROM tasks ${where}`).get(...args) as {
-      n: number;
-    };
-    const rows = this.conn
-      .prepare(
-        `SELECT ${TASK_VIEW_COLUMNS} FROM tasks ${where} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?`,
-      )
-      .raw(true)
-      .all(...args, q.pageSize, (q.page - 1) * q.pageSize) as unknown[][];
-    return { data: rows.map(viewFromRaw), total: Number(total.n) };
+  async listTasks(accountId: string, q: TaskListQuery): Promise<TaskPage> {
+    return this.lists.list(accountId, q);
   }
 
   async heartbeat(

@@ -5,7 +5,8 @@ import { z } from "zod";
 import { ApiError } from "../../../core/errors.js";
 import type { AdminResult } from "../../../store/admin.js";
 import type { AppDeps } from "../../app.js";
-import { credits, pageQuery, parseBody } from "./parse.js";
+import { decodeRowCursor, encodeRowCursor } from "../../../core/paging.js";
+import { credits, listAnswer, listStart, pageQuery, parseBody } from "./parse.js";
 import { accountView, ledgerView } from "./views.js";
 
 const createBody = z
@@ -63,14 +64,9 @@ export type AdminAccountRouteDeps = Pick<AppDeps, "admin" | "keys">;
 export function adminAccountRoutes(app: FastifyInstance, deps: AdminAccountRouteDeps): void {
   app.get("/accounts", async (req) => {
     const q = parseBody(pageQuery, req.query);
-    const page = await deps.admin.listAccounts(q.page, q.page_size);
-    return {
-      object: "list",
-      data: page.data.map(accountView),
-      total: page.total,
-      page: q.page,
-      page_size: q.page_size,
-    };
+    const start = listStart(q, (c) => decodeRowCursor("accounts", c));
+    const page = await deps.admin.listAccounts({ pageSize: q.page_size, start });
+    return listAnswer(q, start, page, accountView, (p) => encodeRowCursor("accounts", p));
   });
 
   app.post("/accounts", async (req) => {

@@ -2,7 +2,9 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { AppDeps } from "../../app.js";
-import { pageQuery, parseBody } from "./parse.js";
+import { decodeListCursor, encodeListCursor } from "../../../core/paging.js";
+import type { LedgerPosition } from "../../../store/admin.js";
+import { listAnswer, listStart, pageQuery, parseBody } from "./parse.js";
 import { ledgerView } from "./views.js";
 
 const ledgerQuery = pageQuery.extend({
@@ -10,26 +12,26 @@ const ledgerQuery = pageQuery.extend({
   task_id: z.string().optional(),
 });
 
+function decodeLedgerCursor(cursor: string): LedgerPosition | null {
+  const parts = decodeListCursor("ledger", cursor);
+  const id = parts?.length === 1 ? parts[0] : undefined;
+  return typeof id === "number" && id > 0 ? { id } : null;
+}
+
 export type AdminLedgerRouteDeps = Pick<AppDeps, "admin">;
 
 export function adminLedgerRoutes(app: FastifyInstance, deps: AdminLedgerRouteDeps): void {
   app.get("/ledger", async (req) => {
     const q = parseBody(ledgerQuery, req.query);
+    const start = listStart(q, decodeLedgerCursor);
     const page = await deps.admin.listLedger(
       {
         ...(q.account_id ? { accountId: q.account_id } : {}),
         ...(q.task_id ? { taskId: q.task_id } : {}),
       },
-      q.page,
-      q.page_size,
+      { pageSize: q.page_size, start },
     );
-    return {
-      object: "list",
-      data: page.data.map(ledgerView),
-      total: page.total,
-      page: q.page,
-      page_size: q.page_size,
-    };
+    return listAnswer(q, start, page, ledgerView, (p) => encodeListCursor("ledger", [p.id]));
   });
 
   app.get("/ledger/check", async () => {

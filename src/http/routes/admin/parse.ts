@@ -2,6 +2,12 @@
 import { z } from "zod";
 import { ApiError } from "../../../core/errors.js";
 import { parseCredits, ppmFromMultiplier } from "../../../core/money.js";
+import {
+  PAGE_DEPTH,
+  pageWithinDepth,
+  type ListPage,
+  type PageStart,
+} from "../../../core/paging.js";
 
 export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body ?? {});
@@ -16,9 +22,67 @@ export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.i
 }
 
 export const pageQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
+  page: z.coerce.number().int().min(1).optional(),
   page_size: z.coerce.number().int().min(1).max(200).default(20),
+  cursor: z.string().min(1).optional(),
 });
+
+type PageParams = z.infer<typeof pageQuery>;
+
+/**
+ * Where an operator's listing starts, as for GET /v1/tasks: a page number within
+ * PAGE_DEPTH rows, or after the position of a `cursor` (the `next_cursor` of an
+ * earlier answer), at any depth.
+ */
+export function listStart<P>(q: PageParams, decode: (cursor: string) => P | null): PageStart<P> {
+  if (q.cursor !== undefined) {
+    const after = decode(q.cursor);
+    if (!after)
+      throw new ApiError(
+        "invalid_request",
+        "cursor is not one this listing gave out: pass a next_cursor from an earlier answer, unchanged.",
+        { param: "cursor" },
+      );
+    if (q.page !== undefined && q.page > 1)
+      throw new ApiError(
+        "invalid_request",
+        "page cannot be combined with cursor: the cursor already says where the page starts.",
+        { param: "page" },
+      );
+    return { after };
+  }
+  const page = q.page ?? 1;
+  if (!pageWithinDepth(page, q.page_size))
+    throw new ApiError(
+      "invalid_request",
+      `page ${page} of page_size ${q.page_size} reaches past the first ${PAGE_DEPTH} rows, ` +
+        "the deepest a page number goes: pass the next_cursor of the previous answer as cursor to read further.",
+      { param: "page" },
+    );
+  return { page };
+}
+
+/**
+ * An operator's list answer: `total` counts up to TOTAL_CAP rows and `total_capped`
+ * says when there are more; `page` is null when the page was asked by cursor.
+ */
+export function listAnswer<T, P>(
+  q: PageParams,
+  start: PageStart<P>,
+  page: ListPage<T, P>,
+  view: (row: T) => unknown,
+  encode: (position: P) => string,
+) {
+  return {
+    object: "list",
+    data: page.data.map(view),
+    total: page.total,
+    total_capped: page.totalCapped,
+    page: "page" in start ? start.page : null,
+    page_size: q.page_size,
+    next_cursor: page.next ? encode(page.next) : null,
+  };
+}
 
 /** A decimal amount of credits ("12.5" or 12.5), exact to the micro-credit. */
 export const credits = (opts: { allowNegative?: boolean } = {}) =>

@@ -10,7 +10,8 @@ import { ApiError } from "../../../core/errors.js";
 import type { DeliveryRecord } from "../../../store/webhooks.js";
 import { newWebhookSecret } from "../../../webhooks/sign.js";
 import type { AppDeps } from "../../app.js";
-import { pageQuery, parseBody } from "./parse.js";
+import { decodeRowCursor, encodeRowCursor } from "../../../core/paging.js";
+import { listAnswer, listStart, pageQuery, parseBody } from "./parse.js";
 
 const listQuery = pageQuery.extend({
   account_id: z.string().optional(),
@@ -49,22 +50,16 @@ export type AdminWebhookRouteDeps = Pick<AppDeps, "webhooks" | "onWebhookQueued"
 export function adminWebhookRoutes(app: FastifyInstance, deps: AdminWebhookRouteDeps): void {
   app.get("/webhooks", async (req) => {
     const q = parseBody(listQuery, req.query);
+    const start = listStart(q, (c) => decodeRowCursor("deliveries", c));
     const page = await deps.webhooks.listDeliveries(
       {
         ...(q.account_id ? { accountId: q.account_id } : {}),
         ...(q.task_id ? { taskId: q.task_id } : {}),
         ...(q.status ? { status: q.status } : {}),
       },
-      q.page,
-      q.page_size,
+      { pageSize: q.page_size, start },
     );
-    return {
-      object: "list",
-      data: page.data.map(deliveryView),
-      total: page.total,
-      page: q.page,
-      page_size: q.page_size,
-    };
+    return listAnswer(q, start, page, deliveryView, (p) => encodeRowCursor("deliveries", p));
   });
 
   app.get<{ Params: { id: string } }>("/webhooks/:id", async (req) => {
