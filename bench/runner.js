@@ -10,7 +10,8 @@
 //   tasks' own started/finished times, with the gateway's CPU time per task;
 // - from the upstream's answer to `completed` seen by a poll [p50 ≤ 5 ms]: the emulator
 //   prints when it answered each prompt, and the benchmark polls a sample of tasks
-//   every millisecond from then on;
+//   every millisecond from then on, during the backlog and on an unloaded gateway (one
+//   task every 20 ms);
 // - submissions per second while the runner works through a backlog, against the same
 //   gateway with the runner off [≥ 50 %], in interleaved rounds (each with a backlog of
 //   its own, large enough to keep the runner busy for the whole measurement).
@@ -38,6 +39,9 @@ const RUNNER_NODE_ARGS = (process.env.BENCH_RUNNER_NODE_ARGS || "").split(" ").f
 /** One task in this many is watched from its answer on, polled every POLL_MS. */
 const SAMPLE_EVERY = 50;
 const POLL_MS = 1;
+/** The unloaded latency: this many tasks, one every TRICKLE_MS. */
+const TRICKLE_TASKS = 100;
+const TRICKLE_MS = 20;
 const API_KEY = "sk-bench" + "0".repeat(40);
 const ARK_KEY = "ark-bench-key";
 const SIZE = "1280x720";
@@ -240,7 +244,46 @@ async function main() {
   };
   console.table([throughput]);
 
-  // 2. Submissions with the runner off, and while it works through a backlog.
+  // 2. The same latency on a gateway that is not saturated: one task every TRICKLE_MS,
+  // each watched from its answer on. What a client sees most of the time.
+  const trickleDir = mkdtempSync(path.join(scratch, "trickle-"));
+  const tg = await gateway(trickleDir, true);
+  const trickle = [];
+  const watching = [];
+  for (let i = 0; i < TRICKLE_TASKS; i++) {
+    const prompt = `trickle #${i}`;
+    const answer = new Promise((r) => answerWaiters.set(prompt, r));
+    const r = await fetch(`${tg.url}/v1/images/generations`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: submitBody(prompt),
+    });
+    const { id } = await r.json();
+    watching.push(
+      (async () => {
+        const t = answered.get(prompt) ?? (await answer);
+        for (;;) {
+          const status = await taskStatus(tg.url, id);
+          if (status === "completed") return void trickle.push(wallMs() - t);
+          if (status === "failed") return;
+          await sleep(POLL_MS);
+        }
+      })(),
+    );
+    await sleep(TRICKLE_MS);
+  }
+  await Promise.race([Promise.all(watching), sleep(10_000)]);
+  await tg.stop();
+  const unloaded = {
+    tasks: TRICKLE_TASKS,
+    one_every_ms: TRICKLE_MS,
+    answer_to_completed_p50_ms: round1(quantile(trickle, 0.5)),
+    answer_to_completed_p95_ms: round1(quantile(trickle, 0.95)),
+    watched: trickle.length,
+  };
+  console.table([unloaded]);
+
+  // 3. Submissions with the runner off, and while it works through a backlog.
   const rounds = [];
   const backlog = Math.max(TASKS, 1500 * (SECONDS + 2));
   for (let round = 0; round < ROUNDS; round++) {
@@ -310,7 +353,7 @@ async function main() {
   mkdirSync(path.join(root, "bench/results"), { recursive: true });
   writeFileSync(
     path.join(root, "bench/results/runner.json"),
-    JSON.stringify({ meta, throughput, submissions }, null, 2),
+    JSON.stringify({ meta, throughput, unloaded, submissions }, null, 2),
   );
   cleanup();
   process.exit(0);
