@@ -327,6 +327,7 @@ async function main() {
     rounds.push(r);
   }
   const pick = (kind, key) => median(rounds.map((r) => r[kind][key]));
+  if (ROUNDS > 0) console.log("submissions:");
   const submissions = ["off", "busy"].map((kind) => ({
     scenario: kind === "off" ? "submissions, runner off" : "submissions, runner busy",
     requests_per_s: Math.round(pick(kind, "rps")),
@@ -341,7 +342,7 @@ async function main() {
     rounds: rounds.map((r) => r[kind].rps).join(" / "),
     backlog_left: kind === "busy" ? rounds.map((r) => r.busy.pending_left).join(" / ") : "",
   }));
-  console.table(submissions);
+  if (ROUNDS > 0) console.table(submissions);
 
   const meta = {
     date: new Date().toISOString(),
