@@ -211,12 +211,15 @@ describe("FileWriter", () => {
     await writer.write(path.join(dir, "a"), Buffer.from("a"));
     // The writer keeps its threads private; only this test needs to kill one.
     const { threads } = writer as unknown as { threads: Array<{ worker: Worker }> };
-    expect(threads.length).toBeGreaterThan(0);
-    // Enough bytes to keep the threads busy for a while: the kill lands mid-batch.
-    const big = Buffer.alloc(2 * 1024 * 1024, 7);
-    const writes = Array.from({ length: 40 }, (_, i) => writer.write(path.join(dir, `b${i}`), big));
+    // One thread, up and idle: the next batch goes to it whole.
+    expect(threads).toHaveLength(1);
+    const [thread] = [...threads];
+    // Enough bytes to keep it busy for a while (one batch, under the batch's byte cap):
+    // the kill lands mid-batch.
+    const big = Buffer.alloc(1024 * 1024, 7);
+    const writes = Array.from({ length: 24 }, (_, i) => writer.write(path.join(dir, `b${i}`), big));
     await new Promise((r) => setImmediate(r));
-    await Promise.all(threads.map((t) => t.worker.terminate()));
+    await thread!.worker.terminate();
     const outcomes = await Promise.allSettled(writes);
     const failed = outcomes.filter((o) => o.status === "rejected");
     expect(failed.length).toBeGreaterThan(0);
