@@ -13,6 +13,7 @@
 // a real history does; ids are the gateway's own (newTaskId). Balances stay consistent
 // with the ledger: held 0, used = the sum of captures, balance = top-ups - used.
 import { randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import { newTaskId } from "../dist/core/ids.js";
 
@@ -57,6 +58,7 @@ function prng(seed) {
   };
 }
 
+const MARK_EVERY = 1000;
 const TOPUP_MICROS = 10_000_000 * 1_000_000; // 10 million credits per small account
 
 export class ScaleFill {
@@ -74,6 +76,8 @@ export class ScaleFill {
     this.startMs = endMs - spanMs;
     this.sampleSize = sample;
     this.sample = []; // a uniform sample of the big account's filled task ids (reservoir)
+    this.marks = []; // every MARK_EVERY-th task of the big account, oldest first
+    this.newest = []; // the big account's newest `sample` task ids (a ring)
     this.setUpAccounts(accounts);
     this.tasks = this.count("tasks");
     this.bigTasks = this.db
@@ -316,6 +320,8 @@ export class ScaleFill {
       this.sql.idem.run(a.id, `order-${this.hex(16)}`, this.hex(64), id, createdMs);
     }
     if (a === this.big) {
+      if (this.bigTasks % MARK_EVERY === 0) this.marks.push({ createdMs, id });
+      this.newest[this.bigTasks % this.sampleSize] = id;
       // Reservoir sampling: every big-account task so far is equally likely to be polled.
       const seen = this.bigTasks++;
       if (this.sample.length < this.sampleSize) this.sample.push(id);
@@ -401,14 +407,14 @@ export class ScaleFill {
     return Number(process.hrtime.bigint() - t0) / 1e9;
   }
 
-  /** The big account's task at `fraction` of its history, newest first. */
+  /**
+   * The big account's task about `fraction` into its history, newest first (within
+   * MARK_EVERY tasks): creation times grow with the fill's index, so the fill's order
+   * is the listing's, and no query has to walk millions of index entries to find it.
+   */
   positionAt(fraction) {
-    return this.db
-      .prepare(
-        `SELECT created_ms AS createdMs, id FROM tasks WHERE account_id = ?
-         ORDER BY created_ms DESC, id DESC LIMIT 1 OFFSET ?`,
-      )
-      .get(this.big.id, Math.floor(this.bigTasks * fraction));
+    const fromOldest = this.bigTasks - 1 - Math.floor(this.bigTasks * fraction);
+    return this.marks[Math.max(0, Math.round(fromOldest / MARK_EVERY))] ?? this.marks.at(-1);
   }
 
   /** Bytes per object (table or index), largest first; null if dbstat is not compiled in. */
@@ -422,9 +428,18 @@ export class ScaleFill {
     }
   }
 
-  /** Back to WAL mode (as the gateway keeps it) and closed: the gateway may start on it now. */
+  /**
+   * Back to WAL mode (as the gateway keeps it), closed, and written to disk: a store at
+   * rest, not gigabytes of dirty pages the kernel flushes during the measurements (and
+   * behind the gateway's own fsyncs). Returns the seconds the flush took.
+   */
   close() {
     this.db.pragma("journal_mode = WAL");
     this.db.close();
+    const t0 = process.hrtime.bigint();
+    const fd = openSync(this.file, "r+");
+    fsyncSync(fd);
+    closeSync(fd);
+    return Number(process.hrtime.bigint() - t0) / 1e9;
   }
 }
