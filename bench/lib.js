@@ -1,6 +1,7 @@
-// Pieces both benchmarks use: a free loopback port, waiting for a server, and
-// autocannon as a promise.
+// Pieces the benchmarks share: a free loopback port, waiting for a server, autocannon
+// as a promise, the floor server, CPU time from /proc, a median.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import autocannon from "autocannon";
 
@@ -47,3 +48,43 @@ export function cannonFresh(opts) {
     );
   });
 }
+
+/** The floor's answer: a task JSON of the size a poll returns. */
+export const BARE_BODY = JSON.stringify({
+  created: 1757165031,
+  id: "task-unified-1757165031-k3v9x2qa",
+  model: "doubao-seedream-4.0",
+  object: "image.generation.task",
+  progress: 0,
+  status: "pending",
+  task_info: { can_cancel: true, estimated_time: 45 },
+  type: "image",
+  usage: { billing_rule: "per_call", credits_reserved: 1.8, user_group: "default" },
+});
+
+/** The floor: bare node:http answering BODY (run with `node -e`, PORT and BODY in env). */
+export const BARE_SERVER = `
+const http = require("node:http");
+const body = process.env.BODY;
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => { res.writeHead(200, { "content-type": "application/json" }); res.end(body); });
+}).listen(Number(process.env.PORT), "127.0.0.1");
+`;
+
+/** CPU seconds (user + system) a process has used so far; null off Linux. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // clock ticks: USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};

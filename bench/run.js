@@ -19,11 +19,19 @@
 // runs with the runner off (an API-only process, as in a scaled-out deployment), so
 // the figures are the HTTP + durable-write path, not image rendering.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { cannonFresh, freePort, waitUp } from "./lib.js";
+import {
+  BARE_BODY,
+  BARE_SERVER,
+  cannonFresh,
+  cpuSeconds,
+  freePort,
+  median,
+  waitUp,
+} from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
@@ -31,28 +39,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
 const POLL_TASKS = Number(process.env.BENCH_POLL_TASKS || 10_000);
 const API_KEY = "sk-bench" + "0".repeat(40);
-
-const BARE_BODY = JSON.stringify({
-  created: 1757165031,
-  id: "task-unified-1757165031-k3v9x2qa",
-  model: "doubao-seedream-4.0",
-  object: "image.generation.task",
-  progress: 0,
-  status: "pending",
-  task_info: { can_cancel: true, estimated_time: 45 },
-  type: "image",
-  usage: { billing_rule: "per_call", credits_reserved: 1.8, user_group: "default" },
-});
-
-const BARE_SERVER = `
-const http = require("node:http");
-const body = process.env.BODY;
-http.createServer((req, res) => {
-  const chunks = [];
-  req.on("data", (c) => chunks.push(c));
-  req.on("end", () => { res.writeHead(200, { "content-type": "application/json" }); res.end(body); });
-}).listen(Number(process.env.PORT), "127.0.0.1");
-`;
 
 // The same floor, but writing each turn's answers together at its end, as Darkroom's
 // fast paths do (src/http/fast-paths/response-batch.ts): the like-for-like reference
@@ -86,17 +72,6 @@ function once(opts, duration) {
   return cannonFresh({ connections: CONNECTIONS, duration, ...opts });
 }
 
-/** CPU seconds (user + system) a process has used so far; null off Linux. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100; // clock ticks: USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
-
 async function measure(target) {
   const before = cpuSeconds(target.pid);
   const r = await once(target.opts, SECONDS);
@@ -114,11 +89,6 @@ async function measure(target) {
     timeouts: r.timeouts,
   };
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * Measures `targets` (the floor first, then the batched floor and Fastify, then the
