@@ -205,16 +205,21 @@ async function main() {
     const taskId = (await first.json()).id;
 
     // The newest POLL_TASKS tasks (the submissions below create them), polled in turn:
-    // what a busy gateway sees, where each client polls its own tasks.
+    // what a busy gateway sees, where each client polls its own tasks. Paged by cursor:
+    // a page number reaches only the first 1,000 tasks.
     const pollPaths = async () => {
       const paths = [];
-      for (let page = 1; paths.length < POLL_TASKS; page++) {
-        const r = await fetch(`${gw}/v1/tasks?page_size=100&page=${page}`, {
+      let cursor = null;
+      while (paths.length < POLL_TASKS) {
+        const after = cursor ? `&cursor=${cursor}` : "";
+        const r = await fetch(`${gw}/v1/tasks?page_size=100${after}`, {
           headers: { authorization: auth.authorization },
         });
-        const { data } = await r.json();
-        if (data.length === 0) break;
+        if (!r.ok) throw new Error(`GET /v1/tasks: HTTP ${r.status} ${await r.text()}`);
+        const { data, next_cursor: next } = await r.json();
         for (const t of data) paths.push(`/v1/tasks/${t.id}`);
+        if (!next || data.length === 0) break;
+        cursor = next;
       }
       const file = path.join(dataDir, "poll-paths.json");
       writeFileSync(file, JSON.stringify(paths));
