@@ -91,7 +91,7 @@ export class SqliteWriter {
   readonly ready: Promise<boolean> = new Promise((resolve) => (this.markReady = resolve));
 
   constructor(
-    db: Database,
+    private readonly db: Database,
     private readonly opts: WriterOptions,
   ) {
     this.inline = new WriteBatch(db);
@@ -249,6 +249,9 @@ export class SqliteWriter {
   private onReply(reply: BatchReply): void {
     if (reply.type === "ready") {
       if (this.inFlight.length === 0) this.thread?.unref();
+      // The thread checkpoints after its answers; this connection must not do it inside
+      // a commit on the event loop meanwhile.
+      this.db.pragma("wal_autocheckpoint = 0");
       this.markReady(true);
       return;
     }
@@ -292,6 +295,7 @@ export class SqliteWriter {
   private onThreadGone(thread: Worker, err: Error): void {
     if (this.thread !== thread) return;
     this.thread = null;
+    this.db.pragma("wal_autocheckpoint = 1000"); // SQLite's default: nobody else checkpoints now
     this.markReady(false);
     this.opts.onThreadError?.(err);
     // Its last batch may have committed.

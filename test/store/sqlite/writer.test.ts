@@ -3,6 +3,7 @@
  * commit, refusals that leave nothing behind, one bad submission failing alone, main-
  * thread writes taking turns with the thread, and the thread dying at any moment.
  */
+import { statSync } from "node:fs";
 import type { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { newTaskId } from "../../../src/core/ids.js";
@@ -309,5 +310,27 @@ describe("the runner's writes when the writer thread dies", () => {
     const later = Date.now() + 60_000;
     const again = await store.claimTasks("runner-b", 10, 30_000, later);
     expect(again).toHaveLength(3);
+  });
+});
+
+describe("checkpoints", () => {
+  it("are made by the writer thread after its answers, not inside a commit", async () => {
+    const { store, principal, connection } = await open("100000");
+    // No commit on this connection may checkpoint while the thread runs.
+    expect(scalar(connection, "PRAGMA wal_autocheckpoint")).toBe(0);
+    const before = statSync(connection.file).size;
+    await Promise.all(Array.from({ length: 1500 }, () => store.submitTask(input(principal))));
+    // Writes stop: the thread copies the WAL into the database file soon after.
+    const deadline = Date.now() + 5_000;
+    while (statSync(connection.file).size <= before && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(statSync(connection.file).size).toBeGreaterThan(before);
+  });
+
+  it("fall back to SQLite's own when the thread dies", async () => {
+    const { connection } = await open("100");
+    await threadOf(connection).terminate();
+    expect(connection.writerThreaded).toBe(false);
+    expect(scalar(connection, "PRAGMA wal_autocheckpoint")).toBe(1000);
   });
 });
