@@ -13,11 +13,10 @@
 // of the hold until every task shows `completed`.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
-import { createInterface } from "node:readline";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { cannon, freePort, waitUp } from "./lib.js";
+import { cannon, freePort, startArkProcess, waitUp } from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TASKS = Number(process.env.BENCH_TASKS || 10_000);
@@ -47,20 +46,8 @@ async function main() {
   };
   process.on("exit", cleanup);
 
-  const ark = spawn(
-    process.execPath,
-    ["--import", "tsx", path.join(root, "bench/ark-emulator.ts")],
-    {
-      cwd: root,
-      env: { ...process.env, ARK_API_KEY: ARK_KEY },
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
+  const { child: ark, url: arkUrl } = await startArkProcess(root, { ARK_API_KEY: ARK_KEY });
   children.push(ark);
-  const arkUrl = await new Promise((resolve, reject) => {
-    ark.once("exit", (code) => reject(new Error(`ark emulator exited (${code})`)));
-    createInterface({ input: ark.stdout }).once("line", (l) => resolve(JSON.parse(l).url));
-  });
 
   const configFile = path.join(dataDir, "config.json");
   writeFileSync(

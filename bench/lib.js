@@ -1,8 +1,10 @@
 // Pieces the benchmarks share: a free loopback port, waiting for a server, autocannon
-// as a promise, the floor server, CPU time from /proc, a median.
-import { execFile } from "node:child_process";
+// as a promise, the floor server, CPU time from /proc, a median, the Ark emulator.
+import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import path from "node:path";
+import { createInterface } from "node:readline";
 import autocannon from "autocannon";
 
 export function freePort() {
@@ -88,3 +90,27 @@ export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/**
+ * The Ark emulator (bench/ark-emulator.ts) as a child process. Resolves to the child and
+ * its URL; `onLine` gets every later line it prints (with ARK_ANSWER_LOG=1, one per answer).
+ */
+export async function startArkProcess(root, env, onLine = () => {}) {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(root, "bench/ark-emulator.ts")],
+    { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const url = await new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`ark emulator exited (${code})`)));
+    let first = true;
+    createInterface({ input: child.stdout }).on("line", (l) => {
+      const m = JSON.parse(l);
+      if (first) {
+        first = false;
+        resolve(m.url);
+      } else onLine(m);
+    });
+  });
+  return { child, url };
+}

@@ -18,14 +18,13 @@
 // Images are real 1280x720 JPEGs (rendered once by the emulator, then served from memory):
 // the gateway downloads, checks and stores each one durably as in production.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
-import { createInterface } from "node:readline";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
-import { cannonFresh, freePort, waitUp } from "./lib.js";
+import { cannonFresh, cpuSeconds, freePort, median, startArkProcess, waitUp } from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TASKS = Number(process.env.BENCH_TASKS || 3000);
@@ -48,20 +47,6 @@ const SIZE = "1280x720";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const wallMs = () => performance.timeOrigin + performance.now();
 
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : null;
@@ -78,27 +63,17 @@ async function main() {
   process.on("exit", cleanup);
 
   // The emulator: real 1280x720 JPEGs, and a line for every answer.
-  const ark = spawn(
-    process.execPath,
-    ["--import", "tsx", path.join(root, "bench/ark-emulator.ts")],
-    {
-      cwd: root,
-      env: { ...process.env, ARK_API_KEY: ARK_KEY, ARK_RENDER_SIDE: "1280", ARK_ANSWER_LOG: "1" },
-      stdio: ["ignore", "pipe", "inherit"],
+  const answered = new Map();
+  const answerWaiters = new Map();
+  const { child: ark, url: arkUrl } = await startArkProcess(
+    root,
+    { ARK_API_KEY: ARK_KEY, ARK_RENDER_SIDE: "1280", ARK_ANSWER_LOG: "1" },
+    (m) => {
+      answered.set(m.answered, m.t);
+      answerWaiters.get(m.answered)?.(m.t);
     },
   );
   children.add(ark);
-  const answered = new Map();
-  const answerWaiters = new Map();
-  const arkUrl = await new Promise((resolve, reject) => {
-    ark.once("exit", (code) => reject(new Error(`ark emulator exited (${code})`)));
-    createInterface({ input: ark.stdout }).on("line", (l) => {
-      const m = JSON.parse(l);
-      if (m.url) return resolve(m.url);
-      answered.set(m.answered, m.t);
-      answerWaiters.get(m.answered)?.(m.t);
-    });
-  });
 
   const configFile = path.join(scratch, "config.json");
   writeFileSync(
