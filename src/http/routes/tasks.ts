@@ -11,10 +11,10 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ApiError } from "../../core/errors.js";
 import { looksLikeTaskId } from "../../core/ids.js";
-import { PAGE_DEPTH, pageWithinDepth, type PageStart } from "../../core/paging.js";
 import { taskSchema, taskView } from "../../core/public-task.js";
-import { decodeTaskCursor, encodeTaskCursor, type TaskPosition } from "../../core/task-cursor.js";
+import { decodeTaskCursor, encodeTaskCursor } from "../../core/task-cursor.js";
 import type { AppDeps } from "../app.js";
+import { pageStart } from "../page-start.js";
 
 function checkId(taskId: string): void {
   if (!looksLikeTaskId(taskId)) {
@@ -37,38 +37,6 @@ const listQuery = z.object({
   page_size: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(100).default(20)),
   cursor: z.preprocess(blankIsAbsent, z.string().optional()),
 });
-
-/** Where the page starts: a page number within PAGE_DEPTH, or after the cursor's position. */
-function listStart(q: z.infer<typeof listQuery>): PageStart<TaskPosition> {
-  if (q.cursor !== undefined) {
-    const after = decodeTaskCursor(q.cursor);
-    if (!after) {
-      throw new ApiError(
-        "invalid_request",
-        "cursor is not one this server gave out: pass a next_cursor from an earlier answer, unchanged.",
-        { param: "cursor" },
-      );
-    }
-    if (q.page !== undefined && q.page > 1) {
-      throw new ApiError(
-        "invalid_request",
-        "page cannot be combined with cursor: the cursor already says where the page starts.",
-        { param: "page" },
-      );
-    }
-    return { after };
-  }
-  const page = q.page ?? 1;
-  if (!pageWithinDepth(page, q.page_size)) {
-    throw new ApiError(
-      "invalid_request",
-      `page ${page} of page_size ${q.page_size} reaches past the first ${PAGE_DEPTH} tasks, ` +
-        "the deepest a page number goes: pass the next_cursor of the previous answer as cursor to read further.",
-      { param: "page" },
-    );
-  }
-  return { page };
-}
 
 export type TaskRouteDeps = Pick<AppDeps, "store" | "signLink" | "onCancelRequested">;
 
@@ -108,7 +76,7 @@ export function taskRoutes(app: FastifyInstance, deps: TaskRouteDeps): void {
         throw new ApiError("invalid_request", `${what}.`, param ? { param } : {});
       }
       const q = r.data;
-      const start = listStart(q);
+      const start = pageStart(q, decodeTaskCursor, { issuer: "server", rows: "tasks" });
       const { data, total, next } = await deps.store.listTasks(req.principal.accountId, {
         status: q.status ?? null,
         model: q.model ?? null,

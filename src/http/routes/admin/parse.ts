@@ -2,12 +2,8 @@
 import { z } from "zod";
 import { ApiError } from "../../../core/errors.js";
 import { parseCredits, ppmFromMultiplier } from "../../../core/money.js";
-import {
-  PAGE_DEPTH,
-  pageWithinDepth,
-  type ListPage,
-  type PageStart,
-} from "../../../core/paging.js";
+import type { ListPage, PageStart } from "../../../core/paging.js";
+import { pageStart } from "../../page-start.js";
 
 export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body ?? {});
@@ -29,37 +25,9 @@ export const pageQuery = z.object({
 
 type PageParams = z.infer<typeof pageQuery>;
 
-/**
- * Where an operator's listing starts, as for GET /v1/tasks: a page number within
- * PAGE_DEPTH rows, or after the position of a `cursor` (the `next_cursor` of an
- * earlier answer), at any depth.
- */
+/** Where an operator's listing starts, as for GET /v1/tasks (http/page-start.ts). */
 export function listStart<P>(q: PageParams, decode: (cursor: string) => P | null): PageStart<P> {
-  if (q.cursor !== undefined) {
-    const after = decode(q.cursor);
-    if (!after)
-      throw new ApiError(
-        "invalid_request",
-        "cursor is not one this listing gave out: pass a next_cursor from an earlier answer, unchanged.",
-        { param: "cursor" },
-      );
-    if (q.page !== undefined && q.page > 1)
-      throw new ApiError(
-        "invalid_request",
-        "page cannot be combined with cursor: the cursor already says where the page starts.",
-        { param: "page" },
-      );
-    return { after };
-  }
-  const page = q.page ?? 1;
-  if (!pageWithinDepth(page, q.page_size))
-    throw new ApiError(
-      "invalid_request",
-      `page ${page} of page_size ${q.page_size} reaches past the first ${PAGE_DEPTH} rows, ` +
-        "the deepest a page number goes: pass the next_cursor of the previous answer as cursor to read further.",
-      { param: "page" },
-    );
-  return { page };
+  return pageStart(q, decode, { issuer: "listing", rows: "rows" });
 }
 
 /**
