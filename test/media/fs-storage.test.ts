@@ -51,19 +51,16 @@ function recordingFs(target: string): {
   const seen: Array<{ path: string; targetExists: boolean }> = [];
   return {
     seen,
-    fs: {
-      mkdirSync,
-      openSync,
-      writeSync,
-      closeSync,
-      renameSync,
-      unlinkSync,
-      fsyncSync(fd: number) {
-        seen.push({ path: readlinkSync(`/proc/self/fd/${fd}`), targetExists: existsSync(target) });
-        fsyncSync(fd);
-      },
-    },
+    fs: withFsync((fd) => {
+      seen.push({ path: readlinkSync(`/proc/self/fd/${fd}`), targetExists: existsSync(target) });
+      fsyncSync(fd);
+    }),
   };
+}
+
+/** The real file system, with `fsync` in place of fsyncSync. */
+function withFsync(fsync: (fd: number) => void): SyncFs {
+  return { mkdirSync, openSync, writeSync, closeSync, renameSync, unlinkSync, fsyncSync: fsync };
 }
 
 describe("FsStorage.put", () => {
@@ -150,20 +147,12 @@ describe("FsStorage.put", () => {
     expect(out[1]).toEqual({ ok: true });
     expect(readFileSync(good, "utf8")).toBe("y");
 
-    const failingDirSync: SyncFs = {
-      mkdirSync,
-      openSync,
-      writeSync,
-      closeSync,
-      renameSync,
-      unlinkSync,
-      fsyncSync(fd: number) {
-        if (readlinkSync(`/proc/self/fd/${fd}`) === path.join(base, "eio")) {
-          throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
-        }
-        fsyncSync(fd);
-      },
-    };
+    const failingDirSync = withFsync((fd) => {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === path.join(base, "eio")) {
+        throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+      }
+      fsyncSync(fd);
+    });
     const out2 = writeFilesDurably(
       [
         { target: path.join(base, "eio/0.jpg"), data: Buffer.from("z") },
