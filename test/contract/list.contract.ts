@@ -37,6 +37,21 @@ interface Known {
   status: TaskStatus;
 }
 
+/** First start on an empty store: the default account and its key `sk-boot`. */
+async function bootstrapBoot(s: OpenedStores, nowMs: number): Promise<KeyPrincipal> {
+  await s.store.bootstrap({
+    nowMs,
+    adminTokenHash: "admin-hash",
+    accountName: "default",
+    groupName: "default",
+    groups: [{ name: "default", multiplierPpm: 1_000_000 }],
+    apiKey: { id: "key_boot", hash: hash("sk-boot"), prefix: "sk-boot" },
+    creditsMicros: 10_000_000_000,
+    webhookSecret: "whsec_boot",
+  });
+  return (await s.store.findKeyByHash(hash("sk-boot")))!;
+}
+
 type Filter = Pick<TaskListQuery, "status" | "model">;
 
 /** Every filter a client can ask: none, each status, each model, each pair. */
@@ -55,17 +70,7 @@ export function listContract(backend: string, open: OpenBackend): void {
     beforeEach(async () => {
       s = await open();
       known = new Map();
-      await s.store.bootstrap({
-        nowMs: T0,
-        adminTokenHash: "admin-hash",
-        accountName: "default",
-        groupName: "default",
-        groups: [{ name: "default", multiplierPpm: 1_000_000 }],
-        apiKey: { id: "key_boot", hash: hash("sk-boot"), prefix: "sk-boot" },
-        creditsMicros: 10_000_000_000,
-        webhookSecret: "whsec_boot",
-      });
-      me = (await s.store.findKeyByHash(hash("sk-boot")))!;
+      me = await bootstrapBoot(s, T0);
       await s.admin.createAccount({
         id: "acct_other",
         name: "other",
@@ -307,17 +312,7 @@ export function listContract(backend: string, open: OpenBackend): void {
     beforeEach(async () => {
       s = await open();
       clock = T0;
-      await s.store.bootstrap({
-        nowMs: now(),
-        adminTokenHash: "admin-hash",
-        accountName: "default",
-        groupName: "default",
-        groups: [{ name: "default", multiplierPpm: 1_000_000 }],
-        apiKey: { id: "key_boot", hash: hash("sk-boot"), prefix: "sk-boot" },
-        creditsMicros: 10_000_000_000,
-        webhookSecret: "whsec_boot",
-      });
-      me = (await s.store.findKeyByHash(hash("sk-boot")))!;
+      me = await bootstrapBoot(s, now());
     });
 
     afterEach(async () => {
