@@ -5,13 +5,16 @@
  */
 import type { AdminStore } from "./admin.js";
 import type { ChannelStore } from "./channels.js";
+import { openPostgresStores } from "./postgres/backend.js";
 import { openSqliteStores } from "./sqlite/backend.js";
 import type { Store } from "./store.js";
 import type { WebhookStore } from "./webhooks.js";
 
 export interface StoreConfig {
-  /** PostgreSQL (not supported yet); null = the embedded SQLite file. */
+  /** PostgreSQL (`postgres://…`); null = the embedded SQLite file. */
   databaseUrl: string | null;
+  /** PostgreSQL pool size per process (default 10). */
+  databasePoolMax?: number;
   sqlitePath: string;
 }
 
@@ -43,9 +46,11 @@ export async function openStore(
   opts: OpenStoreOptions = {},
 ): Promise<OpenedStores> {
   if (config.databaseUrl) {
-    throw new Error(
-      "DATABASE_URL (PostgreSQL) is not supported yet; unset it to use the embedded SQLite store",
-    );
+    const { db: _db, ...stores } = await openPostgresStores(config.databaseUrl, {
+      max: config.databasePoolMax,
+      onIdleError: (err) => log.error({ err }, "a PostgreSQL connection failed; it is replaced"),
+    });
+    return stores;
   }
   const { connection: _connection, ...stores } = await openSqliteStores(config.sqlitePath, {
     writerThread: opts.writerThread,

@@ -14,7 +14,7 @@ import type { TaskRecord } from "../store.js";
 import { auditLedger, auditOnThread } from "./audit.js";
 import type { SqliteConnection } from "./connection.js";
 import { Keyset, operatorPage, type Group, type KeysetListing } from "./keyset.js";
-import { taskFromRow, type TaskRow } from "./rows.js";
+import { taskFromRow, type TaskRow } from "../rows.js";
 
 interface AccountRow {
   id: string;

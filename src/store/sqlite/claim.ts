@@ -20,7 +20,7 @@
 import { randomBytes } from "node:crypto";
 import type { Database, Statement } from "better-sqlite3";
 import type { ClaimedTask } from "../store.js";
-import { taskFromRow, type TaskRow } from "./rows.js";
+import { taskFromRow, type TaskRow } from "../rows.js";
 
 interface PickRow {
   id: string;

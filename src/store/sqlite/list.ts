@@ -30,7 +30,7 @@ import {
   type KeysetListing,
   type KeysetStart,
 } from "./keyset.js";
-import { TASK_VIEW_COLUMNS, viewFromRaw } from "./rows.js";
+import { TASK_VIEW_COLUMNS, viewFromRaw } from "../rows.js";
 
 export interface CountRow {
   model: string;

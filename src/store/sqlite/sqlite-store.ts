@@ -27,7 +27,7 @@ import type {
 } from "../store.js";
 import type { SqliteConnection } from "./connection.js";
 import { SqliteTaskList } from "./list.js";
-import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "./rows.js";
+import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "../rows.js";
 
 const GET_TASK = `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`;
 

@@ -17,7 +17,7 @@
  */
 import type { Database, Statement } from "better-sqlite3";
 import type { SubmitInput, SubmitResult, TaskRecord } from "../store.js";
-import { taskFromRow, type TaskRow } from "./rows.js";
+import { taskFromRow, type TaskRow } from "../rows.js";
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 

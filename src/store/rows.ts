@@ -1,6 +1,6 @@
-/** Row ↔ record mapping shared by the SQL backends. */
-import type { FailureCode, GenerationRequest, StoredImage, TaskStatus } from "../../core/types.js";
-import type { KeyPrincipal, TaskRecord, TaskView } from "../store.js";
+/** Row ↔ record mapping shared by the SQL backends (their column names and encodings match). */
+import type { FailureCode, GenerationRequest, StoredImage, TaskStatus } from "../core/types.js";
+import type { KeyPrincipal, TaskRecord, TaskView } from "./store.js";
 
 /**
  * The columns a poll reads, in the order viewFromRaw destructures them. Polls read in

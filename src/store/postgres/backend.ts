@@ -1,0 +1,44 @@
+/**
+ * The PostgreSQL backend as a whole (DATABASE_URL): one pool (database.ts) shared by the
+ * task store, the admin store, the outbox and the channels, migrated at open and
+ * closed together. Many processes may open the same database at once.
+ */
+import type { OpenedStores } from "../open.js";
+import { PgAdmin } from "./admin.js";
+import { PgChannels } from "./channels.js";
+import { PgDatabase, type PgDatabaseOptions } from "./database.js";
+import { migratePostgres } from "./migrate.js";
+import { PgOutbox } from "./outbox.js";
+import { PgStore } from "./pg-store.js";
+
+export interface PgStores extends OpenedStores {
+  store: PgStore;
+  /** For PostgreSQL's own tests; nothing outside store/postgres needs it. */
+  db: PgDatabase;
+}
+
+/** Connects, checks the server answers, and migrates; ready when it resolves. */
+export async function openPostgresStores(
+  url: string,
+  opts: PgDatabaseOptions = {},
+): Promise<PgStores> {
+  const db = new PgDatabase(url, opts);
+  try {
+    await migratePostgres(db);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const store = new PgStore(db);
+  return {
+    store,
+    admin: new PgAdmin(db),
+    outbox: new PgOutbox(db),
+    channels: new PgChannels(db),
+    db,
+    close: async () => {
+      await store.close();
+      await db.close();
+    },
+  };
+}

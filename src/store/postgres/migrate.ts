@@ -1,0 +1,35 @@
+/**
+ * Migrations for PostgreSQL, run by Kysely's Migrator: it records what ran in the
+ * schema in use and holds an advisory lock while it works, so processes starting at
+ * once migrate exactly once. PostgreSQL's DDL is transactional: a step that fails or
+ * is killed halfway leaves nothing behind.
+ */
+import { Kysely, Migrator, PostgresDialect, sql, type Migration } from "kysely";
+import type { PgDatabase } from "./database.js";
+import { initial } from "./schema.js";
+
+const PG_STEPS: Array<[name: string, statements: string[]]> = [["001_initial", initial]];
+
+export async function migratePostgres(db: PgDatabase): Promise<void> {
+  // Kysely borrows the pool; destroying it here would end the pool, so it is left be.
+  const kysely = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: db.pool }) });
+  const migrations: Record<string, Migration> = {};
+  for (const [name, statements] of PG_STEPS) {
+    migrations[name] = {
+      async up(k: Kysely<unknown>) {
+        for (const statement of statements) await sql.raw(statement).execute(k);
+      },
+    };
+  }
+  const migrator = new Migrator({
+    db: kysely,
+    provider: { getMigrations: async () => migrations },
+    migrationTableSchema: db.schema,
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === "Error");
+  if (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${why}`);
+  }
+}
