@@ -36,6 +36,7 @@ const LAYERS = [
   "channels",
   "runner",
   "webhooks",
+  "retention",
   "http",
   "server",
   "cli",

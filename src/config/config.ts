@@ -58,6 +58,8 @@ export interface Config {
     pollIntervalMs: number;
   };
   sandbox: { durationMs: number };
+  /** What the janitor deletes (src/retention); 0 = keep for ever. */
+  retention: { imageHours: number; taskDays: number };
   /** Where user-chosen URLs (reference images, callbacks) may lead: DARKROOM_OUTBOUND_ALLOW (src/net/policy.ts). */
   outbound: OutboundPolicy;
   /** Callback delivery (src/webhooks). */
@@ -151,6 +153,29 @@ function parseEnvValue<T>(
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues[0]?.message ?? `${name} is invalid`);
   return r.data;
+}
+
+/** Image and task retention; images must outlive the links made to them. */
+function loadRetention(env: Env, resultUrlTtlSeconds: number): Config["retention"] {
+  const imageHours = parseEnvValue(
+    env,
+    "DARKROOM_IMAGE_RETENTION_HOURS",
+    intFrom("DARKROOM_IMAGE_RETENTION_HOURS", 0, 1_000_000),
+    168,
+  );
+  const taskDays = parseEnvValue(
+    env,
+    "DARKROOM_TASK_RETENTION_DAYS",
+    intFrom("DARKROOM_TASK_RETENTION_DAYS", 0, 100_000),
+    0,
+  );
+  if (imageHours > 0 && imageHours * 3600 < resultUrlTtlSeconds) {
+    throw new ConfigError(
+      `DARKROOM_IMAGE_RETENTION_HOURS (${imageHours} h) is shorter than DARKROOM_RESULT_URL_TTL ` +
+        `(${resultUrlTtlSeconds} s): result links would outlive their images`,
+    );
+  }
+  return { imageHours, taskDays };
 }
 
 function loadModels(file: z.infer<typeof fileSchema> | null): ModelSpec[] {
@@ -257,6 +282,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (publicUrl !== null && !/^https?:\/\/[^/]+(\/.*)?$/.test(publicUrl)) {
     throw new ConfigError("DARKROOM_PUBLIC_URL must be an http(s) URL");
   }
+  const resultUrlTtlSeconds = parseEnvValue(
+    env,
+    "DARKROOM_RESULT_URL_TTL",
+    intFrom("DARKROOM_RESULT_URL_TTL", 60, 31_536_000),
+    86_400,
+  );
+  const retention = loadRetention(env, resultUrlTtlSeconds);
   return {
     host,
     port,
@@ -268,12 +300,7 @@ export function loadConfig(env: Env = process.env): Config {
     bootstrapApiKey: apiKey,
     bootstrapCreditsMicros,
     signingSecret: env.DARKROOM_SIGNING_SECRET || null,
-    resultUrlTtlSeconds: parseEnvValue(
-      env,
-      "DARKROOM_RESULT_URL_TTL",
-      intFrom("DARKROOM_RESULT_URL_TTL", 60, 31_536_000),
-      86_400,
-    ),
+    resultUrlTtlSeconds,
     bodyLimitBytes: parseEnvValue(
       env,
       "DARKROOM_BODY_LIMIT",
@@ -365,6 +392,7 @@ export function loadConfig(env: Env = process.env): Config {
         3000,
       ),
     },
+    retention,
     models,
     groups: loadGroups(file),
     channels: loadChannelsConfig(

@@ -6,7 +6,7 @@
  * They are made in batches on a thread of their own (file-writer.ts). Reads stream
  * from disk.
  */
-import { open, rm, type FileHandle } from "node:fs/promises";
+import { open, readdir, rm, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { fileWriter } from "./file-writer.js";
 import { assertValidKey, contentTypeOf, type MediaStorage, type StoredFile } from "./storage.js";
@@ -60,5 +60,26 @@ export class FsStorage implements MediaStorage {
 
   async remove(prefix: string): Promise<void> {
     await rm(this.pathOf(prefix), { recursive: true, force: true });
+  }
+
+  async listFolders(prefix: string): Promise<string[]> {
+    return (await this.entries(prefix)).filter((e) => e.isDirectory()).map((e) => e.name);
+  }
+
+  async listFiles(folder: string): Promise<string[]> {
+    return (await this.entries(folder)).filter((e) => e.isFile()).map((e) => `${folder}/${e.name}`);
+  }
+
+  async removeFiles(keys: readonly string[]): Promise<void> {
+    for (const key of keys) await rm(this.pathOf(key), { force: true });
+  }
+
+  private async entries(prefix: string) {
+    try {
+      return await readdir(this.pathOf(prefix), { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
   }
 }

@@ -14,7 +14,14 @@ export interface StoredFile {
 export interface MediaStorage {
   put(key: string, data: Buffer, contentType: string): Promise<void>;
   open(key: string): Promise<StoredFile | null>;
+  /** Removes a folder and everything under it; a missing one is fine. */
   remove(prefix: string): Promise<void>;
+  /** The names of the folders directly under `prefix` (none when it does not exist). */
+  listFolders(prefix: string): Promise<string[]>;
+  /** The keys of the files directly in `folder`, unfinished writes' temp files included. */
+  listFiles(folder: string): Promise<string[]>;
+  /** Removes these files; missing ones are fine. */
+  removeFiles(keys: readonly string[]): Promise<void>;
 }
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/;

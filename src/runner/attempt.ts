@@ -7,6 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { ChannelLease } from "../channels/router.js";
+import { imageKey } from "../core/image-keys.js";
 import type { StoredImage } from "../core/types.js";
 import type { MediaStorage } from "../media/storage.js";
 import {
@@ -21,37 +22,6 @@ import type { ClaimedTask, Store } from "../store/store.js";
 const PROGRESS_MIN_INTERVAL_MS = 250;
 /** Grace after `timeoutMs` before the runner aborts a provider that did not stop itself. */
 const TIMEOUT_GRACE_MS = 1000;
-
-const EXTENSIONS: Record<string, string> = {
-  "image/jpeg": "jpg",
-  "image/png": "png",
-  "image/webp": "webp",
-};
-
-/**
- * Where a task's image is stored: `images/<UTC date and ten minutes>/<task id>-<index>.<ext>`,
- * the folder taken from the second in the task id, so a retry writes the same key.
- * Images of tasks created together share a folder: one directory fsync makes a whole
- * batch of them durable (a folder per task cost one more per image), the folders stay
- * a few hundred thousand entries at most, and expiring old images is removing old folders.
- */
-export function imageKey(taskId: string, index: number, contentType: string): string {
-  const second = /^task-unified-(\d+)-/.exec(taskId)?.[1];
-  const folder = second
-    ? new Date(Math.floor(Number(second) / 600) * 600_000)
-        .toISOString()
-        .slice(0, 16)
-        .replace(/[-:]/g, "")
-        .replace("T", "-")
-    : "other";
-  return `images/${folder}/${taskId}-${index}.${EXTENSIONS[contentType] ?? "bin"}`;
-}
-
-/** The image's index, from its key (imageKey; also the older `<task id>/<index>` form). */
-export function imageIndexOf(key: string): number {
-  const m = /[/-](\d+)\.[a-z]+$/.exec(key);
-  return m ? Number(m[1]) : 0;
-}
 
 export interface ProgressState {
   value: number;

@@ -33,10 +33,9 @@ import type { MediaStorage } from "../media/storage.js";
 import type { DarkroomEventBus } from "../obs/events.js";
 import { guaranteesOf, ProviderError, type ReferenceImage } from "../providers/contract.js";
 import type { ClaimedTask, Store, TaskOutcome } from "../store/store.js";
-import { callProvider, imageIndexOf, imageKey } from "./attempt.js";
+import { imageIndexOf } from "../core/image-keys.js";
+import { callProvider } from "./attempt.js";
 import { TaskAbort, type TaskPipeline } from "./runner.js";
-
-export { imageKey };
 
 /** A task claimed this many times has crashed its runners repeatedly: stop retrying it. */
 export const MAX_ATTEMPTS = 5;

@@ -39,6 +39,7 @@ import { openStore } from "../store/open.js";
 import type { Store } from "../store/store.js";
 import type { WebhookStore } from "../store/webhooks.js";
 import { WebhookDispatcher } from "../webhooks/dispatcher.js";
+import { DEFAULT_RETENTION, Janitor } from "../retention/janitor.js";
 import { safeWebhookSender } from "../webhooks/sender.js";
 import { bootstrapIfEmpty, type BootstrapOutcome } from "./bootstrap.js";
 
@@ -55,6 +56,8 @@ export interface Darkroom {
   edge: Edge;
   /** The callback outbox dispatcher (null with DARKROOM_WEBHOOKS=false). */
   webhooks: WebhookDispatcher | null;
+  /** Deletes expired images, crash leftovers and old tasks (src/retention). */
+  janitor: Janitor;
   bootstrap: BootstrapOutcome;
   log: Logger;
   stop(): Promise<void>;
@@ -184,6 +187,17 @@ export async function startDarkroom(
     : null;
   events.on("task:finished", () => dispatcher?.wake());
 
+  const janitor = new Janitor(
+    { store, media, log: log.child({ component: "retention" }) },
+    {
+      ...DEFAULT_RETENTION,
+      imageRetentionMs: config.retention.imageHours
+        ? config.retention.imageHours * 3_600_000
+        : null,
+      taskRetentionMs: config.retention.taskDays ? config.retention.taskDays * 86_400_000 : null,
+    },
+  );
+
   const monitor = new ProcessMonitor();
   const connectionDefaults = defaultConnectionLimits(openFileLimit(), config.trustProxy !== false);
   const { app, edge } = buildApp({
@@ -251,6 +265,7 @@ export async function startDarkroom(
   }
   runner?.start();
   dispatcher?.start();
+  janitor.start();
   log.info({ address, dataDir: config.dataDir, runner: Boolean(runner) }, "darkroom is ready");
 
   let stopping: Promise<void> | null = null;
@@ -265,6 +280,7 @@ export async function startDarkroom(
     runner,
     edge,
     webhooks: dispatcher,
+    janitor,
     bootstrap: boot,
     log,
     stop() {
@@ -273,6 +289,7 @@ export async function startDarkroom(
         await runner?.stop();
         router.stop();
         await dispatcher?.stop();
+        await janitor.stop();
         await stores.close();
         monitor.stop();
       })();

@@ -86,6 +86,12 @@ export type SubmitResult =
   /** replayOnly and there was nothing to replay. */
   | { kind: "not_created" };
 
+/** What retention needs to know of a task to tell its image files from leftovers. */
+export interface TaskImages {
+  finished: boolean;
+  keys: string[];
+}
+
 /** A task handed to a runner, fenced by its lease token. */
 export interface ClaimedTask {
   task: TaskRecord;
@@ -222,6 +228,18 @@ export interface Store {
     outcome: TaskOutcome,
     nowMs: number,
   ): Promise<boolean>;
+  /**
+   * Retention: for each of these tasks that exists, whether it has finished and the
+   * keys of the images it lists. Called with at most a few hundred ids.
+   */
+  imagesOfTasks(taskIds: readonly string[]): Promise<Map<string, TaskImages>>;
+  /**
+   * Retention: deletes up to `limit` finished tasks created before `createdBeforeMs`,
+   * oldest first, with their idempotency keys and their delivered or failed callbacks
+   * (a callback still being delivered keeps its task). Ledger entries stay: the bill
+   * outlives the task. Returns how many tasks it deleted.
+   */
+  purgeTasks(createdBeforeMs: number, limit: number): Promise<number>;
   /**
    * Recent completed durations (seconds) of each of `models`, newest first, to seed
    * estimates at start: O(models × limit), never a scan of the task history.

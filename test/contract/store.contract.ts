@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { newTaskId } from "../../src/core/ids.js";
 import type { StoredImage } from "../../src/core/types.js";
 import type { OpenedStores } from "../../src/store/open.js";
 import type { KeyPrincipal, SubmitInput, TaskOutcome } from "../../src/store/store.js";
@@ -67,6 +68,8 @@ export function storeContract(backend: string, open: OpenBackend): void {
 
     const input = (o: SubmitInputOptions & { principal?: KeyPrincipal } = {}): SubmitInput =>
       submitInput(o.principal ?? p, { priceMicros: PRICE, nowMs: now(), ...o });
+
+    const hookedBody = () => ({ body: { callback_url: "https://hooks.example/x" } });
 
     async function created(o: Parameters<typeof input>[0] = {}): Promise<string> {
       const i = input(o);
@@ -493,7 +496,7 @@ export function storeContract(backend: string, open: OpenBackend): void {
     });
 
     describe("the webhook outbox", () => {
-      const hooked = () => ({ body: { callback_url: "https://hooks.example/x" } });
+      const hooked = hookedBody;
       const failed: TaskOutcome = { kind: "failed", code: "service_error", message: "x" };
 
       async function finishedWithCallback(): Promise<string> {
@@ -668,6 +671,107 @@ export function storeContract(backend: string, open: OpenBackend): void {
             )
           ).total,
         ).toBe(0);
+      });
+    });
+
+    describe("retention", () => {
+      const DAY = 86_400_000;
+      const idAt = (ms: number) => newTaskId(ms);
+      const done = (key: string): TaskOutcome => ({
+        kind: "completed",
+        images: [image(key)],
+        chargeMicros: PRICE,
+      });
+
+      it("tells each task's state and image keys; unknown ids are absent", async () => {
+        const finished = await created();
+        const c = await claimOne();
+        await s.store.finishTask(finished, c.leaseToken, done("images/x/a-0.png"), now());
+        const running = await created();
+        await claimOne();
+        const pending = await created();
+        const found = await s.store.imagesOfTasks([finished, running, pending, idAt(T0)]);
+        expect(found.size).toBe(3);
+        expect(found.get(finished)).toEqual({ finished: true, keys: ["images/x/a-0.png"] });
+        expect(found.get(running)).toEqual({ finished: false, keys: [] });
+        expect(found.get(pending)).toEqual({ finished: false, keys: [] });
+      });
+
+      it("purges finished tasks created before the moment, oldest first, and keeps the bill", async () => {
+        const base = Date.UTC(2026, 0, 1);
+        const completed = await created({ taskId: idAt(base) });
+        const c = await claimOne();
+        await s.store.finishTask(completed, c.leaseToken, done("images/y/b-0.png"), now());
+        const cancelled = await created({ taskId: idAt(base + 1000) });
+        expect(await s.store.cancelTask(p.accountId, cancelled, now())).toBe("cancelled");
+        const idem = await s.store.submitTask({
+          ...input({ taskId: idAt(base + 2000) }),
+          idempotency: { key: "k1", requestHash: "h1" },
+        });
+        expect(idem.kind).toBe("created");
+        const idemId = idem.kind === "created" ? idem.task.id : "";
+        expect(await s.store.cancelTask(p.accountId, idemId, now())).toBe("cancelled");
+        // A callback still due keeps its task; one that was delivered does not.
+        const awaitingCallback = await created({ taskId: idAt(base + 3000), ...hookedBody() });
+        expect(await s.store.cancelTask(p.accountId, awaitingCallback, now())).toBe("cancelled");
+        const stillPending = await created({ taskId: idAt(base + 4000) });
+        const recent = await created({ taskId: idAt(base + 10 * DAY) });
+        expect(await s.store.cancelTask(p.accountId, recent, now())).toBe("cancelled");
+        const before = await balance();
+
+        expect(await s.store.purgeTasks(base + 5 * DAY, 2)).toBe(2);
+        expect(await s.store.getTask(p.accountId, completed)).toBeNull();
+        expect(await s.store.getTask(p.accountId, cancelled)).toBeNull();
+        expect(await s.store.getTask(p.accountId, idemId)).not.toBeNull();
+        expect(await s.store.purgeTasks(base + 5 * DAY, 100)).toBe(1);
+        expect(await s.store.purgeTasks(base + 5 * DAY, 100)).toBe(0);
+        for (const kept of [awaitingCallback, stillPending, recent])
+          expect(await s.store.getTask(p.accountId, kept)).not.toBeNull();
+
+        // The idempotency key no longer binds: the same key makes a new task.
+        const again = await s.store.submitTask({
+          ...input(),
+          idempotency: { key: "k1", requestHash: "h2" },
+        });
+        expect(again.kind).toBe("created");
+        // Money is untouched, the ledger still has every entry, totals follow the tasks.
+        expect(await balance()).toEqual({ ...before, held: before.held + PRICE });
+        const ledger = await s.admin.listLedger(
+          { accountId: p.accountId },
+          { pageSize: 100, start: { page: 1 } },
+        );
+        expect(
+          ledger.data
+            .filter((e) => e.taskId === completed)
+            .map((e) => e.kind)
+            .sort(),
+        ).toEqual(["capture", "release", "reserve"]);
+        const page = await s.store.listTasks(p.accountId, {
+          status: null,
+          model: null,
+          pageSize: 20,
+          start: { page: 1 },
+        });
+        expect(page.total).toBe(4);
+
+        // Once its callback is delivered, the task goes too, with its delivery.
+        const [d] = await s.outbox.claimDue(10, 1000, now());
+        expect(d!.taskId).toBe(awaitingCallback);
+        expect(
+          await s.outbox.recordAttempt({
+            id: d!.id,
+            leaseToken: d!.leaseToken,
+            attempt: 1,
+            statusCode: 200,
+            latencyMs: 5,
+            errorKind: null,
+            errorMessage: null,
+            verdict: { status: "delivered" },
+            nowMs: now(),
+          }),
+        ).toBe(true);
+        expect(await s.store.purgeTasks(base + 5 * DAY, 100)).toBe(1);
+        expect(await s.outbox.getDelivery(d!.id)).toBeNull();
       });
     });
 

@@ -13,12 +13,14 @@ import { initial } from "./001_initial.js";
 import { webhooks } from "./002_webhooks.js";
 import { channels } from "./003_channels.js";
 import { listing } from "./004_listing.js";
+import { retention } from "./005_retention.js";
 
 const STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
   ["002_webhooks", webhooks],
   ["003_channels", channels],
   ["004_listing", listing],
+  ["005_retention", retention],
 ];
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

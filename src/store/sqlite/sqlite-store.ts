@@ -21,10 +21,12 @@ import type {
   SubmitInput,
   SubmitResult,
   TaskListQuery,
+  TaskImages,
   TaskOutcome,
   TaskPage,
   TaskView,
 } from "../store.js";
+import type { StoredImage } from "../../core/types.js";
 import type { SqliteConnection } from "./connection.js";
 import { SqliteTaskList } from "./list.js";
 import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "../rows.js";
@@ -247,6 +249,30 @@ export class SqliteStore implements Store {
     return models.flatMap(
       (model) => newest.all(model, limitPerModel) as Array<{ model: string; seconds: number }>,
     );
+  }
+
+  async imagesOfTasks(taskIds: readonly string[]): Promise<Map<string, TaskImages>> {
+    const found = new Map<string, TaskImages>();
+    for (let at = 0; at < taskIds.length; at += 100) {
+      const ids = taskIds.slice(at, at + 100);
+      const rows = this.conn
+        .prepare(
+          `SELECT id, status, results FROM tasks WHERE id IN (${ids.map(() => "?").join(", ")})`,
+        )
+        .all(...ids) as Array<{ id: string; status: string; results: string | null }>;
+      for (const r of rows) {
+        const images = r.results ? (JSON.parse(r.results) as StoredImage[]) : [];
+        found.set(r.id, {
+          finished: r.status === "completed" || r.status === "failed",
+          keys: images.map((img) => img.key),
+        });
+      }
+    }
+    return found;
+  }
+
+  async purgeTasks(createdBeforeMs: number, limit: number): Promise<number> {
+    return this.conn.enqueue({ kind: "purge", createdBeforeMs, limit });
   }
 }
 

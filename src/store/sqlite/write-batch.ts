@@ -22,6 +22,7 @@ import type { AttemptResultInput, ClaimedDelivery } from "../webhooks.js";
 import { SqliteLeases } from "./claim.js";
 import { SqliteFinisher } from "./finish.js";
 import { SqliteOutboxWrites } from "./outbox-writes.js";
+import { SqliteRetention } from "./retention.js";
 import { SubmitBatch, type SubmitRow, type WriteResult } from "./submit-batch.js";
 
 /** A write as it is queued and sent to the writer thread: plain data only. */
@@ -56,7 +57,8 @@ export type WriteOp =
   | { kind: "cancel"; accountId: string; taskId: string; nowMs: number }
   | { kind: "claimDeliveries"; limit: number; leaseMs: number; nowMs: number }
   | { kind: "recordAttempt"; input: AttemptResultInput }
-  | { kind: "releaseDelivery"; id: string; leaseToken: string };
+  | { kind: "releaseDelivery"; id: string; leaseToken: string }
+  | { kind: "purge"; createdBeforeMs: number; limit: number };
 
 /** What each kind of write answers. */
 export interface WriteResults {
@@ -71,6 +73,7 @@ export interface WriteResults {
   claimDeliveries: ClaimedDelivery[];
   recordAttempt: boolean;
   releaseDelivery: boolean;
+  purge: number;
 }
 
 export type WriteOpOf<K extends WriteOp["kind"]> = Extract<WriteOp, { kind: K }>;
@@ -83,6 +86,7 @@ export class WriteBatch {
   private readonly leases: SqliteLeases;
   private readonly finisher: SqliteFinisher;
   private readonly outbox: SqliteOutboxWrites;
+  private readonly retention: SqliteRetention;
   /** One write in its own SAVEPOINT (a nested transaction()), for the careful rerun. */
   private readonly isolated: (op: Exclude<WriteOp, { kind: "submit" }>) => unknown;
 
@@ -91,6 +95,7 @@ export class WriteBatch {
     this.leases = new SqliteLeases(db);
     this.finisher = new SqliteFinisher(db);
     this.outbox = new SqliteOutboxWrites(db);
+    this.retention = new SqliteRetention(db);
     this.isolated = db.transaction((op: Exclude<WriteOp, { kind: "submit" }>) => this.apply(op));
   }
 
@@ -187,6 +192,8 @@ export class WriteBatch {
         return this.outbox.recordAttempt(op.input);
       case "releaseDelivery":
         return this.outbox.releaseLease(op.id, op.leaseToken);
+      case "purge":
+        return this.retention.purge(op.createdBeforeMs, op.limit);
     }
   }
 }

@@ -1,0 +1,46 @@
+/**
+ * Retention on SQLite: deleting old finished tasks, a batch per write. Run inside a
+ * write batch's transaction (write-batch.ts), on the writer thread, so a purge never
+ * holds the event loop.
+ *
+ * The oldest tasks are found on the primary key: a task id begins with its creation
+ * second (`task-unified-<second>-…`, core/ids.ts), so every id created before a moment
+ * sorts below `task-unified-<that second>` (seconds have ten digits until the year
+ * 2286). No index on creation time is needed for it.
+ */
+import type { Database, Statement } from "better-sqlite3";
+
+export class SqliteRetention {
+  private readonly sql: Record<"pick" | "attempts" | "outbox" | "idempotency" | "tasks", Statement>;
+
+  constructor(db: Database) {
+    this.sql = {
+      // A callback still being delivered keeps its task (and its row) for now.
+      pick: db.prepare(
+        `SELECT id FROM tasks
+         WHERE id < ? AND status IN ('completed', 'failed')
+           AND NOT EXISTS (SELECT 1 FROM webhook_outbox o WHERE o.task_id = tasks.id AND o.status = 'pending')
+         ORDER BY id LIMIT ?`,
+      ),
+      attempts: db.prepare(
+        `DELETE FROM webhook_attempts WHERE outbox_id IN (SELECT id FROM webhook_outbox WHERE task_id = ?)`,
+      ),
+      outbox: db.prepare(`DELETE FROM webhook_outbox WHERE task_id = ?`),
+      idempotency: db.prepare(`DELETE FROM idempotency_keys WHERE task_id = ?`),
+      tasks: db.prepare(`DELETE FROM tasks WHERE id = ?`),
+    };
+  }
+
+  /** Deletes up to `limit` finished tasks created before `createdBeforeMs`; how many. */
+  purge(createdBeforeMs: number, limit: number): number {
+    const bound = `task-unified-${Math.floor(createdBeforeMs / 1000)}`;
+    const ids = (this.sql.pick.all(bound, limit) as Array<{ id: string }>).map((r) => r.id);
+    for (const id of ids) {
+      this.sql.attempts.run(id);
+      this.sql.outbox.run(id);
+      this.sql.idempotency.run(id);
+      this.sql.tasks.run(id);
+    }
+    return ids.length;
+  }
+}
