@@ -6,8 +6,16 @@
  * Channels come from the config file (read-only), the `channels` table (admin API;
  * re-read after every admin change here and every `reloadMs` for changes made by
  * other processes) and, for a model with neither, the built-in sandbox channel (no
- * concurrency limit, no breaker) unless `sandbox_fallback` is false. Health and slots
- * are per process: each runner process protects its own upstream connections.
+ * concurrency limit, no breaker) unless `sandbox_fallback` is false.
+ *
+ * Shared across processes (every `clusterSyncMs`, through the store): each channel's
+ * calls in flight in the whole deployment, and its breaker. A process counts the others'
+ * calls as of the last sync on top of its own, and the store has the last word: it
+ * refuses to mark a task on a channel with no free slot anywhere (Store.markChannel).
+ * A breaker transition here is written at once and read by every other process at its
+ * next sync, so an API process answers from the deployment's view of a channel's
+ * health, and a 429 seen by one worker holds the others back too. Between syncs each
+ * process may let one probe of a half-open channel through.
  *
  * Capacity: the runner claims a model's tasks only while `claimBudgets()` says a
  * channel slot is free, so a saturated model's tasks stay pending (and unclaimed)
@@ -55,8 +63,13 @@ export interface LiveChannel {
 }
 
 interface Runtime {
+  /** Calls this process has on the channel. */
   inFlight: number;
+  /** Calls every process had on it at the last sync, and how many of them were ours. */
+  cluster: { inFlight: number; ours: number };
   breaker: BreakerState;
+  /** When `breaker` was last changed here or read from the store (unix ms). */
+  breakerAt: number;
   stats: ChannelStats;
 }
 
@@ -72,6 +85,8 @@ export interface ChannelHealth {
 export interface ChannelLease {
   channel: ChannelSettings;
   provider: Provider;
+  /** The channel's max_concurrency across the deployment (null: unlimited, the sandbox). */
+  maxInFlight: number | null;
   succeeded(): void;
   /** A failed call; counted against the channel only for upstream/system faults. */
   failed(code: FailureCode, retryAfterMs?: number): void;
@@ -108,6 +123,7 @@ export class ChannelRouter {
   private readonly runtime = new Map<string, Runtime>();
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
   private readonly random: () => number;
   onCapacity: () => void;
@@ -136,11 +152,54 @@ export class ChannelRouter {
       this.reload().catch((err: unknown) => this.deps.log.warn({ err }, "channel reload failed"));
     }, this.deps.config.reloadMs);
     this.timer.unref();
+    await this.syncCluster();
+    this.syncTimer = setInterval(() => {
+      this.syncCluster().catch((err: unknown) =>
+        this.deps.log.warn({ err }, "reading the shared channel state failed"),
+      );
+    }, this.deps.config.clusterSyncMs);
+    this.syncTimer.unref();
+  }
+
+  /**
+   * Reads the deployment's shared channel state: calls in flight per channel in every
+   * process, and breakers other processes changed since this one last looked.
+   */
+  async syncCluster(): Promise<void> {
+    const limited = [...this.live.values()].filter((c) => c.source !== "builtin");
+    if (limited.length === 0) return;
+    const t = this.now();
+    const [load, breakers] = await Promise.all([
+      this.deps.store.channelLoad(
+        limited.map((c) => c.def.id),
+        t,
+      ),
+      this.deps.store.listBreakers(),
+    ]);
+    const before = new Map(limited.map((c) => [c.def.id, this.freeSlots(c, t)]));
+    for (const c of limited) {
+      const rt = this.rt(c);
+      rt.cluster = { inFlight: load.get(c.def.id) ?? 0, ours: rt.inFlight };
+    }
+    for (const b of breakers) {
+      const c = this.live.get(b.channelId);
+      if (!c || c.source === "builtin") continue;
+      const rt = this.rt(c);
+      if (b.updatedMs <= rt.breakerAt) continue;
+      rt.breaker = b.state;
+      rt.breakerAt = b.updatedMs;
+    }
+    if (limited.some((c) => this.freeSlots(c, t) > (before.get(c.def.id) ?? 0))) {
+      this.serveWaiters();
+      this.onCapacity();
+    }
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    this.syncTimer = null;
     for (const w of this.waiters.splice(0)) w.resolve(null);
   }
 
@@ -232,10 +291,7 @@ export class ChannelRouter {
       if (usable.length === 0 || usable.some((c) => c.source === "builtin")) continue;
       let free = 0;
       for (const c of usable) {
-        const rt = this.rt(c);
-        if (!breakerAdmits(rt.breaker, t)) continue;
-        const room = c.def.maxConcurrency - rt.inFlight;
-        free += currentBreaker(rt.breaker, t).state === "half-open" ? Math.min(1, room) : room;
+        free += this.freeSlots(c, t);
       }
       const waiting = this.waiters.filter((w) => w.model === model).length;
       budgets.set(model, Math.max(0, free - waiting));
@@ -306,7 +362,7 @@ export class ChannelRouter {
     const b = currentBreaker(rt.breaker, this.now());
     return {
       state: b.state,
-      in_flight: rt.inFlight,
+      in_flight: this.busy(rt),
       max_concurrency: c.source === "builtin" ? null : c.def.maxConcurrency,
       open_until: b.state === "open" ? b.openUntil : null,
       problem: c.problem,
@@ -325,10 +381,48 @@ export class ChannelRouter {
   private rt(c: LiveChannel): Runtime {
     let rt = this.runtime.get(c.def.id);
     if (!rt) {
-      rt = { inFlight: 0, breaker: closedBreaker(), stats: new ChannelStats() };
+      rt = {
+        inFlight: 0,
+        cluster: { inFlight: 0, ours: 0 },
+        breaker: closedBreaker(),
+        breakerAt: 0,
+        stats: new ChannelStats(),
+      };
       this.runtime.set(c.def.id, rt);
     }
     return rt;
+  }
+
+  /**
+   * Calls on the channel in the whole deployment, as far as this process knows: its own
+   * now, plus the others' at the last sync.
+   */
+  private busy(rt: Runtime): number {
+    return rt.inFlight + Math.max(0, rt.cluster.inFlight - rt.cluster.ours);
+  }
+
+  /** Calls the channel can take now (0 while its breaker refuses; 1 probe when half-open). */
+  private freeSlots(c: LiveChannel, t: number): number {
+    const rt = this.rt(c);
+    if (!breakerAdmits(rt.breaker, t)) return 0;
+    const room = Math.max(0, c.def.maxConcurrency - this.busy(rt));
+    return currentBreaker(rt.breaker, t).state === "half-open" ? Math.min(1, room) : room;
+  }
+
+  /** Records a breaker transition here and for every other process. */
+  private setBreaker(c: LiveChannel, rt: Runtime, next: BreakerState): void {
+    const changed =
+      next.state !== rt.breaker.state ||
+      next.consecutiveFailures !== rt.breaker.consecutiveFailures ||
+      next.openUntil !== rt.breaker.openUntil ||
+      next.probing !== rt.breaker.probing;
+    rt.breaker = next;
+    if (!changed) return;
+    const t = this.now();
+    rt.breakerAt = t;
+    this.deps.store.saveBreaker(c.def.id, next, t).catch((err: unknown) => {
+      this.deps.log.warn({ err, channel: c.def.id }, "sharing a breaker change failed");
+    });
   }
 
   private tryAcquire(model: string, tried: ReadonlySet<string>): ChannelLease | null | "wait" {
@@ -336,7 +430,7 @@ export class ChannelRouter {
     const remaining = this.usable(model).filter((c) => !tried.has(c.def.id));
     const admitting = remaining.filter((c) => breakerAdmits(this.rt(c).breaker, t));
     const free = admitting.filter(
-      (c) => c.source === "builtin" || this.rt(c).inFlight < c.def.maxConcurrency,
+      (c) => c.source === "builtin" || this.busy(this.rt(c)) < c.def.maxConcurrency,
     );
     const picked = pickChannel(
       free.map((c) => ({ id: c.def.id, priority: c.def.priority, weight: c.def.weight, c })),
@@ -351,7 +445,7 @@ export class ChannelRouter {
     const rt = this.rt(c);
     const builtin = c.source === "builtin";
     rt.inFlight++;
-    if (!builtin) rt.breaker = breakerOnStart(rt.breaker, this.now());
+    if (!builtin) this.setBreaker(c, rt, breakerOnStart(rt.breaker, this.now()));
     const started = this.now();
     let settled = false;
     const settle = (record: () => void) => {
@@ -365,6 +459,7 @@ export class ChannelRouter {
     const { def } = c;
     return {
       provider: c.provider!,
+      maxInFlight: builtin ? null : def.maxConcurrency,
       channel: {
         id: def.id,
         provider: def.provider,
@@ -378,22 +473,26 @@ export class ChannelRouter {
         settle(() => {
           const t = this.now();
           rt.stats.record({ ok: true, latencyMs: t - started, at: t });
-          rt.breaker = breakerOnSuccess(rt.breaker);
+          if (!builtin) this.setBreaker(c, rt, breakerOnSuccess(rt.breaker));
         }),
       failed: (code, retryAfterMs) =>
         settle(() => {
           const t = this.now();
           rt.stats.record({ ok: false, latencyMs: t - started, code, at: t });
           if (builtin) return;
-          rt.breaker = countsAgainstChannel(code)
-            ? breakerOnFailure(rt.breaker, t, this.deps.config.breaker, retryAfterMs)
-            : breakerOnNeutral(rt.breaker, t);
+          this.setBreaker(
+            c,
+            rt,
+            countsAgainstChannel(code)
+              ? breakerOnFailure(rt.breaker, t, this.deps.config.breaker, retryAfterMs)
+              : breakerOnNeutral(rt.breaker, t),
+          );
           if (rt.breaker.state === "open")
             this.deps.log.warn({ channel: def.id, code }, "channel circuit opened");
         }),
       abandoned: () =>
         settle(() => {
-          if (!builtin) rt.breaker = breakerOnNeutral(rt.breaker, this.now());
+          if (!builtin) this.setBreaker(c, rt, breakerOnNeutral(rt.breaker, this.now()));
         }),
     };
   }

@@ -31,6 +31,8 @@ export interface ChannelsConfig {
   sandboxFallback: boolean;
   breaker: BreakerSettings;
   reloadMs: number;
+  /** How often a process reads the deployment's shared channel state (slots in use, breakers). */
+  clusterSyncMs: number;
 }
 
 export const channelFileFields = {
@@ -44,6 +46,7 @@ export const channelFileFields = {
     .strict()
     .optional(),
   channel_reload_ms: z.number().int().min(100).max(3_600_000).optional(),
+  channel_sync_ms: z.number().int().min(50).max(60_000).optional(),
 };
 
 export interface ChannelFileSection {
@@ -51,6 +54,7 @@ export interface ChannelFileSection {
   sandbox_fallback?: boolean;
   breaker?: { failure_threshold?: number; cool_down_ms?: number };
   channel_reload_ms?: number;
+  channel_sync_ms?: number;
 }
 
 /** Throws `fail(message)` (the caller's ConfigError) on the first problem. */
@@ -94,5 +98,6 @@ export function loadChannelsConfig(
       coolDownMs: file?.breaker?.cool_down_ms ?? DEFAULT_BREAKER.coolDownMs,
     },
     reloadMs: file?.channel_reload_ms ?? 5000,
+    clusterSyncMs: file?.channel_sync_ms ?? 1000,
   };
 }

@@ -18,6 +18,16 @@ export class DurationEstimator {
     this.samples.set(model, list);
   }
 
+  /**
+   * Takes the deployment's recent completions (newest last), read from the store, in
+   * place of what this process saw: every process then estimates alike, including API
+   * processes that run no task themselves.
+   */
+  replace(samples: ReadonlyArray<{ model: string; seconds: number }>): void {
+    this.samples.clear();
+    for (const s of samples) this.record(s.model, s.seconds);
+  }
+
   estimate(model: string): number {
     const list = this.samples.get(model);
     if (!list || list.length < 3) return Math.max(1, Math.round(this.defaults(model)));

@@ -153,7 +153,21 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
           current.channel.id,
           guaranteesOf(current.provider, current.channel.options).canCancel,
           now(),
+          current.maxInFlight,
         );
+        if (marked === "channel_full") {
+          // Other processes hold every slot of this channel: try the next one, or give
+          // the task back to be claimed again when a slot frees up.
+          current.abandoned();
+          lease = await deps.router.acquire(task.model, tried, signal);
+          if (!lease && !signal.aborted) {
+            // Learn the deployment's load first, so the next claim does not take it back at once.
+            await deps.router.syncCluster().catch(() => undefined);
+            await deps.store.releaseTask(task.id, leaseToken, now());
+            return;
+          }
+          continue;
+        }
         if (marked !== "ok") {
           current.abandoned();
           if (marked === "cancel_requested")

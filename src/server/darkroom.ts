@@ -95,9 +95,14 @@ export async function startDarkroom(
   }
   const estimator = new DurationEstimator((m) => catalogue.get(m)?.defaultEstimatedSeconds ?? 45);
   const models = catalogue.list().map((m) => m.id);
-  for (const d of (await store.recentDurations(models, 50)).reverse()) {
-    estimator.record(d.model, d.seconds);
-  }
+  // Learnt from the whole deployment's completions, at start and then every few seconds.
+  const learnDurations = async () =>
+    estimator.replace((await store.recentDurations(models, 50)).reverse());
+  await learnDurations();
+  const learning = setInterval(() => {
+    learnDurations().catch((err: unknown) => log.warn({ err }, "reading recent durations failed"));
+  }, 10_000);
+  learning.unref();
 
   const media = new FsStorage(path.join(config.dataDir, "files"));
   const registry = new ProviderRegistry()
@@ -285,6 +290,7 @@ export async function startDarkroom(
     log,
     stop() {
       stopping ??= (async () => {
+        clearInterval(learning);
         await app.close();
         await runner?.stop();
         router.stop();

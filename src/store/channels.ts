@@ -4,6 +4,7 @@
  * secrets belong to config and channels. Each backend implements it
  * (store/sqlite/channels.ts).
  */
+import type { BreakerState } from "../core/breaker.js";
 import type { ChannelDefinition } from "../core/channel-definition.js";
 
 export interface StoredChannel extends ChannelDefinition {
@@ -18,4 +19,21 @@ export interface ChannelStore {
   /** false when there is no such channel. */
   updateChannel(d: ChannelDefinition, nowMs: number): Promise<boolean>;
   deleteChannel(id: string): Promise<boolean>;
+
+  /**
+   * How many calls each of these channels has in flight across every process: its
+   * `processing` tasks marked on it whose lease is live at `nowMs`. Bounded by the
+   * channels' max_concurrency (markChannel enforces it), so cheap.
+   */
+  channelLoad(channelIds: readonly string[], nowMs: number): Promise<Map<string, number>>;
+  /** Every shared breaker state, with when it was last written. */
+  listBreakers(): Promise<SharedBreaker[]>;
+  /** Records a channel's breaker after a transition in any process. */
+  saveBreaker(channelId: string, state: BreakerState, nowMs: number): Promise<void>;
+}
+
+export interface SharedBreaker {
+  channelId: string;
+  state: BreakerState;
+  updatedMs: number;
 }

@@ -104,6 +104,8 @@ export type TaskOutcome =
   | { kind: "completed"; images: StoredImage[]; chargeMicros: Micros }
   | { kind: "failed"; code: FailureCode; message: string };
 
+export type MarkResult = "ok" | "lease_lost" | "cancel_requested" | "channel_full";
+
 /** cancelled: a pending task, failed and refunded now; requested: the runner will stop it. */
 export type CancelResult = "cancelled" | "requested" | "not_cancellable";
 
@@ -192,7 +194,8 @@ export interface Store {
   /**
    * Records the channel a claimed task is about to call, and whether that upstream can
    * still be stopped. Refused ("cancel_requested") when a cancel got in first, so a
-   * cancel and a non-cancellable start cannot both win.
+   * cancel and a non-cancellable start cannot both win; refused ("channel_full") when
+   * the channel has no free slot in the whole deployment.
    */
   markChannel(
     taskId: string,
@@ -200,7 +203,12 @@ export interface Store {
     channelId: string,
     cancellable: boolean,
     nowMs: number,
-  ): Promise<"ok" | "lease_lost" | "cancel_requested">;
+    /**
+     * The channel's max_concurrency across every process: refused ("channel_full") when
+     * that many other tasks are marked on it with a live lease. null = no limit.
+     */
+    maxInFlight?: number | null,
+  ): Promise<MarkResult>;
   /**
    * Gives a claimed task back without counting the attempt (no channel could take it):
    * its lease lapses at once, so a later claim picks it up in its turn.

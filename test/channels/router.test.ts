@@ -26,6 +26,9 @@ function setup(
     createChannel: async () => true,
     updateChannel: async () => true,
     deleteChannel: async () => true,
+    channelLoad: async () => new Map(),
+    listBreakers: async () => [],
+    saveBreaker: async () => {},
   };
   const config = loadChannelsConfig(
     { channels, breaker: { failure_threshold: 2, cool_down_ms: 1000 }, ...extra },

@@ -970,6 +970,72 @@ export function storeContract(backend: string, open: OpenBackend): void {
       });
     });
 
+    describe("channel state shared across processes", () => {
+      it("marks a channel only while it has a free slot, counting live leases of every runner", async () => {
+        const [x, y, z] = [await created(), await created(), await created()];
+        const t = now();
+        const claimed = await s.store.claimTasks("r1", 2, LEASE, t);
+        const [cz] = await s.store.claimTasks("r2", 1, 1000, t);
+        const token = (id: string) => [...claimed, cz!].find((c) => c.task.id === id)!.leaseToken;
+        expect(await s.store.markChannel(z, token(z), "ch", true, t, 2)).toBe("ok");
+        expect(await s.store.markChannel(x, token(x), "ch", true, t, 2)).toBe("ok");
+        expect(await s.store.markChannel(y, token(y), "ch", true, t, 2)).toBe("channel_full");
+        expect(await s.store.markChannel(y, token(y), "other", true, t, 2)).toBe("ok");
+        // Marking again on the channel it holds is not blocked by itself.
+        expect(await s.store.markChannel(x, token(x), "ch", true, t, 2)).toBe("ok");
+        expect(await s.store.markChannel(y, token(y), "ch", true, t)).toBe("ok"); // no limit
+        expect(await s.channels.channelLoad(["ch", "other", "idle"], t)).toEqual(
+          new Map([["ch", 3]]),
+        );
+        // A lapsed lease (its runner died) frees its slot; a finished task frees its slot.
+        expect(await s.channels.channelLoad(["ch"], t + 1001)).toEqual(new Map([["ch", 2]]));
+        await s.store.finishTask(
+          x,
+          token(x),
+          { kind: "failed", code: "service_error", message: "x" },
+          t,
+        );
+        expect(await s.channels.channelLoad(["ch"], t + 1001)).toEqual(new Map([["ch", 1]]));
+        expect(await s.store.markChannel(z, "stale", "ch", true, t, 2)).toBe("lease_lost");
+      });
+
+      it("keeps each channel's breaker, newest write wins", async () => {
+        expect(await s.channels.listBreakers()).toEqual([]);
+        const open = {
+          state: "open" as const,
+          consecutiveFailures: 3,
+          openUntil: T0 + 5000,
+          probing: false,
+        };
+        await s.channels.saveBreaker("ch-a", open, T0 + 1);
+        await s.channels.saveBreaker(
+          "ch-b",
+          { ...open, state: "closed", consecutiveFailures: 1 },
+          T0 + 2,
+        );
+        await s.channels.saveBreaker(
+          "ch-a",
+          { ...open, state: "half-open", probing: true },
+          T0 + 3,
+        );
+        const all = (await s.channels.listBreakers()).sort((p, q) =>
+          p.channelId.localeCompare(q.channelId),
+        );
+        expect(all).toEqual([
+          {
+            channelId: "ch-a",
+            state: { ...open, state: "half-open", probing: true },
+            updatedMs: T0 + 3,
+          },
+          {
+            channelId: "ch-b",
+            state: { ...open, state: "closed", consecutiveFailures: 1 },
+            updatedMs: T0 + 2,
+          },
+        ]);
+      });
+    });
+
     describe("channels", () => {
       const def = (id: string, over = {}) => ({
         id,

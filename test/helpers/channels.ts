@@ -12,6 +12,9 @@ export const emptyChannelStore: ChannelStore = {
   createChannel: async () => false,
   updateChannel: async () => false,
   deleteChannel: async () => false,
+  channelLoad: async () => new Map(),
+  listBreakers: async () => [],
+  saveBreaker: async () => {},
 };
 
 /** Every built-in model served by the registry's sandbox (when it has one), like a default start. */

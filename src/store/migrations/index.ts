@@ -14,6 +14,7 @@ import { webhooks } from "./002_webhooks.js";
 import { channels } from "./003_channels.js";
 import { listing } from "./004_listing.js";
 import { retention } from "./005_retention.js";
+import { cluster } from "./006_cluster.js";
 
 const STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
@@ -21,6 +22,7 @@ const STEPS: Array<[name: string, statements: string[]]> = [
   ["003_channels", channels],
   ["004_listing", listing],
   ["005_retention", retention],
+  ["006_cluster", cluster],
 ];
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -1,7 +1,8 @@
 /** Admin-defined channels on SQLite (see store/channels.ts). */
 import type { Statement } from "better-sqlite3";
+import type { BreakerState, BreakerStateName } from "../../core/breaker.js";
 import type { ChannelDefinition } from "../../core/channel-definition.js";
-import type { ChannelStore, StoredChannel } from "../channels.js";
+import type { ChannelStore, SharedBreaker, StoredChannel } from "../channels.js";
 import type { SqliteConnection } from "./connection.js";
 
 interface ChannelRow {
@@ -62,7 +63,10 @@ function params(d: ChannelDefinition, nowMs: number) {
 }
 
 export class SqliteChannels implements ChannelStore {
-  private readonly sql: Record<"list" | "insert" | "update" | "remove", Statement>;
+  private readonly sql: Record<
+    "list" | "insert" | "update" | "remove" | "load" | "breakers" | "saveBreaker",
+    Statement
+  >;
 
   constructor(private readonly conn: SqliteConnection) {
     this.sql = {
@@ -82,6 +86,19 @@ export class SqliteChannels implements ChannelStore {
          WHERE id = @id`,
       ),
       remove: conn.prepare(`DELETE FROM channels WHERE id = ?`),
+      load: conn.prepare(
+        `SELECT COUNT(*) AS n FROM tasks WHERE channel_id = ? AND status = 'processing' AND lease_expires_ms >= ?`,
+      ),
+      breakers: conn.prepare(
+        `SELECT channel_id, state, consecutive_failures, open_until_ms, probing, updated_ms FROM channel_breakers`,
+      ),
+      saveBreaker: conn.prepare(
+        `INSERT INTO channel_breakers (channel_id, state, consecutive_failures, open_until_ms, probing, updated_ms)
+         VALUES (@id, @state, @failures, @open_until, @probing, @now)
+         ON CONFLICT (channel_id) DO UPDATE SET state = excluded.state,
+           consecutive_failures = excluded.consecutive_failures, open_until_ms = excluded.open_until_ms,
+           probing = excluded.probing, updated_ms = excluded.updated_ms`,
+      ),
     };
   }
 
@@ -106,4 +123,48 @@ export class SqliteChannels implements ChannelStore {
       return this.sql.remove.run(id).changes === 1;
     });
   }
+
+  async channelLoad(channelIds: readonly string[], nowMs: number): Promise<Map<string, number>> {
+    const load = new Map<string, number>();
+    for (const id of channelIds) {
+      const r = this.sql.load.get(id, nowMs) as { n: number };
+      if (r.n > 0) load.set(id, Number(r.n));
+    }
+    return load;
+  }
+
+  async listBreakers(): Promise<SharedBreaker[]> {
+    return (this.sql.breakers.all() as BreakerRow[]).map((r) => ({
+      channelId: r.channel_id,
+      state: {
+        state: r.state,
+        consecutiveFailures: Number(r.consecutive_failures),
+        openUntil: Number(r.open_until_ms),
+        probing: Number(r.probing) === 1,
+      },
+      updatedMs: Number(r.updated_ms),
+    }));
+  }
+
+  async saveBreaker(channelId: string, state: BreakerState, nowMs: number): Promise<void> {
+    await this.conn.write(() =>
+      this.sql.saveBreaker.run({
+        id: channelId,
+        state: state.state,
+        failures: state.consecutiveFailures,
+        open_until: state.openUntil,
+        probing: state.probing ? 1 : 0,
+        now: nowMs,
+      }),
+    );
+  }
+}
+
+interface BreakerRow {
+  channel_id: string;
+  state: BreakerStateName;
+  consecutive_failures: number;
+  open_until_ms: number;
+  probing: number;
+  updated_ms: number;
 }

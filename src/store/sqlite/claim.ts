@@ -19,7 +19,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Database, Statement } from "better-sqlite3";
-import type { ClaimedTask } from "../store.js";
+import type { ClaimedTask, MarkResult } from "../store.js";
 import { taskFromRow, type TaskRow } from "../rows.js";
 
 interface PickRow {
@@ -29,7 +29,7 @@ interface PickRow {
 
 export class SqliteLeases {
   private readonly sql: Record<
-    "take" | "extend" | "progress" | "markChannel" | "held" | "release",
+    "take" | "extend" | "progress" | "markChannel" | "held" | "release" | "busy",
     Statement
   >;
   private readonly picks = new Map<string, Statement>();
@@ -57,6 +57,11 @@ export class SqliteLeases {
          WHERE id = @id AND lease_token = @token AND status = 'processing'
            AND (cancel_requested = 0 OR @cancellable = 1)
          RETURNING id`,
+      ),
+      // The channel's live calls in every process (tasks_channel_busy, migration 006).
+      busy: db.prepare(
+        `SELECT COUNT(*) AS n FROM tasks
+         WHERE channel_id = @channel AND status = 'processing' AND lease_expires_ms >= @now AND id <> @id`,
       ),
       held: db.prepare(
         `SELECT 1 FROM tasks WHERE id = @id AND lease_token = @token AND status = 'processing'`,
@@ -151,7 +156,15 @@ export class SqliteLeases {
     channelId: string,
     cancellable: boolean,
     nowMs: number,
-  ): "ok" | "lease_lost" | "cancel_requested" {
+    maxInFlight: number | null = null,
+  ): MarkResult {
+    if (maxInFlight !== null && this.sql.held.get({ id: taskId, token: leaseToken })) {
+      // One writer at a time: nothing can mark the channel between this count and the update.
+      const { n } = this.sql.busy.get({ channel: channelId, now: nowMs, id: taskId }) as {
+        n: number;
+      };
+      if (n >= maxInFlight) return "channel_full";
+    }
     const args = {
       id: taskId,
       token: leaseToken,

@@ -14,6 +14,7 @@ import type {
   AccountBalance,
   BootstrapInput,
   CancelResult,
+  MarkResult,
   ClaimedTask,
   CreditsView,
   KeyPrincipal,
@@ -194,7 +195,8 @@ export class SqliteStore implements Store {
     channelId: string,
     cancellable: boolean,
     nowMs: number,
-  ): Promise<"ok" | "lease_lost" | "cancel_requested"> {
+    maxInFlight: number | null = null,
+  ): Promise<MarkResult> {
     return this.conn.enqueue({
       kind: "markChannel",
       taskId,
@@ -202,6 +204,7 @@ export class SqliteStore implements Store {
       channelId,
       cancellable,
       nowMs,
+      maxInFlight,
     });
   }
 

@@ -17,7 +17,7 @@
  * only the write that broke fails.
  */
 import type { Database } from "better-sqlite3";
-import type { CancelResult, ClaimedTask, TaskOutcome } from "../store.js";
+import type { CancelResult, ClaimedTask, MarkResult, TaskOutcome } from "../store.js";
 import type { AttemptResultInput, ClaimedDelivery } from "../webhooks.js";
 import { SqliteLeases } from "./claim.js";
 import { SqliteFinisher } from "./finish.js";
@@ -44,6 +44,7 @@ export type WriteOp =
       channelId: string;
       cancellable: boolean;
       nowMs: number;
+      maxInFlight: number | null;
     }
   | { kind: "release"; taskId: string; leaseToken: string; nowMs: number }
   | {
@@ -64,7 +65,7 @@ export type WriteOp =
 export interface WriteResults {
   submit: WriteResult;
   claim: ClaimedTask[];
-  markChannel: "ok" | "lease_lost" | "cancel_requested";
+  markChannel: MarkResult;
   release: boolean;
   heartbeat: { lost: string[]; cancelRequested: string[] };
   progress: boolean;
@@ -175,6 +176,7 @@ export class WriteBatch {
           op.channelId,
           op.cancellable,
           op.nowMs,
+          op.maxInFlight,
         );
       case "release":
         return this.leases.release(op.taskId, op.leaseToken, op.nowMs);
