@@ -92,6 +92,19 @@ export interface DarkroomApp {
 
 export function buildApp(deps: AppDeps): DarkroomApp {
   const gate = new AuthGate(deps.keys);
+  // rpm limits hold across API processes: this process's counts are shared every second.
+  const shareRpm = setInterval(() => {
+    gate.rpm
+      .share(async (added, nowMs) => {
+        const totals = await deps.store.shareRequestCounts(
+          added.map((a) => ({ keyId: a.id, windowStartMs: a.windowStartMs, n: a.n })),
+          nowMs - 2 * 60_000,
+        );
+        return totals.map((t) => ({ id: t.keyId, windowStartMs: t.windowStartMs, n: t.n }));
+      }, Date.now())
+      .catch((err: unknown) => deps.log.warn({ err }, "sharing request counts failed"));
+  }, 1000);
+  shareRpm.unref();
   const edge = new Edge({
     log: deps.log,
     accessLog: deps.accessLog,
@@ -154,6 +167,7 @@ export function buildApp(deps: AppDeps): DarkroomApp {
   });
 
   app.addHook("preClose", (done) => {
+    clearInterval(shareRpm);
     edge.close();
     done();
   });

@@ -86,6 +86,13 @@ export type SubmitResult =
   /** replayOnly and there was nothing to replay. */
   | { kind: "not_created" };
 
+/** Requests counted for one key in one window (a minute starting at windowStartMs). */
+export interface RequestCount {
+  keyId: string;
+  windowStartMs: number;
+  n: number;
+}
+
 /** What retention needs to know of a task to tell its image files from leftovers. */
 export interface TaskImages {
   finished: boolean;
@@ -248,6 +255,12 @@ export interface Store {
    * outlives the task. Returns how many tasks it deleted.
    */
   purgeTasks(createdBeforeMs: number, limit: number): Promise<number>;
+  /**
+   * Per-key request counts shared by the deployment's API processes (rpm limits): adds
+   * each `n` to its key's window, then answers the totals of these keys' windows (the
+   * given ones and the ones before them). Windows older than `dropBeforeMs` go.
+   */
+  shareRequestCounts(added: readonly RequestCount[], dropBeforeMs: number): Promise<RequestCount[]>;
   /**
    * Recent completed durations (seconds) of each of `models`, newest first, to seed
    * estimates at start: O(models × limit), never a scan of the task history.

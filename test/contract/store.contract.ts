@@ -999,6 +999,34 @@ export function storeContract(backend: string, open: OpenBackend): void {
         expect(await s.store.markChannel(z, "stale", "ch", true, t, 2)).toBe("lease_lost");
       });
 
+      it("adds up request counts per key and minute, and drops old minutes", async () => {
+        const M = 60_000;
+        const t = 1_000 * M;
+        expect(await s.store.shareRequestCounts([], t - 2 * M)).toEqual([]);
+        await s.store.shareRequestCounts(
+          [
+            { keyId: "k1", windowStartMs: t - M, n: 4 },
+            { keyId: "k1", windowStartMs: t, n: 2 },
+            { keyId: "k2", windowStartMs: t, n: 9 },
+          ],
+          t - 2 * M,
+        );
+        const totals = await s.store.shareRequestCounts(
+          [{ keyId: "k1", windowStartMs: t, n: 3 }],
+          t - 2 * M,
+        );
+        const sorted = (xs: typeof totals) =>
+          [...xs].sort((a, b) => a.windowStartMs - b.windowStartMs);
+        expect(sorted(totals)).toEqual([
+          { keyId: "k1", windowStartMs: t - M, n: 4 },
+          { keyId: "k1", windowStartMs: t, n: 5 },
+        ]);
+        // A zero count still answers the totals; minutes before the cut are gone.
+        expect(
+          sorted(await s.store.shareRequestCounts([{ keyId: "k1", windowStartMs: t, n: 0 }], t)),
+        ).toEqual([{ keyId: "k1", windowStartMs: t, n: 5 }]);
+      });
+
       it("keeps each channel's breaker, newest write wins", async () => {
         expect(await s.channels.listBreakers()).toEqual([]);
         const open = {

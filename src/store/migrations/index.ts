@@ -15,6 +15,7 @@ import { channels } from "./003_channels.js";
 import { listing } from "./004_listing.js";
 import { retention } from "./005_retention.js";
 import { cluster } from "./006_cluster.js";
+import { rates } from "./007_rates.js";
 
 const STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
@@ -23,6 +24,7 @@ const STEPS: Array<[name: string, statements: string[]]> = [
   ["004_listing", listing],
   ["005_retention", retention],
   ["006_cluster", cluster],
+  ["007_rates", rates],
 ];
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -15,6 +15,7 @@ import type {
   BootstrapInput,
   CancelResult,
   MarkResult,
+  RequestCount,
   ClaimedTask,
   CreditsView,
   KeyPrincipal,
@@ -272,6 +273,13 @@ export class SqliteStore implements Store {
       }
     }
     return found;
+  }
+
+  async shareRequestCounts(
+    added: readonly RequestCount[],
+    dropBeforeMs: number,
+  ): Promise<RequestCount[]> {
+    return this.conn.enqueue({ kind: "shareRates", added: [...added], dropBeforeMs });
   }
 
   async purgeTasks(createdBeforeMs: number, limit: number): Promise<number> {

@@ -17,11 +17,12 @@
  * only the write that broke fails.
  */
 import type { Database } from "better-sqlite3";
-import type { CancelResult, ClaimedTask, MarkResult, TaskOutcome } from "../store.js";
+import type { CancelResult, ClaimedTask, MarkResult, RequestCount, TaskOutcome } from "../store.js";
 import type { AttemptResultInput, ClaimedDelivery } from "../webhooks.js";
 import { SqliteLeases } from "./claim.js";
 import { SqliteFinisher } from "./finish.js";
 import { SqliteOutboxWrites } from "./outbox-writes.js";
+import { SqliteRates } from "./rates.js";
 import { SqliteRetention } from "./retention.js";
 import { SubmitBatch, type SubmitRow, type WriteResult } from "./submit-batch.js";
 
@@ -59,7 +60,8 @@ export type WriteOp =
   | { kind: "claimDeliveries"; limit: number; leaseMs: number; nowMs: number }
   | { kind: "recordAttempt"; input: AttemptResultInput }
   | { kind: "releaseDelivery"; id: string; leaseToken: string }
-  | { kind: "purge"; createdBeforeMs: number; limit: number };
+  | { kind: "purge"; createdBeforeMs: number; limit: number }
+  | { kind: "shareRates"; added: RequestCount[]; dropBeforeMs: number };
 
 /** What each kind of write answers. */
 export interface WriteResults {
@@ -75,6 +77,7 @@ export interface WriteResults {
   recordAttempt: boolean;
   releaseDelivery: boolean;
   purge: number;
+  shareRates: RequestCount[];
 }
 
 export type WriteOpOf<K extends WriteOp["kind"]> = Extract<WriteOp, { kind: K }>;
@@ -88,6 +91,7 @@ export class WriteBatch {
   private readonly finisher: SqliteFinisher;
   private readonly outbox: SqliteOutboxWrites;
   private readonly retention: SqliteRetention;
+  private readonly rates: SqliteRates;
   /** One write in its own SAVEPOINT (a nested transaction()), for the careful rerun. */
   private readonly isolated: (op: Exclude<WriteOp, { kind: "submit" }>) => unknown;
 
@@ -97,6 +101,7 @@ export class WriteBatch {
     this.finisher = new SqliteFinisher(db);
     this.outbox = new SqliteOutboxWrites(db);
     this.retention = new SqliteRetention(db);
+    this.rates = new SqliteRates(db);
     this.isolated = db.transaction((op: Exclude<WriteOp, { kind: "submit" }>) => this.apply(op));
   }
 
@@ -196,6 +201,8 @@ export class WriteBatch {
         return this.outbox.releaseLease(op.id, op.leaseToken);
       case "purge":
         return this.retention.purge(op.createdBeforeMs, op.limit);
+      case "shareRates":
+        return this.rates.share(op.added, op.dropBeforeMs);
     }
   }
 }
