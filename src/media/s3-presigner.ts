@@ -81,8 +81,24 @@ function amzDate(unixSec: number): string {
   return new Date(unixSec * 1000).toISOString().replace(/[-:]|\.\d{3}/g, "");
 }
 
+/** Everything shared by the links signed in one second with one set of credentials. */
+interface SecondState {
+  signedAtSec: number;
+  expiresInSec: number;
+  creds: PresignCredentials;
+  /** Canonical query string (without the signature). */
+  query: string;
+  /** The string to sign up to the canonical request's hash. */
+  toSignHead: string;
+  signingKey: Buffer;
+  /** The link's query around X-Amz-Signature, in SigV4 (sorted) order. */
+  beforeSignature: string;
+  afterSignature: string;
+}
+
 export class S3GetPresigner {
   private signingKey: { day: string; secret: string; key: Buffer } | null = null;
+  private second: SecondState | null = null;
 
   constructor(
     private readonly template: PresignTemplate,
@@ -94,12 +110,27 @@ export class S3GetPresigner {
   /** A GET link to `objectKey`, valid from `signedAtSec` for `expiresInSec` seconds. */
   sign(objectKey: string, signedAtSec: number, expiresInSec: number): string {
     const t = this.template;
+    const s = this.secondState(signedAtSec, expiresInSec);
+    const path = t.basePath + objectKey;
+    const canonical = `GET\n${path}\n${s.query}\nhost:${t.host}\n\nhost\n${t.payloadHash}`;
+    const hash = createHash("sha256").update(canonical).digest("hex");
+    const signature = createHmac("sha256", s.signingKey)
+      .update(s.toSignHead + hash)
+      .digest("hex");
+    return `${t.origin}${path}?${s.beforeSignature}X-Amz-Signature=${signature}${s.afterSignature}`;
+  }
+
+  /** Within one second (and one set of credentials) only the path and signature change. */
+  private secondState(signedAtSec: number, expiresInSec: number): SecondState {
     const creds = this.credentials();
+    const c = this.second;
+    if (c && c.signedAtSec === signedAtSec && c.expiresInSec === expiresInSec && c.creds === creds)
+      return c;
     const date = amzDate(signedAtSec);
     const day = date.slice(0, 8);
     const scope = `${day}/${this.region}/s3/aws4_request`;
     const params: Array<[string, string]> = [
-      ...t.fixed,
+      ...this.template.fixed,
       ["X-Amz-Credential", escape(`${creds.accessKeyId}/${scope}`)],
       ["X-Amz-Date", date],
       ["X-Amz-Expires", String(expiresInSec)],
@@ -107,14 +138,22 @@ export class S3GetPresigner {
     if (creds.sessionToken) params.push(["X-Amz-Security-Token", escape(creds.sessionToken)]);
     // Names are distinct, so ordering by name alone is SigV4's order.
     params.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    const query = params.map(([k, v]) => `${k}=${v}`).join("&");
-    const path = t.basePath + objectKey;
-    const canonical = `GET\n${path}\n${query}\nhost:${t.host}\n\nhost\n${t.payloadHash}`;
-    const toSign = `AWS4-HMAC-SHA256\n${date}\n${scope}\n${createHash("sha256").update(canonical).digest("hex")}`;
-    const signature = hmac(this.keyFor(day, creds.secretAccessKey), toSign).toString("hex");
-    params.push(["X-Amz-Signature", signature]);
-    params.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    return `${t.origin}${path}?${params.map(([k, v]) => `${k}=${v}`).join("&")}`;
+    const joined = (ps: Array<[string, string]>) => ps.map(([k, v]) => `${k}=${v}`).join("&");
+    const at = params.findIndex(([k]) => k > "X-Amz-Signature");
+    const before = at === -1 ? params : params.slice(0, at);
+    const after = at === -1 ? [] : params.slice(at);
+    const state: SecondState = {
+      signedAtSec,
+      expiresInSec,
+      creds,
+      query: joined(params),
+      toSignHead: `AWS4-HMAC-SHA256\n${date}\n${scope}\n`,
+      signingKey: this.keyFor(day, creds.secretAccessKey),
+      beforeSignature: before.length > 0 ? `${joined(before)}&` : "",
+      afterSignature: after.length > 0 ? `&${joined(after)}` : "",
+    };
+    this.second = state;
+    return state;
   }
 
   private keyFor(day: string, secret: string): Buffer {

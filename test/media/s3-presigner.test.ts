@@ -66,6 +66,8 @@ async function compare(
     },
     { key: "pre/fix/images/20261207-0000/t-1.png", at: 1_765_065_600, ttl: 86_400 },
     { key: "a.webp", at: 1_765_151_999, ttl: 604_800 },
+    // The same second again: the per-second state is reused for another key.
+    { key: "b.webp", at: 1_765_151_999, ttl: 604_800 },
   ];
   for (const c of cases) {
     const sdk = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: c.key }), {
@@ -106,6 +108,33 @@ describe("S3GetPresigner gives the SDK's URL", () => {
     });
     clients.push(client);
     await compare(client, "darkroom-images", "auto", STATIC);
+  });
+});
+
+describe("S3GetPresigner with credentials that change", () => {
+  it("signs with the ones in force, even within the same second", async () => {
+    const client = new S3Client({ region: "eu-west-1", credentials: STATIC });
+    clients.push(client);
+    const template = templateFromSdkUrl(
+      await getSignedUrl(client, new GetObjectCommand({ Bucket: "b-1", Key: "t" }), {
+        expiresIn: 60,
+      }),
+      "t",
+    );
+    let current = STATIC;
+    const ours = new S3GetPresigner(template, "eu-west-1", () => current);
+    const at = 1_765_022_745;
+    const sdk = (creds: PresignCredentials) => {
+      const c = new S3Client({ region: "eu-west-1", credentials: creds });
+      clients.push(c);
+      return getSignedUrl(c, new GetObjectCommand({ Bucket: "b-1", Key: "k.jpg" }), {
+        expiresIn: 300,
+        signingDate: new Date(at * 1000),
+      });
+    };
+    expect(ours.sign("k.jpg", at, 300)).toBe(await sdk(STATIC));
+    current = TEMPORARY;
+    expect(ours.sign("k.jpg", at, 300)).toBe(await sdk(TEMPORARY));
   });
 });
 
