@@ -6,9 +6,7 @@
 import path from "node:path";
 import type { StorageConfig } from "../config/storage.js";
 import { FsStorage } from "./fs-storage.js";
-import { checkBucket, createS3Client } from "./s3-client.js";
-import { startPresignedLinks, type LinksLog } from "./s3-links.js";
-import { S3Storage } from "./s3-storage.js";
+import type { LinksLog } from "./s3-links.js";
 import type { MediaStorage } from "./storage.js";
 
 export interface OpenedMedia {
@@ -26,33 +24,13 @@ export async function openMediaStorage(
   config: StorageConfig,
   opts: { dataDir: string; log: LinksLog },
 ): Promise<OpenedMedia> {
-  if (config.kind === "fs") {
-    return {
-      media: new FsStorage(path.join(opts.dataDir, "files")),
-      directLink: null,
-      close() {},
-    };
+  if (config.kind === "s3") {
+    const { openS3Media } = await import("./s3-backend.js");
+    return openS3Media(config, opts.log);
   }
-  const client = createS3Client(config);
-  try {
-    await checkBucket(client, config);
-    const storage = new S3Storage(client, config.bucket, config.keyPrefix);
-    const links =
-      config.links === "presigned"
-        ? await startPresignedLinks(client, config.bucket, config.region, opts.log)
-        : null;
-    return {
-      media: storage,
-      directLink: links
-        ? (key, expiresAtSec) => links.link(storage.objectKey(key), expiresAtSec)
-        : null,
-      close() {
-        links?.stop();
-        client.destroy();
-      },
-    };
-  } catch (err) {
-    client.destroy();
-    throw err;
-  }
+  return {
+    media: new FsStorage(path.join(opts.dataDir, "files")),
+    directLink: null,
+    close() {},
+  };
 }
