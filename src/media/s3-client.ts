@@ -30,11 +30,14 @@ export async function checkBucket(client: S3Client, cfg: S3StorageConfig): Promi
   try {
     await client.send(new HeadBucketCommand({ Bucket: cfg.bucket }));
   } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    // The error's name, a socket error's code and the HTTP status say what went wrong
+    // without echoing anything the SDK was given.
+    const e = err as { name?: string; code?: unknown; $metadata?: { httpStatusCode?: number } };
     const status = e.$metadata?.httpStatusCode;
+    const code = typeof e.code === "string" ? ` ${e.code}` : "";
     const where = cfg.endpoint ?? `AWS S3 (${cfg.region})`;
     throw new Error(
-      `S3 bucket "${cfg.bucket}" at ${where} is not usable: ${e.name ?? "error"}${status ? ` (HTTP ${status})` : ""}`,
+      `S3 bucket "${cfg.bucket}" at ${where} is not usable: ${e.name ?? "Error"}${code}${status ? ` (HTTP ${status})` : ""}`,
     );
   }
 }
