@@ -5,7 +5,8 @@
  * Reads stream the GetObject body as it arrives, never the whole image in memory.
  * remove(prefix) deletes like `rm -r`: the object named by the prefix and everything
  * "under" it (prefix + "/"), listed a page at a time and deleted in batches of 1,000,
- * S3's limit per DeleteObjects.
+ * S3's limit per DeleteObjects. Folders (for the retention janitor) are S3's common
+ * prefixes under "/"; S3 has no temp files of unfinished writes, a put is all or nothing.
  */
 import { Readable } from "node:stream";
 import {
@@ -86,27 +87,69 @@ export class S3Storage implements MediaStorage {
         }),
       );
       for (const o of page.Contents ?? []) if (o.Key !== undefined) pending.push(o.Key);
-      while (pending.length >= DELETE_BATCH) {
-        await this.deleteBatch(pending.slice(0, DELETE_BATCH));
+      if (pending.length >= DELETE_BATCH) {
+        await this.deleteObjects(pending.slice(0, DELETE_BATCH));
         pending = pending.slice(DELETE_BATCH);
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    if (pending.length > 0) await this.deleteBatch(pending);
+    await this.deleteObjects(pending);
   }
 
-  private async deleteBatch(keys: string[]): Promise<void> {
-    const res = await this.client.send(
-      new DeleteObjectsCommand({
-        Bucket: this.bucket,
-        Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
-      }),
-    );
-    const failed = res.Errors ?? [];
-    if (failed.length > 0) {
-      throw new Error(
-        `S3 did not delete ${failed.length} of ${keys.length} objects (${failed[0]?.Code ?? "unknown"}: ${failed[0]?.Key ?? "?"})`,
+  async listFolders(prefix: string): Promise<string[]> {
+    return (await this.listLevel(prefix)).folders;
+  }
+
+  async listFiles(folder: string): Promise<string[]> {
+    return (await this.listLevel(folder)).files.map((name) => `${folder}/${name}`);
+  }
+
+  async removeFiles(keys: readonly string[]): Promise<void> {
+    await this.deleteObjects(keys.map((k) => this.objectKey(k)));
+  }
+
+  /** The names of the folders and files directly under a storage prefix. */
+  private async listLevel(prefix: string): Promise<{ folders: string[]; files: string[] }> {
+    const base = `${this.objectKey(prefix)}/`;
+    const folders: string[] = [];
+    const files: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: base,
+          Delimiter: "/",
+          ContinuationToken: token,
+        }),
       );
+      for (const p of page.CommonPrefixes ?? []) {
+        if (p.Prefix?.startsWith(base)) folders.push(p.Prefix.slice(base.length, -1));
+      }
+      for (const o of page.Contents ?? []) {
+        if (o.Key?.startsWith(base)) files.push(o.Key.slice(base.length));
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return { folders, files };
+  }
+
+  /** Deletes bucket keys, 1,000 per request; missing ones are fine. */
+  private async deleteObjects(objectKeys: readonly string[]): Promise<void> {
+    for (let at = 0; at < objectKeys.length; at += DELETE_BATCH) {
+      const batch = objectKeys.slice(at, at + DELETE_BATCH);
+      const res = await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+      const failed = res.Errors ?? [];
+      if (failed.length > 0) {
+        throw new Error(
+          `S3 did not delete ${failed.length} of ${batch.length} objects (${failed[0]?.Code ?? "unknown"}: ${failed[0]?.Key ?? "?"})`,
+        );
+      }
     }
   }
 }

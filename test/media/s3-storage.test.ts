@@ -4,7 +4,9 @@
  * first chunk is there before the body ends, in many chunks, never one buffer); a
  * missing object is null but a missing bucket is an error; remove(prefix) deletes
  * everything under a prefix across several pages and DeleteObjects batches and nothing
- * beside it; failures of put and of the start-up check surface as errors.
+ * beside it; folders and files list as on disk, for the retention janitor, which
+ * expires folders in the bucket; failures of put and of the start-up check surface as
+ * errors.
  */
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -15,11 +17,16 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
 import type { S3StorageConfig } from "../../src/config/storage.js";
+import { newTaskId } from "../../src/core/ids.js";
+import { imageKey } from "../../src/core/image-keys.js";
 import { openMediaStorage, type OpenedMedia } from "../../src/media/open.js";
 import { createS3Client } from "../../src/media/s3-client.js";
 import { S3Storage } from "../../src/media/s3-storage.js";
+import { DEFAULT_RETENTION, Janitor } from "../../src/retention/janitor.js";
 import { startS3rver, type TestS3 } from "../helpers/s3.js";
+import { openTestStore } from "../helpers/store.js";
 
 const BUCKET = "storage-test";
 const quietLog = { warn() {} };
@@ -154,6 +161,63 @@ describe("S3Storage", () => {
       await opened.media.remove("images/20261206-1300");
     },
   );
+});
+
+describe("S3Storage folders, for the retention janitor", () => {
+  it("lists the folders and files directly under a prefix and removes chosen files", async () => {
+    s3.seed(BUCKET, [
+      "tenant/a/images/20261206-1500/t1-0.jpg",
+      "tenant/a/images/20261206-1500/t1-1.jpg",
+      "tenant/a/images/20261206-1500/deeper/x.jpg",
+      "tenant/a/images/20261206-1510/t2-0.jpg",
+      "tenant/b/images/20261206-1520/other-prefix.jpg",
+    ]);
+    expect((await opened.media.listFolders("images")).sort()).toEqual(
+      expect.arrayContaining(["20261206-1500", "20261206-1510"]),
+    );
+    expect(await opened.media.listFolders("images")).not.toContain("20261206-1520");
+    expect((await opened.media.listFiles("images/20261206-1500")).sort()).toEqual([
+      "images/20261206-1500/t1-0.jpg",
+      "images/20261206-1500/t1-1.jpg",
+    ]);
+    expect(await opened.media.listFiles("images/none")).toEqual([]);
+
+    await opened.media.removeFiles([
+      "images/20261206-1500/t1-1.jpg",
+      "images/20261206-1500/never-there.jpg",
+    ]);
+    expect(await opened.media.listFiles("images/20261206-1500")).toEqual([
+      "images/20261206-1500/t1-0.jpg",
+    ]);
+  });
+
+  it("the janitor expires image folders in the bucket", async () => {
+    const base = Date.UTC(2026, 0, 10, 12, 0);
+    const day = 86_400_000;
+    const old = imageKey(newTaskId(base - 8 * day), 0, "image/png");
+    const young = imageKey(newTaskId(base - 6 * day), 0, "image/png");
+    await opened.media.put(old, Buffer.from("old"), "image/png");
+    await opened.media.put(young, Buffer.from("young"), "image/png");
+    const store = await openTestStore();
+    try {
+      const round = await new Janitor(
+        {
+          store: store.store,
+          media: opened.media,
+          log: pino({ level: "silent" }),
+          now: () => base,
+        },
+        { ...DEFAULT_RETENTION, imageRetentionMs: 7 * day, taskRetentionMs: null },
+      ).runOnce();
+      expect(round.foldersRemoved).toBe(1);
+    } finally {
+      await store.close();
+    }
+    expect(await opened.media.open(old)).toBeNull();
+    const kept = await opened.media.open(young);
+    expect(kept).not.toBeNull();
+    kept!.stream.destroy();
+  });
 });
 
 describe("openMediaStorage with S3", () => {
