@@ -10,6 +10,7 @@ import { BUILTIN_MODELS, type ModelSpec } from "../core/models.js";
 import { parseOutboundAllow, type OutboundPolicy } from "../net/policy.js";
 import { parseCredits, ppmFromMultiplier } from "../core/money.js";
 import { channelFileFields, loadChannelsConfig, type ChannelsConfig } from "./channels.js";
+import { loadStorageConfig, type StorageConfig } from "./storage.js";
 
 export interface GroupConfig {
   name: string;
@@ -30,6 +31,8 @@ export interface Config {
   bootstrapCreditsMicros: number;
   signingSecret: string | null;
   resultUrlTtlSeconds: number;
+  /** Where result images live: files under dataDir (default) or an S3 bucket (config/storage.ts). */
+  storage: StorageConfig;
   bodyLimitBytes: number;
   logLevel: string;
   accessLog: boolean;
@@ -301,6 +304,12 @@ export function loadConfig(env: Env = process.env): Config {
     bootstrapCreditsMicros,
     signingSecret: env.DARKROOM_SIGNING_SECRET || null,
     resultUrlTtlSeconds,
+    storage: loadStorageConfig(
+      env,
+      resultUrlTtlSeconds,
+      (message) => new ConfigError(message),
+      (name) => parseEnvValue(env, name, boolFrom(name), false),
+    ),
     bodyLimitBytes: parseEnvValue(
       env,
       "DARKROOM_BODY_LIMIT",

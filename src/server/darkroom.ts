@@ -4,7 +4,6 @@
  * end-to-end tests both start the gateway through here.
  */
 import { randomBytes } from "node:crypto";
-import path from "node:path";
 import type { Logger } from "pino";
 import { ChannelRouter } from "../channels/router.js";
 import { ConfigError, type Config } from "../config/config.js";
@@ -15,7 +14,7 @@ import { buildApp } from "../http/app.js";
 import type { Edge, EdgeHooks } from "../http/edge/edge.js";
 import { defaultConnectionLimits, openFileLimit } from "../http/edge/connection-limits.js";
 import { KeyCache } from "../http/plugins/auth.js";
-import { FsStorage } from "../media/fs-storage.js";
+import { openMediaStorage, type OpenedMedia } from "../media/open.js";
 import { configureSharp } from "../media/sharp-setup.js";
 import { hostVerdict } from "../net/policy.js";
 import { createSafeClient } from "../net/safe-request.js";
@@ -76,7 +75,20 @@ export async function startDarkroom(
   opts: StartOptions = {},
 ): Promise<Darkroom> {
   configureSharp();
-  const stores = await openStore(config, log);
+  let storage: OpenedMedia;
+  try {
+    storage = await openMediaStorage(config.storage, {
+      dataDir: config.dataDir,
+      log: log.child({ component: "storage" }),
+    });
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  const media = storage.media;
+  const stores = await openStore(config, log).catch((err: unknown) => {
+    storage.close();
+    throw err;
+  });
   const { store, admin, outbox: webhookStore, channels: channelStore } = stores;
   const boot = await bootstrapIfEmpty(store, config);
   // DARKROOM_ADMIN_TOKEN, when set, is the admin credential on every start (rotation = restart).
@@ -104,7 +116,6 @@ export async function startDarkroom(
   }, 10_000);
   learning.unref();
 
-  const media = new FsStorage(path.join(config.dataDir, "files"));
   const registry = new ProviderRegistry()
     .register(createSandboxProvider({ durationMs: config.sandbox.durationMs }))
     .register(createComfyUiProvider())
@@ -126,6 +137,7 @@ export async function startDarkroom(
     });
   } catch (err) {
     await stores.close();
+    storage.close();
     throw new ConfigError(err instanceof Error ? err.message : String(err));
   }
   await router.start();
@@ -158,13 +170,14 @@ export async function startDarkroom(
 
   // Links point at DARKROOM_PUBLIC_URL, or at the address actually listened on (port 0 in tests).
   let publicUrl = config.publicUrl ?? "";
-  const signLink = (key: string) =>
-    signFileUrl({
-      baseUrl: publicUrl,
-      key,
-      expiresAt: Math.floor(Date.now() / 1000) + config.resultUrlTtlSeconds,
-      secret: signingSecret,
-    });
+  // Presigned S3 links expire when Darkroom's own would (DARKROOM_RESULT_URL_TTL from now).
+  const directLink = storage.directLink;
+  const signLink = (key: string) => {
+    const expiresAt = Math.floor(Date.now() / 1000) + config.resultUrlTtlSeconds;
+    return directLink
+      ? directLink(key, expiresAt)
+      : signFileUrl({ baseUrl: publicUrl, key, expiresAt, secret: signingSecret });
+  };
   const allowHttp = config.webhooks.allowHttp;
   const dispatcher = config.webhooks.enabled
     ? new WebhookDispatcher(
@@ -297,6 +310,7 @@ export async function startDarkroom(
         await dispatcher?.stop();
         await janitor.stop();
         await stores.close();
+        storage.close();
         monitor.stop();
       })();
       return stopping;
