@@ -86,8 +86,9 @@ export class Runner {
   /** In flight but finishing (see TaskPipeline): not counted against the concurrency. */
   private finishingCount = 0;
   private readonly now: () => number;
-  /** When the loop next looks for overdue pending tasks. */
+  /** When the loop next looks for overdue pending tasks, and whether it is looking now. */
   private nextExpiryAt = 0;
+  private expiring: Promise<void> | null = null;
 
   constructor(
     private readonly store: Store,
@@ -143,12 +144,14 @@ export class Runner {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const f of this.inFlight.values()) f.controller.abort(new TaskAbort("shutdown"));
     await this.loopDone;
+    await this.expiring;
     await Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
   }
 
   private async loop(): Promise<void> {
     while (this.running) {
-      await this.expireOverdue();
+      // Not awaited: its write joins the claim's batch (one commit), and never delays it.
+      this.expireOverdue();
       const busy = this.inFlight.size - this.finishingCount;
       const want = Math.min(this.opts.concurrency - busy, CLAIM_BATCH);
       let claimed: ClaimedTask[] = [];
@@ -177,11 +180,15 @@ export class Runner {
   }
 
   /** Fails a batch of tasks that waited longer than the queue allows (see the header). */
-  private async expireOverdue(): Promise<void> {
+  private expireOverdue(): void {
     const maxWait = this.opts.queueMaxWaitMs;
     const t = this.now();
-    if (!maxWait || t < this.nextExpiryAt) return;
+    if (!maxWait || this.expiring || t < this.nextExpiryAt) return;
     this.nextExpiryAt = t + Math.min(EXPIRE_EVERY_MS, maxWait);
+    this.expiring = this.expireBatch(t, maxWait).finally(() => (this.expiring = null));
+  }
+
+  private async expireBatch(t: number, maxWait: number): Promise<void> {
     try {
       const expired = await this.store.expirePending(
         t - maxWait,
@@ -194,8 +201,11 @@ export class Runner {
       );
       if (expired.length === 0) return;
       this.log.warn({ count: expired.length }, "failed tasks that waited too long for a channel");
-      if (expired.length === EXPIRE_BATCH) this.nextExpiryAt = t; // more may be overdue
       this.opts.onExpired?.(expired);
+      if (expired.length === EXPIRE_BATCH) {
+        this.nextExpiryAt = t; // more may be overdue: look again at the next turn
+        this.wake();
+      }
     } catch (err) {
       this.log.error({ err }, "expiring overdue tasks failed; retrying later");
     }
