@@ -273,6 +273,7 @@ export interface Store {
    * outlives the task. Returns how many tasks it deleted.
    */
   purgeTasks(createdBeforeMs: number, limit: number): Promise<number>;
+  /**
    * Fails up to `limit` tasks that are still `pending` (never claimed, so no upstream was
    * called) and were submitted before `cutoffMs`, oldest first, with `failure`: each is
    * the same terminal move as a cancel of a pending task — a compare-and-set on the
