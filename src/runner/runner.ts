@@ -11,8 +11,9 @@
  * (every channel of its model open or full all that time) is failed with
  * service_unavailable and refunded in full, by the store's compare-and-set, so a claim
  * or a cancel racing with it, here or in another process, wins or loses whole. The loop
- * does it before claiming, at most once a second and EXPIRE_BATCH tasks at a time:
- * off the request path, in small writes, and idempotent across processes.
+ * starts it beside a claim (its write joins the claim's batch), at most once a second
+ * and EXPIRE_BATCH tasks at a time: off the request path, in small writes, and
+ * idempotent across processes.
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
