@@ -1,5 +1,5 @@
 /**
- * model_queue (migration 006, issue 14): each model's pending tasks, counted from the
+ * model_queue (migration 007, issue 14): each model's pending tasks, counted from the
  * tasks already there when an older database is migrated, then kept by triggers for
  * every write, whoever makes it; and the queue's limit on the careful way through a
  * submission batch (each submission in its own savepoint).
@@ -16,6 +16,7 @@ import { webhooks } from "../../../src/store/migrations/002_webhooks.js";
 import { channels } from "../../../src/store/migrations/003_channels.js";
 import { listing } from "../../../src/store/migrations/004_listing.js";
 import { retention } from "../../../src/store/migrations/005_retention.js";
+import { cluster } from "../../../src/store/migrations/006_cluster.js";
 import { openSqliteStores, type SqliteStores } from "../../../src/store/sqlite/backend.js";
 import { submitInput } from "../../helpers/store.js";
 import { openSqliteTestStore, scalar, type SqliteTestStore } from "./helpers.js";
@@ -27,8 +28,8 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** A file as Darkroom left it before 006: migrations 001–005 only. */
-async function databaseBefore006(file: string): Promise<void> {
+/** A file as Darkroom left it before 007: migrations 001–006 only. */
+async function databaseBefore007(file: string): Promise<void> {
   const db = new Database(file);
   const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: db }) });
   const steps = {
@@ -37,6 +38,7 @@ async function databaseBefore006(file: string): Promise<void> {
     "003_channels": channels,
     "004_listing": listing,
     "005_retention": retention,
+    "006_cluster": cluster,
   };
   const { error } = await new Migrator({
     db: kysely,
@@ -80,11 +82,11 @@ const truth = (s: SqliteStores) =>
     .all();
 
 describe("model_queue", () => {
-  it("counts the pending tasks an older database holds when 006 migrates it", async () => {
+  it("counts the pending tasks an older database holds when 007 migrates it", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "darkroom-queue-"));
     dirs.push(dir);
     const file = path.join(dir, "darkroom.sqlite");
-    await databaseBefore006(file);
+    await databaseBefore007(file);
     const db = new Database(file);
     const statuses = ["pending", "processing", "completed", "failed"];
     seed(
