@@ -57,7 +57,7 @@ export class SqliteStore implements Store {
     this.balance = conn.prepare(
       `SELECT id, balance_micros, held_micros, used_micros FROM accounts WHERE id = ?`,
     );
-    // Migration 007's count: one row per model.
+    // 008_queue's count: one row per model.
     this.queued = conn.prepare(`SELECT pending FROM model_queue WHERE model = ?`).pluck();
   }
 

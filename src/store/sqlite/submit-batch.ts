@@ -179,7 +179,7 @@ export class SubmitBatch {
          VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getTask: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
-      // Kept by migration 007's triggers: O(1), however long the queue.
+      // Kept by 008_queue's triggers: O(1), however long the queue.
       queued: db.prepare(`SELECT pending FROM model_queue WHERE model = ?`).pluck(),
     };
     // A nested transaction() runs as a SAVEPOINT inside the batch's transaction.

@@ -1,5 +1,5 @@
 /**
- * model_queue (migration 007, issue 14): each model's pending tasks, counted from the
+ * model_queue (migration 008_queue, issue 14): each model's pending tasks, counted from the
  * tasks already there when an older database is migrated, then kept by triggers for
  * every write, whoever makes it; and the queue's limit on the careful way through a
  * submission batch (each submission in its own savepoint).
@@ -17,6 +17,7 @@ import { channels } from "../../../src/store/migrations/003_channels.js";
 import { listing } from "../../../src/store/migrations/004_listing.js";
 import { retention } from "../../../src/store/migrations/005_retention.js";
 import { cluster } from "../../../src/store/migrations/006_cluster.js";
+import { rates } from "../../../src/store/migrations/007_rates.js";
 import { openSqliteStores, type SqliteStores } from "../../../src/store/sqlite/backend.js";
 import { submitInput } from "../../helpers/store.js";
 import { openSqliteTestStore, scalar, type SqliteTestStore } from "./helpers.js";
@@ -28,8 +29,8 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** A file as Darkroom left it before 007: migrations 001–006 only. */
-async function databaseBefore007(file: string): Promise<void> {
+/** A file as Darkroom left it before the queue: every migration before 008. */
+async function databaseBeforeQueue(file: string): Promise<void> {
   const db = new Database(file);
   const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: db }) });
   const steps = {
@@ -39,6 +40,7 @@ async function databaseBefore007(file: string): Promise<void> {
     "004_listing": listing,
     "005_retention": retention,
     "006_cluster": cluster,
+    "007_rates": rates,
   };
   const { error } = await new Migrator({
     db: kysely,
@@ -82,11 +84,11 @@ const truth = (s: SqliteStores) =>
     .all();
 
 describe("model_queue", () => {
-  it("counts the pending tasks an older database holds when 007 migrates it", async () => {
+  it("counts the pending tasks an older database holds when 008 migrates it", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "darkroom-queue-"));
     dirs.push(dir);
     const file = path.join(dir, "darkroom.sqlite");
-    await databaseBefore007(file);
+    await databaseBeforeQueue(file);
     const db = new Database(file);
     const statuses = ["pending", "processing", "completed", "failed"];
     seed(
