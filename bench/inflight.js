@@ -80,6 +80,8 @@ async function main() {
       DARKROOM_ADMIN_TOKEN: ADMIN,
       DARKROOM_BOOTSTRAP_CREDITS: "1000000000",
       DARKROOM_RUNNER_CONCURRENCY: String(TASKS),
+      // BENCH_TASKS may queue more than the default depth at once (issue 14).
+      DARKROOM_QUEUE_MAX_DEPTH: "0",
       LOG_LEVEL: "warn",
     },
     stdio: ["ignore", "ignore", "inherit"],

@@ -164,6 +164,8 @@ async function main() {
           DARKROOM_BOOTSTRAP_API_KEY: API_KEY,
           DARKROOM_BOOTSTRAP_CREDITS: "1000000000",
           DARKROOM_RUNNER: "false",
+          // Pending tasks pile up here on purpose (no runner): no queue limit (issue 14).
+          DARKROOM_QUEUE_MAX_DEPTH: "0",
           LOG_LEVEL: "warn",
         },
         stdio: ["ignore", "ignore", "inherit"],
@@ -182,6 +184,8 @@ async function main() {
           PORT: String(slowPort),
           DARKROOM_DATA_DIR: dataDir,
           DARKROOM_RUNNER: "false",
+          // Pending tasks pile up here on purpose (no runner): no queue limit (issue 14).
+          DARKROOM_QUEUE_MAX_DEPTH: "0",
           DARKROOM_WEBHOOKS: "false",
           DARKROOM_FAST_PATHS: "false",
           LOG_LEVEL: "warn",

@@ -108,6 +108,8 @@ async function main() {
         DARKROOM_BOOTSTRAP_API_KEY: API_KEY,
         DARKROOM_BOOTSTRAP_CREDITS: "1000000000",
         DARKROOM_RUNNER: String(runner),
+        // The backlog is queued before the runner starts: no queue limit (issue 14).
+        DARKROOM_QUEUE_MAX_DEPTH: "0",
         DARKROOM_WEBHOOKS: "false",
         ...(CONCURRENCY ? { DARKROOM_RUNNER_CONCURRENCY: CONCURRENCY } : {}),
         LOG_LEVEL: "warn",

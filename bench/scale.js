@@ -148,6 +148,8 @@ async function startGateway(dir) {
         DARKROOM_BOOTSTRAP_CREDITS: "1000000000",
         DARKROOM_ADMIN_TOKEN: ADMIN,
         DARKROOM_RUNNER: "false",
+        // Pending tasks pile up here on purpose (no runner): no queue limit (issue 14).
+        DARKROOM_QUEUE_MAX_DEPTH: "0",
         LOG_LEVEL: "warn",
         BENCH_LOOP_FILE: loopFile,
       },

@@ -19,7 +19,13 @@
  *
  * Capacity: the runner claims a model's tasks only while `claimBudgets()` says a
  * channel slot is free, so a saturated model's tasks stay pending (and unclaimed)
- * without blocking other models; a freed slot wakes the runner (`onCapacity`).
+ * without blocking other models; a freed slot wakes the runner (`onCapacity`), and so
+ * does an open breaker's cool-down ending (a timer per open channel), so queued tasks
+ * start the moment a channel admits again, not at the next poll.
+ *
+ * An open breaker delays, it does not refuse (issue 14): while a model has an enabled,
+ * usable channel, submissions are accepted and wait as pending (`queueOutlook()` tells
+ * how long); only a model with none is unavailable.
  */
 import type { Logger } from "pino";
 import type { FailureCode } from "../core/types.js";
@@ -96,6 +102,14 @@ export interface ChannelLease {
 
 export type Availability = "available" | "unavailable";
 
+/** What a submission to a model can expect to wait, from this process's view. */
+export interface QueueOutlook {
+  /** Until the first of its open channels admits a call again; 0 when one admits now. */
+  reopensInMs: number;
+  /** Calls its usable channels take at once (Infinity for the built-in sandbox). */
+  slots: number;
+}
+
 interface Waiter {
   model: string;
   tried: ReadonlySet<string>;
@@ -124,6 +138,8 @@ export class ChannelRouter {
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
+  /** Per open channel: wakes the runner when its cool-down ends. */
+  private readonly reopenTimers = new Map<string, NodeJS.Timeout>();
   private readonly now: () => number;
   private readonly random: () => number;
   onCapacity: () => void;
@@ -188,6 +204,8 @@ export class ChannelRouter {
       if (b.updatedMs <= rt.breakerAt) continue;
       rt.breaker = b.state;
       rt.breakerAt = b.updatedMs;
+      // Opened by another process: this one's queued tasks wait for it too.
+      if (b.state.state === "open") this.wakeWhenReopened(c.def.id, b.state.openUntil);
     }
     if (limited.some((c) => this.freeSlots(c, t) > (before.get(c.def.id) ?? 0))) {
       this.serveWaiters();
@@ -200,6 +218,8 @@ export class ChannelRouter {
     this.timer = null;
     if (this.syncTimer) clearInterval(this.syncTimer);
     this.syncTimer = null;
+    for (const t of this.reopenTimers.values()) clearTimeout(t);
+    this.reopenTimers.clear();
     for (const w of this.waiters.splice(0)) w.resolve(null);
   }
 
@@ -268,14 +288,27 @@ export class ChannelRouter {
     this.onCapacity();
   }
 
-  /** For submissions: unavailable = no enabled, usable channel, or every one of them is open. */
+  /**
+   * For submissions: unavailable = no enabled, usable channel. Open breakers and full
+   * channels do not make a model unavailable: its tasks wait (queueOutlook).
+   */
   availability(model: string): Availability {
-    const usable = this.usable(model);
-    if (usable.length === 0) return "unavailable";
+    return this.usable(model).length > 0 ? "available" : "unavailable";
+  }
+
+  /** How long a task of `model` submitted now waits for its channels, at least. */
+  queueOutlook(model: string): QueueOutlook {
     const t = this.now();
-    return usable.some((c) => currentBreaker(this.rt(c).breaker, t).state !== "open")
-      ? "available"
-      : "unavailable";
+    let reopensInMs = Infinity;
+    let slots = 0;
+    for (const c of this.usable(model)) {
+      if (c.source === "builtin") return { reopensInMs: 0, slots: Infinity };
+      slots += c.def.maxConcurrency;
+      const b = currentBreaker(this.rt(c).breaker, t);
+      // A probing half-open channel decides soon, either way: no wait is promised.
+      reopensInMs = Math.min(reopensInMs, b.state === "open" ? b.openUntil - t : 0);
+    }
+    return { reopensInMs: Number.isFinite(reopensInMs) ? reopensInMs : 0, slots };
   }
 
   /**
@@ -418,6 +451,7 @@ export class ChannelRouter {
       next.probing !== rt.breaker.probing;
     rt.breaker = next;
     if (!changed) return;
+    if (next.state === "open") this.wakeWhenReopened(c.def.id, next.openUntil);
     const t = this.now();
     rt.breakerAt = t;
     this.deps.store.saveBreaker(c.def.id, next, t).catch((err: unknown) => {
@@ -495,6 +529,29 @@ export class ChannelRouter {
           if (!builtin) this.setBreaker(c, rt, breakerOnNeutral(rt.breaker, this.now()));
         }),
     };
+  }
+
+  /**
+   * When an open channel's cool-down ends it admits a probe: wake the runner then, so
+   * the model's queued tasks are claimed at once (no poll, no busy loop). One timer per
+   * channel, replaced when the breaker opens again.
+   */
+  private wakeWhenReopened(channelId: string, openUntil: number): void {
+    clearTimeout(this.reopenTimers.get(channelId));
+    const timer = setTimeout(
+      () => {
+        this.reopenTimers.delete(channelId);
+        // Timers and the wall clock may disagree by a millisecond: look again if so.
+        const b = this.runtime.get(channelId)?.breaker;
+        if (b && currentBreaker(b, this.now()).state === "open")
+          return this.wakeWhenReopened(channelId, b.openUntil);
+        this.serveWaiters();
+        this.onCapacity();
+      },
+      Math.max(0, openUntil - this.now()),
+    );
+    timer.unref();
+    this.reopenTimers.set(channelId, timer);
   }
 
   private serveWaiters(): void {

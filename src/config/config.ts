@@ -63,6 +63,11 @@ export interface Config {
   sandbox: { durationMs: number };
   /** What the janitor deletes (src/retention); 0 = keep for ever. */
   retention: { imageHours: number; taskDays: number };
+  /**
+   * Tasks waiting for a channel (issue 14): per model at most `maxDepth` pending (more
+   * submissions: 503), each for at most `maxWaitMs` (then failed, refunded). null = no limit.
+   */
+  queue: { maxDepth: number | null; maxWaitMs: number | null };
   /** Where user-chosen URLs (reference images, callbacks) may lead: DARKROOM_OUTBOUND_ALLOW (src/net/policy.ts). */
   outbound: OutboundPolicy;
   /** Callback delivery (src/webhooks). */
@@ -102,6 +107,10 @@ const boolFrom = (name: string) =>
     })
     .transform((v) => ["1", "true", "yes", "on"].includes(v));
 
+const QUEUE_MAX_DEPTH_LIMIT = 100_000_000;
+/** A week: a task older than that in a queue is a mistake, not a plan. */
+const QUEUE_MAX_WAIT_LIMIT_MS = 7 * 24 * 3600 * 1000;
+
 const fileModelSchema = z
   .object({
     id: z.string().min(1),
@@ -121,6 +130,13 @@ const fileSchema = z
       .array(z.object({ name: z.string().min(1), multiplier: z.union([z.string(), z.number()]) }))
       .optional(),
     ...channelFileFields,
+    queue: z
+      .object({
+        max_depth: z.number().int().min(0).max(QUEUE_MAX_DEPTH_LIMIT).optional(),
+        max_wait_ms: z.number().int().min(0).max(QUEUE_MAX_WAIT_LIMIT_MS).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -258,6 +274,29 @@ function readPemFile(file: string | undefined): string | null {
   if (!text.includes("-----BEGIN CERTIFICATE-----"))
     throw new ConfigError(`DARKROOM_WEBHOOK_CA_FILE: ${file} holds no PEM certificate`);
   return text;
+}
+
+/**
+ * The queue's limits: the file's `queue` section, each value overridden by its
+ * variable; 0 = no limit. Defaults: 10,000 tasks per model, 10 minutes.
+ */
+function loadQueueConfig(
+  env: Env,
+  file: z.infer<typeof fileSchema> | null,
+): { maxDepth: number | null; maxWaitMs: number | null } {
+  const depth = parseEnvValue(
+    env,
+    "DARKROOM_QUEUE_MAX_DEPTH",
+    intFrom("DARKROOM_QUEUE_MAX_DEPTH", 0, QUEUE_MAX_DEPTH_LIMIT),
+    file?.queue?.max_depth ?? 10_000,
+  );
+  const waitMs = parseEnvValue(
+    env,
+    "DARKROOM_QUEUE_MAX_WAIT_MS",
+    intFrom("DARKROOM_QUEUE_MAX_WAIT_MS", 0, QUEUE_MAX_WAIT_LIMIT_MS),
+    file?.queue?.max_wait_ms ?? 600_000,
+  );
+  return { maxDepth: depth === 0 ? null : depth, maxWaitMs: waitMs === 0 ? null : waitMs };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -402,6 +441,7 @@ export function loadConfig(env: Env = process.env): Config {
       ),
     },
     retention,
+    queue: loadQueueConfig(env, file),
     models,
     groups: loadGroups(file),
     channels: loadChannelsConfig(

@@ -37,3 +37,23 @@ export class DurationEstimator {
     return Math.max(1, Math.round(median));
   }
 }
+
+/**
+ * The estimate of a task submitted while its model's channels are open or full (issue
+ * 14): the usual estimate, plus the time until the first open channel admits again
+ * (a breaker's cool-down, an upstream's Retry-After), plus — added by the store, which
+ * knows the queue — one round of the usual estimate per `slots` tasks queued ahead.
+ * `slots` 0 = the queue does not lengthen the wait (the built-in sandbox's unlimited
+ * channel).
+ */
+export function waitingEstimate(
+  baseSeconds: number,
+  outlook: { reopensInMs: number; slots: number },
+): { estimatedSeconds: number; slots: number; roundSeconds: number } {
+  const reopen = Math.max(0, Math.ceil(outlook.reopensInMs / 1000));
+  return {
+    estimatedSeconds: baseSeconds + reopen,
+    slots: Number.isFinite(outlook.slots) ? Math.max(0, Math.floor(outlook.slots)) : 0,
+    roundSeconds: baseSeconds,
+  };
+}

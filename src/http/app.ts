@@ -53,6 +53,8 @@ export interface AppDeps {
   channelAdmin: ManageDeps;
   media: MediaStorage;
   estimator: DurationEstimator;
+  /** The most tasks of one model that may wait as pending; null = no limit (config.queue). */
+  queueMaxDepth: number | null;
   keys: KeyCache;
   signingSecret: Buffer;
   /** Turns a stored file's key into a signed, expiring public URL. */

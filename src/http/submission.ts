@@ -6,7 +6,7 @@
  */
 import type { ChannelRouter } from "../channels/router.js";
 import { ApiError } from "../core/errors.js";
-import type { DurationEstimator } from "../core/estimate.js";
+import { waitingEstimate, type DurationEstimator } from "../core/estimate.js";
 import { newTaskId } from "../core/ids.js";
 import type { ModelCatalogue } from "../core/models.js";
 import { reserveMicros } from "../core/money.js";
@@ -16,8 +16,13 @@ import type { KeyPrincipal, SubmitInput, SubmitResult } from "../store/store.js"
 export interface SubmissionDeps {
   catalogue: ModelCatalogue;
   validateOptions?: ValidateOptions;
-  channels: Pick<ChannelRouter, "availability">;
+  channels: Pick<ChannelRouter, "availability" | "queueOutlook">;
   estimator: Pick<DurationEstimator, "estimate">;
+  /**
+   * The most tasks of one model that may wait as pending (DARKROOM_QUEUE_MAX_DEPTH);
+   * null = no limit. Checked by the store, in the submission's own transaction.
+   */
+  queueMaxDepth: number | null;
 }
 
 export type PreparedSubmission =
@@ -27,7 +32,13 @@ export type PreparedSubmission =
    * upstream), when one applies. The input is then replay-only: an idempotent retry of
    * a submission that went through still gets its task back.
    */
-  | { ok: true; input: SubmitInput; refusal: ApiError | null };
+  | {
+      ok: true;
+      input: SubmitInput;
+      refusal: ApiError | null;
+      /** Retry-After for a `queue_full` refusal: when a queued task is likely to start. */
+      retryAfterSeconds: number;
+    };
 
 /** Validates and prices a body for `principal`; writes nothing. */
 export function prepareSubmission(
@@ -48,21 +59,31 @@ export function prepareSubmission(
       { param: "model" },
     );
   } else if (deps.channels.availability(request.model) === "unavailable") {
+    // Only a model with no enabled channel: open or full channels make a task wait.
     refusal = new ApiError(
       "service_unavailable",
       `No upstream is available for ${request.model} right now.`,
     );
   }
+  const outlook = deps.channels.queueOutlook(request.model);
+  const wait = waitingEstimate(deps.estimator.estimate(request.model), outlook);
   return {
     ok: true,
     refusal,
+    // A full queue frees a place when a channel reopens, or when a slot frees up.
+    retryAfterSeconds: Math.max(
+      1,
+      Math.ceil(outlook.reopensInMs / 1000) ||
+        Math.ceil(wait.roundSeconds / Math.max(1, wait.slots)),
+    ),
     input: {
       taskId: newTaskId(),
       principal,
       request,
       reserveMicros: reserveMicros(spec.priceMicros, request.n, principal.multiplierPpm),
       priceMicros: spec.priceMicros,
-      estimatedSeconds: deps.estimator.estimate(request.model),
+      estimatedSeconds: wait.estimatedSeconds,
+      queue: { maxQueued: deps.queueMaxDepth, slots: wait.slots, roundSeconds: wait.roundSeconds },
       nowMs,
       replayOnly: refusal !== null,
       idempotency,
@@ -70,10 +91,14 @@ export function prepareSubmission(
   };
 }
 
-/** The error a store verdict that created or replayed nothing answers with. */
+/**
+ * The error a store verdict that created or replayed nothing answers with;
+ * `retryAfterSeconds` from the prepared submission (for a full queue).
+ */
 export function refusalFor(
   result: Exclude<SubmitResult, { kind: "created" | "replayed" }>,
   refusal: ApiError | null,
+  retryAfterSeconds: number,
 ): ApiError {
   switch (result.kind) {
     case "idempotency_conflict":
@@ -90,6 +115,12 @@ export function refusalFor(
       );
     case "not_created":
       return refusal ?? new ApiError("internal_error");
+    case "queue_full":
+      return new ApiError(
+        "service_unavailable",
+        "Too many tasks are already waiting for this model's upstream; retry later.",
+        { headers: { "retry-after": String(retryAfterSeconds) } },
+      );
     case "too_many_active_tasks":
       return new ApiError("rate_limit_exceeded", "This API key has too many tasks in progress.", {
         headers: { "retry-after": "5" },

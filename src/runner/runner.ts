@@ -3,14 +3,22 @@
  * each claimed task to the pipeline, keeps every lease alive with one batched
  * heartbeat, and aborts a task whose lease was lost or that the caller cancelled.
  *
- * Wake-ups: `wake()` (a submission in this process) cuts the idle sleep short; the
- * poll interval bounds the delay for work submitted elsewhere (another process) and
- * for leases that lapse.
+ * Wake-ups: `wake()` (a submission in this process, a freed channel slot, a channel
+ * whose breaker reopens) cuts the idle sleep short; the poll interval bounds the delay
+ * for work submitted elsewhere (another process) and for leases that lapse.
+ *
+ * Queue expiry (issue 14): a task that waited as pending longer than `queueMaxWaitMs`
+ * (every channel of its model open or full all that time) is failed with
+ * service_unavailable and refunded in full, by the store's compare-and-set, so a claim
+ * or a cancel racing with it, here or in another process, wins or loses whole. The loop
+ * starts it beside a claim (its write joins the claim's batch), at most once a second
+ * and EXPIRE_BATCH tasks at a time: off the request path, in small writes, and
+ * idempotent across processes.
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { WakeableSleep } from "../core/wakeable-sleep.js";
-import type { ClaimedTask, Store } from "../store/store.js";
+import type { ClaimedTask, ExpiredTask, Store } from "../store/store.js";
 
 export interface RunnerOptions {
   concurrency: number;
@@ -22,6 +30,10 @@ export interface RunnerOptions {
    * claimed, so its tasks wait as pending and other models' tasks go ahead.
    */
   claimBudgets?: () => ReadonlyMap<string, number>;
+  /** A pending task older than this fails, refunded (see the header); null/absent = never. */
+  queueMaxWaitMs?: number | null;
+  /** Tasks this runner failed for waiting too long (their callbacks are queued). */
+  onExpired?: (tasks: ExpiredTask[]) => void;
 }
 
 /**
@@ -32,6 +44,9 @@ export interface RunnerOptions {
  */
 const CLAIM_BATCH = 256;
 const HEARTBEAT_BATCH = 500;
+/** Expired tasks per write: each is a settlement, so a long overdue queue goes in steps. */
+const EXPIRE_BATCH = 100;
+const EXPIRE_EVERY_MS = 1000;
 const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -72,6 +87,9 @@ export class Runner {
   /** In flight but finishing (see TaskPipeline): not counted against the concurrency. */
   private finishingCount = 0;
   private readonly now: () => number;
+  /** When the loop next looks for overdue pending tasks, and whether it is looking now. */
+  private nextExpiryAt = 0;
+  private expiring: Promise<void> | null = null;
 
   constructor(
     private readonly store: Store,
@@ -127,11 +145,14 @@ export class Runner {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const f of this.inFlight.values()) f.controller.abort(new TaskAbort("shutdown"));
     await this.loopDone;
+    await this.expiring;
     await Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
   }
 
   private async loop(): Promise<void> {
     while (this.running) {
+      // Not awaited: its write joins the claim's batch (one commit), and never delays it.
+      this.expireOverdue();
       const busy = this.inFlight.size - this.finishingCount;
       const want = Math.min(this.opts.concurrency - busy, CLAIM_BATCH);
       let claimed: ClaimedTask[] = [];
@@ -156,6 +177,38 @@ export class Runner {
       }
       if (!this.running) break;
       await this.idle.sleep(this.opts.pollIntervalMs);
+    }
+  }
+
+  /** Fails a batch of tasks that waited longer than the queue allows (see the header). */
+  private expireOverdue(): void {
+    const maxWait = this.opts.queueMaxWaitMs;
+    const t = this.now();
+    if (!maxWait || this.expiring || t < this.nextExpiryAt) return;
+    this.nextExpiryAt = t + Math.min(EXPIRE_EVERY_MS, maxWait);
+    this.expiring = this.expireBatch(t, maxWait).finally(() => (this.expiring = null));
+  }
+
+  private async expireBatch(t: number, maxWait: number): Promise<void> {
+    try {
+      const expired = await this.store.expirePending(
+        t - maxWait,
+        EXPIRE_BATCH,
+        {
+          code: "service_unavailable",
+          message: `No upstream could take the task within ${Math.ceil(maxWait / 1000)} s; it was not started and was refunded in full.`,
+        },
+        t,
+      );
+      if (expired.length === 0) return;
+      this.log.warn({ count: expired.length }, "failed tasks that waited too long for a channel");
+      this.opts.onExpired?.(expired);
+      if (expired.length === EXPIRE_BATCH) {
+        this.nextExpiryAt = t; // more may be overdue: look again at the next turn
+        this.wake();
+      }
+    } catch (err) {
+      this.log.error({ err }, "expiring overdue tasks failed; retrying later");
     }
   }
 

@@ -162,6 +162,18 @@ export async function startDarkroom(
           leaseMs: config.runner.leaseSeconds * 1000,
           pollIntervalMs: config.runner.pollIntervalMs,
           claimBudgets: () => router.claimBudgets(),
+          queueMaxWaitMs: config.queue.maxWaitMs,
+          onExpired: (tasks) => {
+            const at = Date.now();
+            for (const t of tasks)
+              events.emit("task:finished", {
+                taskId: t.id,
+                status: "failed",
+                model: t.model,
+                seconds: (at - t.createdMs) / 1000,
+                code: "service_unavailable",
+              });
+          },
         },
         log.child({ component: "runner" }),
       )
@@ -234,6 +246,7 @@ export async function startDarkroom(
     },
     media,
     estimator,
+    queueMaxDepth: config.queue.maxDepth,
     keys: new KeyCache(store, config.authCacheMs),
     signingSecret,
     signLink,

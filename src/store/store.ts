@@ -74,6 +74,15 @@ export interface SubmitInput {
    * that did go through must still get its task back.
    */
   replayOnly?: boolean;
+  /**
+   * The model's queue (issue 14): at most `maxQueued` of its tasks may be pending at
+   * once (null or absent = no limit); a submission that would exceed it creates nothing
+   * and answers `queue_full`. The created task's estimate grows with the model's tasks
+   * already pending (`ahead`), one round of `roundSeconds` per `slots` of them (the
+   * channels' capacity): `estimatedSeconds + floor(ahead / slots) × roundSeconds`
+   * (slots 0 or absent = no growth).
+   */
+  queue?: { maxQueued: number | null; slots: number; roundSeconds: number };
 }
 
 export type SubmitResult =
@@ -83,6 +92,8 @@ export type SubmitResult =
   | { kind: "insufficient_balance" }
   | { kind: "key_limit_exceeded" }
   | { kind: "too_many_active_tasks" }
+  /** The model already has `queue.maxQueued` tasks pending. */
+  | { kind: "queue_full" }
   /** replayOnly and there was nothing to replay. */
   | { kind: "not_created" };
 
@@ -112,6 +123,13 @@ export type TaskOutcome =
   | { kind: "failed"; code: FailureCode; message: string };
 
 export type MarkResult = "ok" | "lease_lost" | "cancel_requested" | "channel_full";
+
+/** A pending task failed by expirePending: it waited too long for a channel. */
+export interface ExpiredTask {
+  id: string;
+  model: string;
+  createdMs: number;
+}
 
 /** cancelled: a pending task, failed and refunded now; requested: the runner will stop it. */
 export type CancelResult = "cancelled" | "requested" | "not_cancellable";
@@ -255,6 +273,25 @@ export interface Store {
    * outlives the task. Returns how many tasks it deleted.
    */
   purgeTasks(createdBeforeMs: number, limit: number): Promise<number>;
+  /**
+   * Fails up to `limit` tasks that are still `pending` (never claimed, so no upstream was
+   * called) and were submitted before `cutoffMs`, oldest first, with `failure`: each is
+   * the same terminal move as a cancel of a pending task — a compare-and-set on the
+   * status, the whole hold released (ledger: capture 0, release all), the callback's
+   * outbox row — so a claim or a cancel racing with it wins or loses whole, never both.
+   * Safe to call from every process at once. Returns the tasks it failed.
+   */
+  expirePending(
+    cutoffMs: number,
+    limit: number,
+    failure: { code: FailureCode; message: string },
+    nowMs: number,
+  ): Promise<ExpiredTask[]>;
+  /**
+   * How many tasks of `model` are pending (queued for a channel), from a count the
+   * store keeps as tasks move: O(1), never a count over tasks.
+   */
+  queuedTasks(model: string): Promise<number>;
   /**
    * Per-key request counts shared by the deployment's API processes (rpm limits): adds
    * each `n` to its key's window, then answers the totals of these keys' windows (the

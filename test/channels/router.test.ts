@@ -1,6 +1,6 @@
 /** The ChannelRouter's accounting with an injected clock: slots, waiting, budgets, breakers, reloads. */
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { ChannelStore, StoredChannel } from "../../src/store/channels.js";
 import { loadChannelsConfig } from "../../src/config/channels.js";
 import { ChannelRouter } from "../../src/channels/router.js";
@@ -143,16 +143,39 @@ describe("ChannelRouter", () => {
     expect(router.health(router.get("a")!).state).toBe("closed");
   });
 
-  it("a model whose channels are all open is unavailable and has no budget; all disabled is unavailable", async () => {
-    const { router } = setup([ch("a", 0, 5), { ...ch("off", 0), model: "other", enabled: false }]);
+  it("a model whose channels are all open stays available (its tasks wait) with no budget; all disabled is unavailable", async () => {
+    const { router, clock } = setup([
+      ch("a", 0, 5),
+      { ...ch("off", 0), model: "other", enabled: false },
+    ]);
     await router.reload();
+    expect(router.queueOutlook("m")).toEqual({ reopensInMs: 0, slots: 5 });
     (await router.acquire("m", new Set(), signal()))!.failed("resource_exhausted", 60_000);
-    expect(router.availability("m")).toBe("unavailable");
+    // Issue 14: an open breaker delays; it does not refuse.
+    expect(router.availability("m")).toBe("available");
+    expect(router.queueOutlook("m")).toEqual({ reopensInMs: 60_000, slots: 5 });
+    clock.advance(20_000);
+    expect(router.queueOutlook("m").reopensInMs).toBe(40_000);
     expect(router.claimBudgets().get("m")).toBe(0);
     expect(router.hasUsableChannel("m")).toBe(true);
     expect(router.availability("other")).toBe("unavailable");
     // No usable channel at all: not budgeted, so its tasks are claimed and failed, not held.
     expect(router.claimBudgets().has("other")).toBe(false);
+  });
+
+  it("wakes the runner when an open breaker's cool-down ends, not at the next poll", async () => {
+    const { router, clock, woken } = setup([ch("a", 0, 2)]);
+    await router.reload();
+    const before = woken();
+    (await router.acquire("m", new Set(), signal()))!.failed("resource_exhausted", 40);
+    expect(router.claimBudgets().get("m")).toBe(0);
+    const settled = woken(); // the slot's release itself wakes once
+    expect(settled).toBeGreaterThan(before);
+    clock.advance(40);
+    // The reopen timer fires on its own: no acquire, no reload, no poll.
+    await vi.waitFor(() => expect(woken()).toBeGreaterThan(settled), { timeout: 5000 });
+    expect(router.claimBudgets().get("m")).toBe(1); // half-open: one probe
+    router.stop();
   });
 
   it("a waiter gives up when its signal aborts", async () => {

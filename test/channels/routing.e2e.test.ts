@@ -250,24 +250,37 @@ describe("circuit breaker", () => {
 });
 
 describe("a model whose only channel is rate limited", () => {
-  it("fails with resource_exhausted, answers 503 while the channel is open, and serves again after Retry-After", async () => {
+  const health = async (id: string) => (await admin(`/admin/v1/channels/${id}`)).json.health;
+
+  // Issue 14: an open breaker delays; it does not refuse.
+  it("fails the task that met the 429, queues the next ones as pending with a longer estimate, and runs them after Retry-After", async () => {
     fake.script("429-1", {
       kind: "error",
       code: "resource_exhausted",
       retryable: true,
-      retryAfterMs: 1000,
+      retryAfterMs: 4000,
     });
     const t = await submit("m-429", "limited");
     const { final } = await waitForTask(s, t.json.id);
     expect(final).toMatchObject({ status: "failed", error: { code: "resource_exhausted" } });
-    const during = await submit("m-429", "during");
-    expect(during.status).toBe(503);
-    const after = await until("accepted again", async () => {
-      const r = await submit("m-429", "after");
-      return r.status === 200 ? r : undefined;
-    });
-    expect((await waitForTask(s, after.json.id)).final.status).toBe("completed");
-    expect(fake.channelsFor("after")).toEqual(["429-1"]);
+    expect((await health("429-1")).state).toBe("open");
+    const during = await Promise.all([submit("m-429", "during 1"), submit("m-429", "during 2")]);
+    for (const r of during) {
+      expect(r.status).toBe(200);
+      expect(r.json.status).toBe("pending");
+      // The breaker's reopening (up to 4 s) on top of the usual estimate.
+      expect(r.json.task_info.estimated_time).toBeGreaterThan(t.json.task_info.estimated_time);
+    }
+    // Not claimed while the channel is open.
+    const views = await Promise.all(during.map((r) => s.api(`/v1/tasks/${r.json.id}`)));
+    expect(views.map((v) => v.json.status)).toEqual(["pending", "pending"]);
+    for (const r of during)
+      expect((await waitForTask(s, r.json.id)).final.status).toBe("completed");
+    expect([...fake.channelsFor("during 1"), ...fake.channelsFor("during 2")]).toEqual([
+      "429-1",
+      "429-1",
+    ]);
+    expect((await health("429-1")).state).toBe("closed");
   });
 });
 

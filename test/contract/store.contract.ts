@@ -234,6 +234,132 @@ export function storeContract(backend: string, open: OpenBackend): void {
       });
     });
 
+    describe("the queue: depth, estimate and expiry (issue 14)", () => {
+      const M2 = "doubao-seedream-4.5";
+      const queued = (model = "doubao-seedream-4.0") => s.store.queuedTasks(model);
+      const limit = (maxQueued: number | null, slots = 0, roundSeconds = 0) => ({
+        maxQueued,
+        slots,
+        roundSeconds,
+      });
+
+      it("counts each model's pending tasks through submit, claim, release, cancel and finish", async () => {
+        expect(await queued()).toBe(0);
+        const a = await created();
+        const b = await created();
+        await created();
+        await created({ body: { model: M2 } });
+        expect([await queued(), await queued(M2)]).toEqual([3, 1]);
+        const c = await claimOne();
+        expect(c.task.id).toBe(a);
+        expect(await queued()).toBe(2);
+        // Handed back by the runner: still processing for the client, not queued again.
+        expect(await s.store.releaseTask(a, c.leaseToken, now())).toBe(true);
+        expect(await queued()).toBe(2);
+        expect(await s.store.cancelTask(p.accountId, b, now())).toBe("cancelled");
+        expect(await queued()).toBe(1);
+        const again = await claimOne();
+        const failed: TaskOutcome = { kind: "failed", code: "service_error", message: "x" };
+        expect(await s.store.finishTask(again.task.id, again.leaseToken, failed, now())).toBe(true);
+        expect([await queued(), await queued(M2), await queued("never-used")]).toEqual([1, 1, 0]);
+      });
+
+      it("refuses a submission past maxQueued with queue_full and writes nothing", async () => {
+        for (let i = 0; i < 2; i++)
+          expect((await s.store.submitTask({ ...input(), queue: limit(2) })).kind).toBe("created");
+        const before = await balance();
+        const full = input();
+        expect(await s.store.submitTask({ ...full, queue: limit(2) })).toEqual({
+          kind: "queue_full",
+        });
+        expect(await balance()).toEqual(before);
+        expect((await s.store.getCredits(p.accountId, p.keyId))!.key.heldMicros).toBe(2 * PRICE);
+        expect(await s.admin.findTask(full.taskId)).toBeNull();
+        expect(await queued()).toBe(2);
+        // Another model has its own queue; no limit is no limit.
+        const other = { ...input({ body: { model: M2 } }), queue: limit(2) };
+        expect((await s.store.submitTask(other)).kind).toBe("created");
+        expect((await s.store.submitTask({ ...input(), queue: limit(null) })).kind).toBe("created");
+        // A claim makes room.
+        expect((await s.store.submitTask({ ...input(), queue: limit(3) })).kind).toBe("queue_full");
+        await claimOne();
+        expect((await s.store.submitTask({ ...input(), queue: limit(3) })).kind).toBe("created");
+      });
+
+      it("decides submissions made at once against the same queue, each counted once", async () => {
+        const inputs = Array.from({ length: 5 }, () => ({ ...input(), queue: limit(3) }));
+        const results = await Promise.all(inputs.map((i) => s.store.submitTask(i)));
+        expect(results.filter((r) => r.kind === "created")).toHaveLength(3);
+        expect(results.filter((r) => r.kind === "queue_full")).toHaveLength(2);
+        expect(await queued()).toBe(3);
+        expect((await balance()).held).toBe(3 * PRICE);
+      });
+
+      it("lengthens the estimate by one round per `slots` tasks queued ahead, as stored", async () => {
+        const estimates: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const r = await s.store.submitTask({ ...input(), queue: limit(null, 2, 10) });
+          if (r.kind !== "created") throw new Error(r.kind);
+          const view = await s.store.getTask(p.accountId, r.task.id);
+          expect(view!.estimatedSeconds).toBe(r.task.estimatedSeconds);
+          estimates.push(r.task.estimatedSeconds);
+        }
+        expect(estimates).toEqual([45, 45, 55, 55, 65]);
+        // No slots: the queue does not lengthen the estimate.
+        const r = await s.store.submitTask({ ...input(), queue: limit(null, 0, 10) });
+        expect(r).toMatchObject({ kind: "created", task: { estimatedSeconds: 45 } });
+      });
+
+      it("expires overdue pending tasks oldest first, refunded in full with a callback, once", async () => {
+        const failure = { code: "service_unavailable" as const, message: "Waited too long." };
+        const running = await created();
+        const claimed = await claimOne();
+        expect(claimed.task.id).toBe(running);
+        const cancelled = await created();
+        await s.store.cancelTask(p.accountId, cancelled, now());
+        const old1 = await created({ body: { callback_url: "https://hooks.example/q" } });
+        const old2 = await created({ body: { model: M2 } });
+        const old3 = await created();
+        const cutoff = now();
+        const young = await created();
+        const heldBefore = (await balance()).held;
+        // In steps: the two oldest, then the rest; never the claimed, cancelled or young.
+        const first = await s.store.expirePending(cutoff, 2, failure, now());
+        expect(first.map((t) => t.id)).toEqual([old1, old2]);
+        expect(first[1]).toMatchObject({ model: M2 });
+        expect(first[1]!.createdMs).toBeLessThan(cutoff);
+        const second = await s.store.expirePending(cutoff, 10, failure, now());
+        expect(second.map((t) => t.id)).toEqual([old3]);
+        expect(await s.store.expirePending(cutoff, 10, failure, now())).toEqual([]);
+        for (const id of [old1, old2, old3])
+          expect(await s.store.getTask(p.accountId, id)).toMatchObject({
+            status: "failed",
+            errorCode: "service_unavailable",
+            errorMessage: "Waited too long.",
+            creditsUsedMicros: 0,
+          });
+        expect((await balance()).held).toBe(heldBefore - 3 * PRICE);
+        expect((await balance()).used).toBe(0);
+        const ledger = await s.admin.listLedger(
+          { taskId: old1 },
+          { pageSize: 10, start: { page: 1 } },
+        );
+        expect(ledger.data.map((e) => [e.kind, e.amountMicros]).sort()).toEqual([
+          ["capture", 0],
+          ["release", PRICE],
+          ["reserve", PRICE],
+        ]);
+        const deliveries = await s.outbox.listDeliveries({}, { pageSize: 10, start: { page: 1 } });
+        expect(deliveries.data.map((d) => d.taskId)).toEqual([old1]);
+        expect([await queued(), await queued(M2)]).toEqual([1, 0]);
+        // The expired tasks are terminal: a cancel or a claim finds nothing to take.
+        expect(await s.store.cancelTask(p.accountId, old1, now())).toBe("not_cancellable");
+        const next = await s.store.claimTasks("r2", 10, LEASE, now());
+        expect(next.map((c) => c.task.id)).toEqual([young]);
+        expect((await s.store.getTask(p.accountId, running))!.status).toBe("processing");
+      });
+    });
+
     describe("idempotency", () => {
       const idem = (key: string, requestHash: string, nowMs: number) => ({
         ...input({ nowMs }),

@@ -48,6 +48,7 @@ const { app } = buildApp({
   channelAdmin: channelAdminFor(channels),
   media: new FsStorage("/nonexistent-darkroom-test"),
   estimator: new DurationEstimator(() => 45),
+  queueMaxDepth: null,
   keys: new KeyCache(brokenStore, 0),
   signingSecret: Buffer.from("x"),
   signLink: (k) => k,

@@ -84,7 +84,7 @@ export function createSubmitFastPath(deps: SubmitFastPathDeps): FastPath {
             // Only an Idempotency-Key replays, and those are the route's.
             failed(new Error("the store replayed a submission that had no idempotency key"));
           } else {
-            answer(res, refusalFor(result, null));
+            answer(res, refusalFor(result, null, prepared.retryAfterSeconds));
           }
         }, failed);
       } catch (err) {

@@ -43,7 +43,7 @@ export function generationRoutes(app: FastifyInstance, deps: GenerationRouteDeps
         Date.now(),
       );
       if (!prepared.ok) throw prepared.error;
-      const { input, refusal } = prepared;
+      const { input, refusal, retryAfterSeconds } = prepared;
       // A refusal that does not depend on the body's validity: an idempotent retry of a
       // submission that went through still gets its task back (checked by the store).
       if (refusal && !idempotencyKey) throw refusal;
@@ -57,7 +57,7 @@ export function generationRoutes(app: FastifyInstance, deps: GenerationRouteDeps
           reply.header("idempotency-replayed", "true");
           return taskView(result.task, deps.signLink);
         default:
-          throw refusalFor(result, refusal);
+          throw refusalFor(result, refusal, retryAfterSeconds);
       }
     },
   );

@@ -16,6 +16,7 @@ import { listing } from "./004_listing.js";
 import { retention } from "./005_retention.js";
 import { cluster } from "./006_cluster.js";
 import { rates } from "./007_rates.js";
+import { queue } from "./008_queue.js";
 
 const STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
@@ -25,6 +26,7 @@ const STEPS: Array<[name: string, statements: string[]]> = [
   ["005_retention", retention],
   ["006_cluster", cluster],
   ["007_rates", rates],
+  ["008_queue", queue],
 ];
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

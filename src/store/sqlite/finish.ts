@@ -11,7 +11,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Database, Statement } from "better-sqlite3";
-import type { CancelResult, TaskOutcome } from "../store.js";
+import type { FailureCode } from "../../core/types.js";
+import type { CancelResult, ExpiredTask, TaskOutcome } from "../store.js";
 
 interface FinishRow {
   account_id: string;
@@ -22,7 +23,15 @@ interface FinishRow {
 
 export class SqliteFinisher {
   private readonly sql: Record<
-    "move" | "cancelPending" | "requestCancel" | "account" | "key" | "ledger" | "outbox",
+    | "move"
+    | "cancelPending"
+    | "overdue"
+    | "expirePending"
+    | "requestCancel"
+    | "account"
+    | "key"
+    | "ledger"
+    | "outbox",
     Statement
   >;
 
@@ -41,6 +50,19 @@ export class SqliteFinisher {
            credits_used_micros = 0, finished_ms = @now, updated_ms = @now
          WHERE id = @id AND account_id = @account AND status = 'pending'
          RETURNING account_id, api_key_id, credits_reserved_micros, callback_url`,
+      ),
+      // Oldest first, through the tasks_pending index: O(limit), however long the queue.
+      overdue: db
+        .prepare(
+          `SELECT id FROM tasks WHERE status = 'pending' AND run_after_ms < @cutoff ORDER BY run_after_ms LIMIT @limit`,
+        )
+        .pluck(),
+      // Like cancelPending: no lease, the compare-and-set is on the status alone.
+      expirePending: db.prepare(
+        `UPDATE tasks SET status = 'failed', error_code = @code, error_message = @message,
+           credits_used_micros = 0, finished_ms = @now, updated_ms = @now
+         WHERE id = @id AND status = 'pending'
+         RETURNING account_id, api_key_id, credits_reserved_micros, callback_url, model, created_ms`,
       ),
       requestCancel: db.prepare(
         `UPDATE tasks SET cancel_requested = 1, updated_ms = @now
@@ -89,6 +111,34 @@ export class SqliteFinisher {
     if (this.sql.requestCancel.get({ id: taskId, account: accountId, now: nowMs }))
       return "requested";
     return "not_cancellable";
+  }
+
+  /**
+   * Fails pending tasks submitted before `cutoffMs` (they waited too long for a
+   * channel), refunded in full, each by the same compare-and-set and settlement as a
+   * cancel of a pending task.
+   */
+  expire(
+    cutoffMs: number,
+    limit: number,
+    failure: { code: FailureCode; message: string },
+    nowMs: number,
+  ): ExpiredTask[] {
+    const ids = this.sql.overdue.all({ cutoff: cutoffMs, limit }) as string[];
+    const expired: ExpiredTask[] = [];
+    for (const id of ids) {
+      const moved = this.sql.expirePending.get({
+        id,
+        code: failure.code,
+        message: failure.message,
+        now: nowMs,
+      }) as (FinishRow & { model: string; created_ms: number }) | undefined;
+      if (!moved) continue;
+      settle(this.sql, id, moved, 0, nowMs);
+      this.enqueueCallback(id, moved, nowMs);
+      expired.push({ id, model: moved.model, createdMs: Number(moved.created_ms) });
+    }
+    return expired;
   }
 
   /** The terminal move and its settlement; false (nothing written) when the lease is gone. */

@@ -18,6 +18,7 @@ import type {
   RequestCount,
   ClaimedTask,
   CreditsView,
+  ExpiredTask,
   KeyPrincipal,
   Store,
   SubmitInput,
@@ -28,7 +29,7 @@ import type {
   TaskPage,
   TaskView,
 } from "../store.js";
-import type { StoredImage } from "../../core/types.js";
+import type { FailureCode, StoredImage } from "../../core/types.js";
 import type { SqliteConnection } from "./connection.js";
 import { SqliteTaskList } from "./list.js";
 import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "../rows.js";
@@ -41,6 +42,7 @@ export class SqliteStore implements Store {
   private readonly getTaskStmt: Database.Statement;
   private readonly findKey: Database.Statement;
   private readonly balance: Database.Statement;
+  private readonly queued: Database.Statement;
 
   /** `conn` must be open (schema in place). */
   constructor(private readonly conn: SqliteConnection) {
@@ -55,6 +57,8 @@ export class SqliteStore implements Store {
     this.balance = conn.prepare(
       `SELECT id, balance_micros, held_micros, used_micros FROM accounts WHERE id = ?`,
     );
+    // 008_queue's count: one row per model.
+    this.queued = conn.prepare(`SELECT pending FROM model_queue WHERE model = ?`).pluck();
   }
 
   async getSetting(key: string): Promise<string | null> {
@@ -243,6 +247,20 @@ export class SqliteStore implements Store {
     nowMs: number,
   ): Promise<boolean> {
     return this.conn.enqueue({ kind: "finish", taskId, leaseToken, outcome, nowMs });
+  }
+
+  async expirePending(
+    cutoffMs: number,
+    limit: number,
+    failure: { code: FailureCode; message: string },
+    nowMs: number,
+  ): Promise<ExpiredTask[]> {
+    if (limit <= 0) return [];
+    return this.conn.enqueue({ kind: "expire", cutoffMs, limit, failure, nowMs });
+  }
+
+  async queuedTasks(model: string): Promise<number> {
+    return Number((this.queued.get(model) as number | undefined) ?? 0);
   }
 
   async recentDurations(

@@ -42,6 +42,10 @@ export interface SubmitRow {
   idemKey: string | null;
   idemHash: string | null;
   replayOnly: boolean;
+  /** The model's queue depth limit (null = none) and how its estimate grows (SubmitInput.queue). */
+  maxQueued: number | null;
+  queueSlots: number;
+  queueRoundSeconds: number;
 }
 
 export function toSubmitRow(input: SubmitInput): SubmitRow {
@@ -63,16 +67,25 @@ export function toSubmitRow(input: SubmitInput): SubmitRow {
     idemKey: input.idempotency?.key ?? null,
     idemHash: input.idempotency?.requestHash ?? null,
     replayOnly: input.replayOnly === true,
+    maxQueued: input.queue?.maxQueued ?? null,
+    queueSlots: input.queue?.slots ?? 0,
+    queueRoundSeconds: input.queue?.roundSeconds ?? 0,
   };
 }
 
 /**
- * What the write decided. "created" carries no record: the caller builds it from its
- * own input (createdTask), so nothing but the verdict crosses back from the thread.
+ * What the write decided. "created" carries no record, only the estimate the write
+ * settled on (it depends on the queue ahead): the caller builds the record from its own
+ * input (createdTask), so nothing but the verdict crosses back from the thread.
  */
-export type WriteResult = Exclude<SubmitResult, { kind: "created" }> | { kind: "created" };
+export type WriteResult =
+  Exclude<SubmitResult, { kind: "created" }> | { kind: "created"; estimatedSeconds: number };
 
-const CREATED: WriteResult = { kind: "created" };
+/** A model's queue as read at the start of the batch, and what the batch adds to it. */
+interface QueueTotals {
+  pending: number;
+  added: number;
+}
 
 /** A key's row as read at the start of the batch, and what the batch adds to it. */
 interface KeyTotals {
@@ -106,9 +119,11 @@ export class SubmitBatch {
     | "whyKeyRefused"
     | "holdAccount"
     | "releaseKeyHold"
+    | "releaseAccountHold"
     | "insertLedger"
     | "insertTask"
-    | "getTask",
+    | "getTask"
+    | "queued",
     Statement
   >;
 
@@ -151,6 +166,9 @@ export class SubmitBatch {
       releaseKeyHold: db.prepare(
         `UPDATE api_keys SET held_micros = held_micros - @amount, active_tasks = active_tasks - 1 WHERE id = @id`,
       ),
+      releaseAccountHold: db.prepare(
+        `UPDATE accounts SET held_micros = held_micros - @amount WHERE id = @id`,
+      ),
       insertLedger: db.prepare(
         `INSERT INTO ledger_entries (account_id, api_key_id, task_id, kind, amount_micros, balance_after_micros, held_after_micros, reason, created_ms)
          VALUES (?, ?, ?, 'reserve', ?, ?, ?, NULL, ?)`,
@@ -161,6 +179,8 @@ export class SubmitBatch {
          VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getTask: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
+      // Kept by 008_queue's triggers: O(1), however long the queue.
+      queued: db.prepare(`SELECT pending FROM model_queue WHERE model = ?`).pluck(),
     };
     // A nested transaction() runs as a SAVEPOINT inside the batch's transaction.
     this.isolated = db.transaction((row: SubmitRow) => this.submitIsolated(row));
@@ -174,7 +194,8 @@ export class SubmitBatch {
   decideAll(batch: readonly SubmitRow[]): WriteResult[] {
     const keys = new Map<string, KeyTotals | null>();
     const accounts = new Map<string, AccountTotals | null>();
-    const results = batch.map((row) => this.decide(row, keys, accounts));
+    const queues = new Map<string, QueueTotals>();
+    const results = batch.map((row) => this.decide(row, keys, accounts, queues));
     for (const [id, k] of keys) {
       if (!k || k.addActive === 0) continue;
       const r = this.sql.addKeyHolds.run(k.addHeld, k.addActive, id, k.held, k.active);
@@ -193,6 +214,7 @@ export class SubmitBatch {
     row: SubmitRow,
     keys: Map<string, KeyTotals | null>,
     accounts: Map<string, AccountTotals | null>,
+    queues: Map<string, QueueTotals>,
   ): WriteResult {
     const replay = this.idempotency(row);
     if (replay) return replay;
@@ -237,11 +259,25 @@ export class SubmitBatch {
     }
     if (!a || a.balance - (a.held + a.addHeld) < amount) return { kind: "insufficient_balance" };
 
+    // Read before this batch inserts any task of the model (its first row is decided
+    // before its first insert); the triggers then count the inserts, this total too.
+    let q = queues.get(row.model);
+    if (q === undefined) {
+      q = { pending: this.queuedNow(row.model), added: 0 };
+      queues.set(row.model, q);
+    }
+    const ahead = q.pending + q.added;
+    if (row.maxQueued !== null && ahead >= row.maxQueued) return { kind: "queue_full" };
+
     k.addHeld += amount;
     k.addActive += 1;
     a.addHeld += amount;
-    this.insert(row, a.balance, a.held + a.addHeld);
-    return CREATED;
+    q.added += 1;
+    return this.insert(row, a.balance, a.held + a.addHeld, ahead);
+  }
+
+  private queuedNow(model: string): number {
+    return Number((this.sql.queued.get(model) as number | undefined) ?? 0);
   }
 
   /** The careful way: conditional UPDATEs per submission, inside its own savepoint. */
@@ -249,6 +285,7 @@ export class SubmitBatch {
     const replay = this.idempotency(row);
     if (replay) return replay;
     const amount = row.reserveMicros;
+    const ahead = this.queuedNow(row.model);
     if (!this.sql.holdKey.get({ id: row.keyId, amount })) {
       const why = this.sql.whyKeyRefused.get(row.keyId) as { busy: number } | undefined;
       return { kind: why?.busy ? "too_many_active_tasks" : "key_limit_exceeded" };
@@ -259,8 +296,14 @@ export class SubmitBatch {
       this.sql.releaseKeyHold.run({ id: row.keyId, amount });
       return { kind: "insufficient_balance" };
     }
-    this.insert(row, acct.balance_micros, acct.held_micros);
-    return CREATED;
+    if (row.maxQueued !== null && ahead >= row.maxQueued) {
+      // Inside its own savepoint: throwing would undo the holds, but a refusal is a
+      // value, so they are given back by hand, as for a refused account above.
+      this.sql.releaseKeyHold.run({ id: row.keyId, amount });
+      this.sql.releaseAccountHold.run({ id: row.accountId, amount });
+      return { kind: "queue_full" };
+    }
+    return this.insert(row, acct.balance_micros, acct.held_micros, ahead);
   }
 
   /**
@@ -282,8 +325,18 @@ export class SubmitBatch {
     return row.replayOnly ? { kind: "not_created" } : null;
   }
 
-  /** The accepted submission's rows: its reserve entry, the task, its idempotency key. */
-  private insert(row: SubmitRow, balanceAfter: number, heldAfter: number): void {
+  /**
+   * The accepted submission's rows: its reserve entry, the task, its idempotency key.
+   * `ahead`: the model's tasks queued before it, which lengthen its estimate.
+   */
+  private insert(
+    row: SubmitRow,
+    balanceAfter: number,
+    heldAfter: number,
+    ahead: number,
+  ): WriteResult {
+    const rounds = row.queueSlots > 0 ? Math.floor(ahead / row.queueSlots) : 0;
+    const estimatedSeconds = row.estimatedSeconds + rounds * Math.max(0, row.queueRoundSeconds);
     this.sql.insertLedger.run(
       row.accountId,
       row.keyId,
@@ -304,7 +357,7 @@ export class SubmitBatch {
       row.priceMicros,
       row.multiplierPpm,
       row.reserveMicros,
-      row.estimatedSeconds,
+      estimatedSeconds,
       row.callbackUrl,
       row.nowMs, // run_after_ms
       Math.floor(row.nowMs / 1000),
@@ -313,11 +366,15 @@ export class SubmitBatch {
     );
     if (row.idemKey !== null)
       this.sql.insertIdem.run(row.accountId, row.idemKey, row.idemHash, row.taskId, row.nowMs);
+    return { kind: "created", estimatedSeconds };
   }
 }
 
-/** The record of a task this input created, built from what was written: no read-back. */
-export function createdTask(input: SubmitInput): TaskRecord {
+/**
+ * The record of a task this input created, built from what was written: no read-back.
+ * `estimatedSeconds`: what the write settled on (the input's, plus the queue ahead).
+ */
+export function createdTask(input: SubmitInput, estimatedSeconds: number): TaskRecord {
   const { principal: p, request: req } = input;
   return {
     id: input.taskId,
@@ -328,7 +385,7 @@ export function createdTask(input: SubmitInput): TaskRecord {
     userGroup: p.groupName,
     creditsReservedMicros: input.reserveMicros,
     creditsUsedMicros: null,
-    estimatedSeconds: input.estimatedSeconds,
+    estimatedSeconds,
     results: [],
     errorCode: null,
     errorMessage: null,

@@ -17,7 +17,15 @@
  * only the write that broke fails.
  */
 import type { Database } from "better-sqlite3";
-import type { CancelResult, ClaimedTask, MarkResult, RequestCount, TaskOutcome } from "../store.js";
+import type { FailureCode } from "../../core/types.js";
+import type {
+  CancelResult,
+  ClaimedTask,
+  ExpiredTask,
+  MarkResult,
+  RequestCount,
+  TaskOutcome,
+} from "../store.js";
 import type { AttemptResultInput, ClaimedDelivery } from "../webhooks.js";
 import { SqliteLeases } from "./claim.js";
 import { SqliteFinisher } from "./finish.js";
@@ -57,6 +65,13 @@ export type WriteOp =
   | { kind: "progress"; taskId: string; leaseToken: string; progress: number; nowMs: number }
   | { kind: "finish"; taskId: string; leaseToken: string; outcome: TaskOutcome; nowMs: number }
   | { kind: "cancel"; accountId: string; taskId: string; nowMs: number }
+  | {
+      kind: "expire";
+      cutoffMs: number;
+      limit: number;
+      failure: { code: FailureCode; message: string };
+      nowMs: number;
+    }
   | { kind: "claimDeliveries"; limit: number; leaseMs: number; nowMs: number }
   | { kind: "recordAttempt"; input: AttemptResultInput }
   | { kind: "releaseDelivery"; id: string; leaseToken: string }
@@ -73,6 +88,7 @@ export interface WriteResults {
   progress: boolean;
   finish: boolean;
   cancel: CancelResult;
+  expire: ExpiredTask[];
   claimDeliveries: ClaimedDelivery[];
   recordAttempt: boolean;
   releaseDelivery: boolean;
@@ -193,6 +209,8 @@ export class WriteBatch {
         return this.finisher.finish(op.taskId, op.leaseToken, op.outcome, op.nowMs);
       case "cancel":
         return this.finisher.cancel(op.accountId, op.taskId, op.nowMs);
+      case "expire":
+        return this.finisher.expire(op.cutoffMs, op.limit, op.failure, op.nowMs);
       case "claimDeliveries":
         return this.outbox.claimDue(op.limit, op.leaseMs, op.nowMs);
       case "recordAttempt":

@@ -95,7 +95,7 @@ export class SqliteWriter {
     private readonly opts: WriterOptions,
   ) {
     this.inline = new WriteBatch(db);
-    this.taskExists = db.prepare(`SELECT 1 FROM tasks WHERE id = ?`).pluck();
+    this.taskExists = db.prepare(`SELECT estimated_s FROM tasks WHERE id = ?`).pluck();
     if (opts.threadFile) this.startThread(opts.threadFile);
     else this.markReady(false);
   }
@@ -110,7 +110,9 @@ export class SqliteWriter {
       op: { kind: "submit", row: toSubmitRow(input) },
       input,
     })) as WriteResult;
-    return r.kind === "created" ? { kind: "created", task: createdTask(input) } : r;
+    return r.kind === "created"
+      ? { kind: "created", task: createdTask(input, r.estimatedSeconds) }
+      : r;
   }
 
   /** Any other write, answered once its batch has committed. */
@@ -309,8 +311,13 @@ export class SqliteWriter {
       `the writer thread stopped (${err.message}) before confirming this write; it may or may not have been made`,
     );
     for (const p of batches.flat()) {
-      if (p.op.kind !== "submit") p.reject(unknown);
-      else if (this.taskExists.get(p.op.row.taskId) !== undefined) p.resolve({ kind: "created" });
+      if (p.op.kind !== "submit") {
+        p.reject(unknown);
+        continue;
+      }
+      const estimated = this.taskExists.get(p.op.row.taskId) as number | undefined;
+      if (estimated !== undefined)
+        p.resolve({ kind: "created", estimatedSeconds: Number(estimated) } satisfies WriteResult);
       else redo.push(p);
     }
     if (redo.length > 0) this.settleInline(redo);
