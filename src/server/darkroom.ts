@@ -41,6 +41,7 @@ import type { WebhookStore } from "../store/webhooks.js";
 import { WebhookDispatcher } from "../webhooks/dispatcher.js";
 import { safeWebhookSender } from "../webhooks/sender.js";
 import { bootstrapIfEmpty, type BootstrapOutcome } from "./bootstrap.js";
+import { startObservability } from "./observability.js";
 
 export interface Darkroom {
   url: string;
@@ -183,6 +184,17 @@ export async function startDarkroom(
       )
     : null;
   events.on("task:finished", () => dispatcher?.wake());
+  if (dispatcher) dispatcher.onAttempt = (e) => events.emit("webhook:attempt", e);
+  const obs = startObservability({
+    config,
+    events,
+    log,
+    store,
+    router,
+    models: () => catalogue.list().map((m) => m.id),
+    runner: () =>
+      runner ? { inFlight: runner.activeCount, concurrency: config.runner.concurrency } : null,
+  });
 
   const monitor = new ProcessMonitor();
   const connectionDefaults = defaultConnectionLimits(openFileLimit(), config.trustProxy !== false);
@@ -214,15 +226,23 @@ export async function startDarkroom(
     onCancelRequested: async (taskId) => {
       await runner?.cancel(taskId);
     },
-    onSubmitted: (taskId, model) => {
-      events.emit("task:submitted", { taskId, model });
+    onSubmitted: (task, requestId) => {
+      events.emit("task:submitted", {
+        taskId: task.id,
+        model: task.model,
+        accountId: task.accountId,
+        keyId: task.apiKeyId,
+        requestId,
+        reservedMicros: task.creditsReservedMicros,
+      });
       runner?.wake();
     },
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     accessLog: config.accessLog,
     fastPaths: config.fastPaths,
-    edgeHooks: opts.edgeHooks ?? [],
+    edgeHooks: [...obs.edgeHooks, ...(opts.edgeHooks ?? [])],
+    metrics: obs.endpoint,
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,
       perAddress:
@@ -275,6 +295,7 @@ export async function startDarkroom(
         await dispatcher?.stop();
         await stores.close();
         monitor.stop();
+        obs.stop();
       })();
       return stopping;
     },

@@ -49,6 +49,8 @@ export interface TaskView extends PublicTaskSource {
 
 /** The whole task, as the runner needs it. */
 export interface TaskRecord extends TaskView {
+  /** When it was submitted, unix ms (`createdAt` is the same instant in seconds). */
+  createdMs: number;
   accountId: string;
   apiKeyId: string;
   finishedAt: number | null;
@@ -143,6 +145,13 @@ export interface TaskPage {
   next: TaskPosition | null;
 }
 
+/** One model's tasks in one active status (Store.activeTaskCounts); models with none are left out. */
+export interface ActiveTaskCount {
+  model: string;
+  status: "pending" | "processing";
+  count: number;
+}
+
 /** Opened, migrated and closed by the factory (store/open.ts), with its sibling stores. */
 export interface Store {
   /** Key-value settings that must survive restarts (signing secret, admin token hash). */
@@ -222,6 +231,12 @@ export interface Store {
     outcome: TaskOutcome,
     nowMs: number,
   ): Promise<boolean>;
+  /**
+   * Tasks waiting (`pending`) and running (`processing`) per model, over every account
+   * and process: the queue depth a metrics scrape reads. Must stay cheap at any number
+   * of tasks: summed from kept counts (task_counts), never a COUNT over the tasks.
+   */
+  activeTaskCounts(): Promise<ActiveTaskCount[]>;
   /**
    * Recent completed durations (seconds) of each of `models`, newest first, to seed
    * estimates at start: O(models × limit), never a scan of the task history.
