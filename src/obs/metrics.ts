@@ -207,22 +207,16 @@ export class DarkroomMetrics {
     scrapeGauge(
       registers,
       "darkroom_runner_in_flight",
-      "Tasks this process's runner is working on (absent when it runs no runner).",
+      "Tasks this process's runner is working on (0 when it runs no runner).",
       [],
-      (g) => {
-        const r = runner();
-        if (r) g.set(r.inFlight);
-      },
+      (g) => g.set(runner()?.inFlight ?? 0),
     );
     scrapeGauge(
       registers,
       "darkroom_runner_concurrency",
-      "How many tasks this process's runner works on at most.",
+      "How many tasks this process's runner works on at most (0: it runs no runner).",
       [],
-      (g) => {
-        const r = runner();
-        if (r) g.set(r.concurrency);
-      },
+      (g) => g.set(runner()?.concurrency ?? 0),
     );
     const perChannel = (name: string, help: string, value: (c: ChannelSnapshot) => number | null) =>
       scrapeGauge(registers, name, help, ["channel", "model", "provider"], (g) => {

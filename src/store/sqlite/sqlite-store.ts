@@ -242,16 +242,22 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * One row per account, model and active status is read: at ten thousand accounts that
-   * is tens of milliseconds, too long for the event loop, so a file's read runs on a
-   * short-lived thread of its own (read-thread.ts); a scrape every few seconds can wait
-   * for it. An in-memory database (tests) is read here.
+   * Up to two rows per account and model are read: a few hundred accounts take well
+   * under a millisecond, but ten thousand took 40 ms (240 under load), too long for the
+   * event loop. Past COUNTS_ON_THREAD_ABOVE_ACCOUNTS (the accounts' highest rowid: an
+   * O(log n) estimate) a file's read runs on a short-lived thread of its own
+   * (read-thread.ts), which costs tens of milliseconds to start: a scrape can wait.
    */
   async activeTaskCounts(): Promise<ActiveTaskCount[]> {
+    const accounts = this.conn.prepare(`SELECT MAX(rowid) AS n FROM accounts`).get() as {
+      n: number | null;
+    };
+    const onThread =
+      this.conn.file !== ":memory:" && Number(accounts.n ?? 0) > COUNTS_ON_THREAD_ABOVE_ACCOUNTS;
     const rows = (
-      this.conn.file === ":memory:"
-        ? this.conn.prepare(ACTIVE_TASK_COUNTS_SQL).all()
-        : (await readOnThread(this.conn.file, [ACTIVE_TASK_COUNTS_SQL]))[0]!
+      onThread
+        ? (await readOnThread(this.conn.file, [ACTIVE_TASK_COUNTS_SQL]))[0]!
+        : this.conn.prepare(ACTIVE_TASK_COUNTS_SQL).all()
     ) as Array<{ model: string; status: ActiveTaskCount["status"]; n: number }>;
     // Summed here: grouping in SQL sorted every row in a temporary b-tree (4× the walk).
     const sums = new Map<string, ActiveTaskCount>();
@@ -282,6 +288,9 @@ export class SqliteStore implements Store {
  */
 export const RECENT_DURATIONS_SQL = `SELECT model, (finished_ms - created_ms) / 1000.0 AS seconds
   FROM tasks WHERE status = 'completed' AND model = ? ORDER BY finished_ms DESC LIMIT ?`;
+
+/** Above this many accounts the queue's read runs on a thread (activeTaskCounts). */
+export const COUNTS_ON_THREAD_ABOVE_ACCOUNTS = 500;
 
 /**
  * The queue per model, from the counts the triggers keep (migration 004): a walk of
