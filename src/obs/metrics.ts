@@ -14,19 +14,12 @@
  * composition root passes in. Label values are bounded: models and channels are the
  * operator's, routes are patterns (never the URL), codes come from closed catalogues.
  *
- * Per request the cost is a map lookup, a counter increment and a histogram
- * observation: the label children of each (method, route, handler, status) are made
- * once and kept.
+ * Per request the cost is a few map lookups and additions (request-metrics.ts says
+ * why not prom-client's own increments there).
  */
-import {
-  collectDefaultMetrics,
-  Counter,
-  Gauge,
-  Histogram,
-  Registry,
-  type LabelValues,
-} from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { MICROS_PER_CREDIT } from "../core/money.js";
+import { RequestMetrics } from "./request-metrics.js";
 import { subscribe, type DarkroomEventBus, type EventHandlers } from "./events.js";
 
 /** A channel as the metrics see it (the router's list and health, flattened). */
@@ -64,22 +57,13 @@ const QUEUE_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 9
 const TASK_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600];
 const WEBHOOK_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-type Labels<N extends string> = LabelValues<N>;
-
-interface RequestSeries {
-  count: { inc(): void };
-  duration: { observe(v: number): void };
-}
-
 export class DarkroomMetrics {
   readonly registry = new Registry();
-  private readonly requestSeries = new Map<string, RequestSeries>();
+  private readonly requests: RequestMetrics;
   private sources: MetricsSources | null = null;
   /** The queue read of the scrape in progress: both queue gauges share it. */
   private queueRead: ReturnType<MetricsSources["activeTasks"]> | null = null;
 
-  private readonly httpRequests: Counter<"method" | "route" | "handler" | "status">;
-  private readonly httpDuration: Histogram<"method" | "route" | "status">;
   private readonly submitted: Counter<"model">;
   private readonly claimed: Counter<"model">;
   private readonly finished: Counter<"model" | "status" | "code">;
@@ -98,19 +82,20 @@ export class DarkroomMetrics {
     if (opts.defaultLabels) this.registry.setDefaultLabels(opts.defaultLabels);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
-    this.httpRequests = new Counter({
-      name: "darkroom_http_requests_total",
-      help: "HTTP requests answered, by method, route pattern, handler (framework or a fast path) and status.",
-      labelNames: ["method", "route", "handler", "status"],
-      registers,
-    });
-    this.httpDuration = new Histogram({
-      name: "darkroom_http_request_duration_seconds",
-      help: "From a request's arrival to its answer written (or the connection gone).",
-      labelNames: ["method", "route", "status"],
-      buckets: HTTP_BUCKETS,
-      registers,
-    });
+    this.requests = new RequestMetrics(
+      this.registry,
+      {
+        count: {
+          name: "darkroom_http_requests_total",
+          help: "HTTP requests answered, by method, route pattern, handler (framework or a fast path) and status.",
+        },
+        duration: {
+          name: "darkroom_http_request_duration_seconds",
+          help: "From a request's arrival to its answer written (or the connection gone).",
+        },
+      },
+      HTTP_BUCKETS,
+    );
     this.submitted = new Counter({
       name: "darkroom_tasks_submitted_total",
       help: "Tasks created by submissions in this process (idempotent replays not counted).",
@@ -299,19 +284,7 @@ export class DarkroomMetrics {
     status: number,
     durationMs: number,
   ): void {
-    const key = `${method} ${route} ${handler} ${status}`;
-    let series = this.requestSeries.get(key);
-    if (!series) {
-      const r = route ?? "(none)";
-      const labels: Labels<"method" | "route" | "status"> = { method, route: r, status };
-      series = {
-        count: this.httpRequests.labels({ ...labels, handler: handler ?? "edge" }),
-        duration: this.httpDuration.labels(labels),
-      };
-      this.requestSeries.set(key, series);
-    }
-    series.count.inc();
-    series.duration.observe(durationMs / 1000);
+    this.requests.observe(method, route ?? "(none)", handler ?? "edge", status, durationMs / 1000);
   }
 
   /** The exposition text and its content type. */
