@@ -45,6 +45,8 @@ export interface MetricsSources {
   channels(): ChannelSnapshot[];
 }
 
+type ActiveCounts = Awaited<ReturnType<MetricsSources["activeTasks"]>>;
+
 export interface MetricsOptions {
   /** Node's process metrics (CPU, memory, event loop lag, GC): prom-client's defaults. */
   processMetrics?: boolean;
@@ -62,7 +64,7 @@ export class DarkroomMetrics {
   private readonly requests: RequestMetrics;
   private sources: MetricsSources | null = null;
   /** The queue read of the scrape in progress: both queue gauges share it. */
-  private queueRead: ReturnType<MetricsSources["activeTasks"]> | null = null;
+  private queueRead: Promise<ActiveCounts | null> | null = null;
 
   private readonly submitted: Counter<"model">;
   private readonly claimed: Counter<"model">;
@@ -75,7 +77,6 @@ export class DarkroomMetrics {
   private readonly upstreamDuration: Histogram<"model" | "channel" | "provider" | "outcome">;
   private readonly webhookAttempts: Counter<"outcome" | "error_kind">;
   private readonly webhookDuration: Histogram<"outcome">;
-  private readonly scrapeErrors: Counter<"source">;
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -165,16 +166,17 @@ export class DarkroomMetrics {
       buckets: WEBHOOK_BUCKETS,
       registers,
     });
-    this.scrapeErrors = new Counter({
-      name: "darkroom_metrics_source_errors_total",
-      help: "Scrapes in which a source could not be read (its series were left out).",
-      labelNames: ["source"],
-      registers,
-    });
 
     // Read at scrape time from the sources (their values live elsewhere).
     const runner = () => this.sources?.runner() ?? null;
     const channels = () => this.sources?.channels() ?? [];
+    scrapeGauge(
+      registers,
+      "darkroom_metrics_source_up",
+      "1 when the source could be read in this scrape, 0 when it failed (its series are left out).",
+      ["source"],
+      async (g) => g.set({ source: "queue" }, (await this.readQueue()) ? 1 : 0),
+    );
     scrapeGauge(
       registers,
       "darkroom_tasks_queued",
@@ -292,22 +294,26 @@ export class DarkroomMetrics {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
+  /**
+   * The queue as the store counts it, read once per scrape: every gauge that needs it
+   * starts collecting in the same turn and shares the read in flight. null: it failed.
+   */
+  private readQueue(): Promise<ActiveCounts | null> {
+    const sources = this.sources;
+    if (!sources) return Promise.resolve(null);
+    this.queueRead ??= sources
+      .activeTasks()
+      .catch(() => null)
+      .finally(() => (this.queueRead = null));
+    return this.queueRead;
+  }
+
   private async collectQueue(gauge: Gauge<"model">, status: "pending" | "processing") {
     gauge.reset();
-    const sources = this.sources;
-    if (!sources) return;
-    for (const model of sources.models()) gauge.set({ model }, 0);
-    this.queueRead ??= sources.activeTasks().finally(() => (this.queueRead = null));
-    let counts: Awaited<typeof this.queueRead>;
-    try {
-      counts = await this.queueRead;
-    } catch {
-      // The rest of the scrape still answers; the queue reads absent and this says why
-      // (counted once: both queue gauges share the failed read).
-      if (status === "pending") this.scrapeErrors.inc({ source: "queue" });
-      gauge.reset();
-      return;
-    }
+    const counts = await this.readQueue();
+    // A failed read leaves the queue out (darkroom_metrics_source_up says so), not the scrape.
+    if (!counts) return;
+    for (const model of this.sources?.models() ?? []) gauge.set({ model }, 0);
     for (const c of counts) if (c.status === status) gauge.set({ model: c.model }, c.count);
   }
 }

@@ -192,6 +192,7 @@ describe("GET /metrics", () => {
       expect(sc.value("darkroom_tasks_queued", { model: m.id }), m.id).toBeDefined();
       expect(sc.value("darkroom_tasks_processing", { model: m.id }), m.id).toBeDefined();
     }
+    expect(sc.value("darkroom_metrics_source_up", { source: "queue" })).toBe(1);
     expect(sc.value("darkroom_runner_concurrency")).toBe(64);
     expect(sc.value("darkroom_runner_in_flight")).toBeGreaterThanOrEqual(0);
     const channel = { channel: SANDBOX, model: MODEL, provider: "sandbox" };
