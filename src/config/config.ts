@@ -87,6 +87,8 @@ export interface Config {
   channels: ChannelsConfig;
   /** Key-lookup cache lifetime; bounds how long a revoked key may still work on another process. */
   authCacheMs: number;
+  /** GET /metrics (DARKROOM_METRICS), and the bearer token it asks for (DARKROOM_METRICS_TOKEN). */
+  metrics: { enabled: boolean; token: string | null };
 }
 
 export class ConfigError extends Error {
@@ -320,6 +322,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (adminToken !== null && adminToken.length < 24) {
     throw new ConfigError("DARKROOM_ADMIN_TOKEN must be at least 24 characters");
   }
+  const metricsToken = env.DARKROOM_METRICS_TOKEN || null;
+  if (metricsToken !== null && !/^\S{16,}$/.test(metricsToken)) {
+    throw new ConfigError("DARKROOM_METRICS_TOKEN must be at least 16 characters, without spaces");
+  }
   const publicUrl = env.DARKROOM_PUBLIC_URL ? env.DARKROOM_PUBLIC_URL.replace(/\/+$/, "") : null;
   if (publicUrl !== null && !/^https?:\/\/[^/]+(\/.*)?$/.test(publicUrl)) {
     throw new ConfigError("DARKROOM_PUBLIC_URL must be an http(s) URL");
@@ -456,5 +462,9 @@ export function loadConfig(env: Env = process.env): Config {
       intFrom("DARKROOM_AUTH_CACHE_MS", 0, 600_000),
       5000,
     ),
+    metrics: {
+      enabled: parseEnvValue(env, "DARKROOM_METRICS", boolFrom("DARKROOM_METRICS"), true),
+      token: metricsToken,
+    },
   };
 }

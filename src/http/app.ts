@@ -14,7 +14,7 @@ import type { MediaStorage } from "../media/storage.js";
 import type { ProcessMonitor } from "../obs/process-monitor.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { AdminStore } from "../store/admin.js";
-import type { Store } from "../store/store.js";
+import type { Store, TaskRecord } from "../store/store.js";
 import type { WebhookStore } from "../store/webhooks.js";
 import { AllowedMethods } from "./allowed-methods.js";
 import { Edge, requestIdOf, setRoute, type EdgeHooks } from "./edge/edge.js";
@@ -25,6 +25,7 @@ import { createPollFastPath } from "./fast-paths/poll.js";
 import { createSubmitFastPath } from "./fast-paths/submit.js";
 import type { FastPath } from "./fast-paths/respond.js";
 import { installJsonBodyParser } from "./json-body.js";
+import { installAdminAudit } from "./plugins/admin-audit.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
 import { AuthGate, installAuth, type KeyCache } from "./plugins/auth.js";
 import { SlidingWindowLimiter } from "./plugins/limiter.js";
@@ -39,6 +40,7 @@ import { adminWebhookRoutes } from "./routes/admin/webhooks.js";
 import { fileRoutes } from "./routes/files.js";
 import { generationRoutes } from "./routes/generations.js";
 import { healthRoutes } from "./routes/health.js";
+import { metricsRoutes, type MetricsEndpoint } from "./routes/metrics.js";
 import { accountRoutes } from "./routes/account.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { webhookSecretRoutes } from "./routes/webhook-secret.js";
@@ -59,7 +61,8 @@ export interface AppDeps {
   signingSecret: Buffer;
   /** Turns a stored file's key into a signed, expiring public URL. */
   signLink: (key: string) => string;
-  onSubmitted: (taskId: string, model: string) => void;
+  /** A submission created `task` (in request `requestId`): events, the runner's wake-up. */
+  onSubmitted: (task: TaskRecord, requestId: string) => void;
   /** A processing task was asked to stop; resolves when this process has settled it (if it runs here). */
   onCancelRequested: (taskId: string) => Promise<void>;
   log: Logger;
@@ -85,6 +88,8 @@ export interface AppDeps {
   webhooks: WebhookStore;
   /** A delivery was re-queued: the dispatcher (if it runs here) should look now. */
   onWebhookQueued?: () => void;
+  /** GET /metrics (routes/metrics.ts); absent = no such route (DARKROOM_METRICS=false). */
+  metrics?: MetricsEndpoint;
 }
 
 export interface DarkroomApp {
@@ -183,6 +188,7 @@ export function buildApp(deps: AppDeps): DarkroomApp {
   installJsonBodyParser(app);
   installErrorHandling(app, allowed);
   healthRoutes(app, deps);
+  if (deps.metrics) metricsRoutes(app, deps.metrics);
   fileRoutes(app, deps);
 
   app.register(
@@ -199,6 +205,7 @@ export function buildApp(deps: AppDeps): DarkroomApp {
     async (admin) => {
       // Its own failure counter: a key guesser on an address does not lock its admin out.
       installAdminAuth(admin, deps.store, new SlidingWindowLimiter());
+      installAdminAudit(admin, deps.log);
       adminAccountRoutes(admin, deps);
       adminKeyRoutes(admin, deps);
       adminCatalogueRoutes(admin, deps);

@@ -10,6 +10,7 @@ import type { ChannelLease } from "../channels/router.js";
 import { imageKey } from "../core/image-keys.js";
 import type { StoredImage } from "../core/types.js";
 import type { MediaStorage } from "../media/storage.js";
+import type { DarkroomEventBus } from "../obs/events.js";
 import {
   guaranteesOf,
   ProviderError,
@@ -47,9 +48,32 @@ export interface AttemptInput {
   media: MediaStorage;
   now: () => number;
   log: Logger;
+  /** Told when the call starts and how it ended (metrics, logs). */
+  events?: DarkroomEventBus;
 }
 
 export async function callProvider(a: AttemptInput): Promise<AttemptResult> {
+  const call = {
+    taskId: a.task.task.id,
+    model: a.task.task.model,
+    channel: a.lease.channel.id,
+    provider: a.lease.channel.provider,
+    attempt: a.task.task.attempts,
+  };
+  a.events?.emit("task:upstream_started", call);
+  const started = performance.now();
+  const result = await attemptCall(a);
+  a.events?.emit("task:upstream_finished", {
+    ...call,
+    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+    outcome: result.kind,
+    ...(result.kind === "error" ? { code: result.error.code } : {}),
+    images: a.images.length,
+  });
+  return result;
+}
+
+async function attemptCall(a: AttemptInput): Promise<AttemptResult> {
   const { lease, task, signal, images, progress, now } = a;
   const taskId = task.task.id;
   const timedOut = new AbortController();

@@ -62,7 +62,7 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
   ): Promise<void> {
     const { task, leaseToken } = claimed;
     const log = deps.log.child({ taskId: task.id });
-    deps.events.emit("task:claimed", { taskId: task.id, attempt: task.attempts });
+    deps.events.emit("task:claimed", claimedEvent(task, now()));
 
     const finish = async (outcome: TaskOutcome): Promise<void> => {
       const written = deps.store.finishTask(task.id, leaseToken, outcome, now());
@@ -73,17 +73,23 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
         deps.events.emit("task:lease_lost", { taskId: task.id });
         return;
       }
-      const seconds = (now() - task.createdAt * 1000) / 1000;
+      const seconds = (now() - task.createdMs) / 1000;
       if (outcome.kind === "completed") deps.estimator.record(task.model, seconds);
       deps.events.emit("task:finished", {
         taskId: task.id,
         status: outcome.kind,
         model: task.model,
         seconds,
+        accountId: task.accountId,
+        attempt: task.attempts,
+        channel: lastChannel,
+        chargeMicros: outcome.kind === "completed" ? outcome.chargeMicros : 0,
         ...(outcome.kind === "failed" ? { code: outcome.code } : {}),
       });
     };
     const fail = (code: FailureCode, message: string) => finish({ kind: "failed", code, message });
+    /** The channel of the last upstream call, for the finish event. */
+    let lastChannel: string | null = null;
 
     if (task.cancelRequested) {
       await fail("request_cancelled", "The task was cancelled.");
@@ -147,6 +153,7 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
       while (lease) {
         const current: ChannelLease = lease;
         tried.add(current.channel.id);
+        lastChannel = current.channel.id;
         const marked = await deps.store.markChannel(
           task.id,
           leaseToken,
@@ -186,6 +193,7 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
           media: deps.media,
           now,
           log,
+          events: deps.events,
         });
         await progress.write;
         if (r.kind === "aborted") {
@@ -248,5 +256,14 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
       if (reason instanceof TaskAbort && reason.reason === "cancelled")
         await fail("request_cancelled", "The task was cancelled.");
     }
+  };
+}
+
+function claimedEvent(task: ClaimedTask["task"], nowMs: number) {
+  return {
+    taskId: task.id,
+    model: task.model,
+    attempt: task.attempts,
+    waitedMs: Math.max(0, nowMs - task.createdMs),
   };
 }

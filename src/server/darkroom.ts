@@ -41,6 +41,7 @@ import { WebhookDispatcher } from "../webhooks/dispatcher.js";
 import { DEFAULT_RETENTION, Janitor } from "../retention/janitor.js";
 import { safeWebhookSender } from "../webhooks/sender.js";
 import { bootstrapIfEmpty, type BootstrapOutcome } from "./bootstrap.js";
+import { startObservability } from "./observability.js";
 
 export interface Darkroom {
   url: string;
@@ -172,6 +173,10 @@ export async function startDarkroom(
                 model: t.model,
                 seconds: (at - t.createdMs) / 1000,
                 code: "service_unavailable",
+                accountId: t.accountId,
+                attempt: 0,
+                channel: null,
+                chargeMicros: 0,
               });
           },
         },
@@ -216,6 +221,17 @@ export async function startDarkroom(
       )
     : null;
   events.on("task:finished", () => dispatcher?.wake());
+  if (dispatcher) dispatcher.onAttempt = (e) => events.emit("webhook:attempt", e);
+  const obs = startObservability({
+    config,
+    events,
+    log,
+    store,
+    router,
+    models: () => catalogue.list().map((m) => m.id),
+    runner: () =>
+      runner ? { inFlight: runner.activeCount, concurrency: config.runner.concurrency } : null,
+  });
 
   const janitor = new Janitor(
     { store, media, log: log.child({ component: "retention" }) },
@@ -259,15 +275,23 @@ export async function startDarkroom(
     onCancelRequested: async (taskId) => {
       await runner?.cancel(taskId);
     },
-    onSubmitted: (taskId, model) => {
-      events.emit("task:submitted", { taskId, model });
+    onSubmitted: (task, requestId) => {
+      events.emit("task:submitted", {
+        taskId: task.id,
+        model: task.model,
+        accountId: task.accountId,
+        keyId: task.apiKeyId,
+        requestId,
+        reservedMicros: task.creditsReservedMicros,
+      });
       runner?.wake();
     },
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     accessLog: config.accessLog,
     fastPaths: config.fastPaths,
-    edgeHooks: opts.edgeHooks ?? [],
+    edgeHooks: [...obs.edgeHooks, ...(opts.edgeHooks ?? [])],
+    metrics: obs.endpoint,
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,
       perAddress:
@@ -325,6 +349,7 @@ export async function startDarkroom(
         await stores.close();
         storage.close();
         monitor.stop();
+        obs.stop();
       })();
       return stopping;
     },

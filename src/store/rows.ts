@@ -79,6 +79,7 @@ export interface TaskRow {
   channel_id: string | null;
   cancellable: number;
   created_s: number;
+  created_ms: number;
   finished_ms: number | null;
 }
 
@@ -100,6 +101,7 @@ export function taskFromRow(r: TaskRow): TaskRecord {
       r.error_message,
       r.cancellable,
     ]),
+    createdMs: Number(r.created_ms),
     accountId: r.account_id,
     apiKeyId: r.api_key_id,
     finishedAt: r.finished_ms === null ? null : Math.floor(Number(r.finished_ms) / 1000),

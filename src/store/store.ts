@@ -49,6 +49,8 @@ export interface TaskView extends PublicTaskSource {
 
 /** The whole task, as the runner needs it. */
 export interface TaskRecord extends TaskView {
+  /** When it was submitted, unix ms (`createdAt` is the same instant in seconds). */
+  createdMs: number;
   accountId: string;
   apiKeyId: string;
   finishedAt: number | null;
@@ -127,6 +129,7 @@ export type MarkResult = "ok" | "lease_lost" | "cancel_requested" | "channel_ful
 /** A pending task failed by expirePending: it waited too long for a channel. */
 export interface ExpiredTask {
   id: string;
+  accountId: string;
   model: string;
   createdMs: number;
 }
@@ -174,6 +177,13 @@ export interface TaskPage {
   total: number;
   /** The position to continue after; null when this page is the last. */
   next: TaskPosition | null;
+}
+
+/** One model's tasks in one active status (Store.activeTaskCounts); models with none are left out. */
+export interface ActiveTaskCount {
+  model: string;
+  status: "pending" | "processing";
+  count: number;
 }
 
 /** Opened, migrated and closed by the factory (store/open.ts), with its sibling stores. */
@@ -298,6 +308,12 @@ export interface Store {
    * given ones and the ones before them). Windows older than `dropBeforeMs` go.
    */
   shareRequestCounts(added: readonly RequestCount[], dropBeforeMs: number): Promise<RequestCount[]>;
+  /**
+   * Tasks waiting (`pending`) and running (`processing`) per model, over every account
+   * and process: the queue depth a metrics scrape reads. Must stay cheap at any number
+   * of tasks: summed from kept counts (task_counts), never a COUNT over the tasks.
+   */
+  activeTaskCounts(): Promise<ActiveTaskCount[]>;
   /**
    * Recent completed durations (seconds) of each of `models`, newest first, to seed
    * estimates at start: O(models × limit), never a scan of the task history.

@@ -52,6 +52,9 @@ export interface AttemptEvent {
   statusCode: number | null;
   errorKind: string | null;
   final: boolean;
+  /** delivered; retrying: another attempt is scheduled; failed: no more attempts. */
+  outcome: "delivered" | "retrying" | "failed";
+  latencyMs: number;
 }
 
 interface InFlight {
@@ -193,9 +196,8 @@ export class WebhookDispatcher {
       statusCode: outcome.statusCode,
       errorKind: outcome.errorKind,
     };
+    // Each outcome is logged by whoever observes onAttempt (obs/lifecycle-log.ts), once.
     if (!kept) this.deps.log.warn(fields, "webhook lease lost; the attempt was not recorded");
-    else if (verdict.status === "failed") this.deps.log.warn(fields, "webhook delivery failed");
-    else this.deps.log.debug(fields, "webhook attempt");
     this.onAttempt?.({
       deliveryId: c.id,
       taskId: c.taskId,
@@ -203,6 +205,8 @@ export class WebhookDispatcher {
       statusCode: outcome.statusCode,
       errorKind: outcome.errorKind,
       final: verdict.status !== "pending",
+      outcome: verdict.status === "pending" ? "retrying" : verdict.status,
+      latencyMs,
     });
   }
 }

@@ -489,6 +489,33 @@ export function storeContract(backend: string, open: OpenBackend): void {
         expect(again.task).toMatchObject({ id, attempts: 1 });
       });
 
+      it("counts the queue per model (pending, processing) over every account", async () => {
+        expect(await s.store.activeTaskCounts()).toEqual([]);
+        const other = await account("queue", 50);
+        const first = input();
+        await s.store.submitTask(first);
+        await created({ principal: other });
+        await created({ body: { model: "doubao-seedream-4.5" } });
+        const c = await claimOne();
+        // The claimed record says when the task was submitted, to the millisecond.
+        expect(c.task).toMatchObject({ id: first.taskId, createdMs: first.nowMs });
+        const sorted = async () =>
+          (await s.store.activeTaskCounts()).sort(
+            (a, b) => a.model.localeCompare(b.model) || a.status.localeCompare(b.status),
+          );
+        expect(await sorted()).toEqual([
+          { model: "doubao-seedream-4.0", status: "pending", count: 1 },
+          { model: "doubao-seedream-4.0", status: "processing", count: 1 },
+          { model: "doubao-seedream-4.5", status: "pending", count: 1 },
+        ]);
+        const done: TaskOutcome = { kind: "failed", code: "service_error", message: "x" };
+        expect(await s.store.finishTask(c.task.id, c.leaseToken, done, now())).toBe(true);
+        expect(await sorted()).toEqual([
+          { model: "doubao-seedream-4.0", status: "pending", count: 1 },
+          { model: "doubao-seedream-4.5", status: "pending", count: 1 },
+        ]);
+      });
+
       it("marks the channel; a cancel that got in first stops a non-cancellable start", async () => {
         const id = await created();
         const c = await claimOne();

@@ -23,7 +23,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { ApiError } from "../../core/errors.js";
 import { taskView, type LinkSigner } from "../../core/public-task.js";
-import type { Store } from "../../store/store.js";
+import type { Store, TaskRecord } from "../../store/store.js";
 import { requestIdOf, setRoute } from "../edge/edge.js";
 import { answerError } from "../edge/raw-answer.js";
 import { parseJsonBody } from "../json-body.js";
@@ -45,7 +45,7 @@ export interface SubmitFastPathDeps extends SubmissionDeps {
   store: Pick<Store, "submitTask">;
   gate: AuthGate;
   signLink: LinkSigner;
-  onSubmitted: (taskId: string, model: string) => void;
+  onSubmitted: (task: TaskRecord, requestId: string) => void;
   bodyLimitBytes: number;
   log: Pick<Logger, "error">;
 }
@@ -78,7 +78,7 @@ export function createSubmitFastPath(deps: SubmitFastPathDeps): FastPath {
         if (prepared.refusal) return answer(res, prepared.refusal);
         deps.store.submitTask(prepared.input).then((result) => {
           if (result.kind === "created") {
-            deps.onSubmitted(result.task.id, result.task.model);
+            deps.onSubmitted(result.task, requestIdOf(req));
             sendTaskJson(res, serialize(taskView(result.task, deps.signLink)));
           } else if (result.kind === "replayed") {
             // Only an Idempotency-Key replays, and those are the route's.

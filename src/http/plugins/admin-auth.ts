@@ -14,11 +14,19 @@ import type { Store } from "../../store/store.js";
 import { MAX_AUTH_FAILURES_PER_MINUTE } from "./auth.js";
 import type { SlidingWindowLimiter } from "./limiter.js";
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Who the admin guard let in (the admin credential: "admin"); null before it did. */
+    adminActor: string | null;
+  }
+}
+
 export function installAdminAuth(
   app: FastifyInstance,
   store: Pick<Store, "getSetting">,
   failures: SlidingWindowLimiter,
 ): void {
+  app.decorateRequest("adminActor", null);
   app.addHook("onRequest", async (req) => {
     const nowMs = Date.now();
     if (failures.peek(req.ip, nowMs) >= MAX_AUTH_FAILURES_PER_MINUTE) {
@@ -47,5 +55,7 @@ export function installAdminAuth(
       if (req.headers.authorization) failures.count(req.ip, nowMs);
       throw unauthorized;
     }
+    // One admin credential exists; a second one (per-operator tokens) would name itself here.
+    req.adminActor = "admin";
   });
 }

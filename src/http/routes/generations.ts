@@ -51,7 +51,7 @@ export function generationRoutes(app: FastifyInstance, deps: GenerationRouteDeps
       const result = await deps.store.submitTask(input);
       switch (result.kind) {
         case "created":
-          deps.onSubmitted(result.task.id, result.task.model);
+          deps.onSubmitted(result.task, req.id);
           return taskView(result.task, deps.signLink);
         case "replayed":
           reply.header("idempotency-replayed", "true");

@@ -136,7 +136,12 @@ export class SqliteFinisher {
       if (!moved) continue;
       settle(this.sql, id, moved, 0, nowMs);
       this.enqueueCallback(id, moved, nowMs);
-      expired.push({ id, model: moved.model, createdMs: Number(moved.created_ms) });
+      expired.push({
+        id,
+        accountId: moved.account_id,
+        model: moved.model,
+        createdMs: Number(moved.created_ms),
+      });
     }
     return expired;
   }

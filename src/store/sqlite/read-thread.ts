@@ -38,14 +38,14 @@ export function readOnThread(file: string, statements: readonly string[]): Promi
     worker.once("message", (m: { results: unknown[][] } | { error: string }) => {
       answered = true;
       if ("results" in m) resolve(m.results);
-      else reject(new Error(`a read on the audit thread failed: ${m.error}`));
+      else reject(new Error(`a read on its own thread failed: ${m.error}`));
     });
     worker.once("error", (err) => {
       answered = true;
       reject(err);
     });
     worker.once("exit", (code) => {
-      if (!answered) reject(new Error(`the audit thread exited (${code}) without an answer`));
+      if (!answered) reject(new Error(`the reading thread exited (${code}) without an answer`));
     });
   });
 }

@@ -12,6 +12,7 @@
 import type Database from "better-sqlite3";
 import type {
   AccountBalance,
+  ActiveTaskCount,
   BootstrapInput,
   CancelResult,
   MarkResult,
@@ -32,6 +33,7 @@ import type {
 import type { FailureCode, StoredImage } from "../../core/types.js";
 import type { SqliteConnection } from "./connection.js";
 import { SqliteTaskList } from "./list.js";
+import { readOnThread } from "./read-thread.js";
 import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "../rows.js";
 
 const GET_TASK = `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`;
@@ -263,6 +265,35 @@ export class SqliteStore implements Store {
     return Number((this.queued.get(model) as number | undefined) ?? 0);
   }
 
+  /**
+   * Up to two rows per account and model are read: a few hundred accounts take well
+   * under a millisecond, but ten thousand took 40 ms (240 under load), too long for the
+   * event loop. Past COUNTS_ON_THREAD_ABOVE_ACCOUNTS (the accounts' highest rowid: an
+   * O(log n) estimate) a file's read runs on a short-lived thread of its own
+   * (read-thread.ts), which costs tens of milliseconds to start: a scrape can wait.
+   */
+  async activeTaskCounts(): Promise<ActiveTaskCount[]> {
+    const accounts = this.conn.prepare(`SELECT MAX(rowid) AS n FROM accounts`).get() as {
+      n: number | null;
+    };
+    const onThread =
+      this.conn.file !== ":memory:" && Number(accounts.n ?? 0) > COUNTS_ON_THREAD_ABOVE_ACCOUNTS;
+    const rows = (
+      onThread
+        ? (await readOnThread(this.conn.file, [ACTIVE_TASK_COUNTS_SQL]))[0]!
+        : this.conn.prepare(ACTIVE_TASK_COUNTS_SQL).all()
+    ) as Array<{ model: string; status: ActiveTaskCount["status"]; n: number }>;
+    // Summed here: grouping in SQL sorted every row in a temporary b-tree (4× the walk).
+    const sums = new Map<string, ActiveTaskCount>();
+    for (const r of rows) {
+      const key = `${r.status} ${r.model}`;
+      const c = sums.get(key) ?? { model: r.model, status: r.status, count: 0 };
+      c.count += Number(r.n);
+      sums.set(key, c);
+    }
+    return [...sums.values()];
+  }
+
   async recentDurations(
     models: readonly string[],
     limitPerModel: number,
@@ -312,3 +343,14 @@ export class SqliteStore implements Store {
  */
 export const RECENT_DURATIONS_SQL = `SELECT model, (finished_ms - created_ms) / 1000.0 AS seconds
   FROM tasks WHERE status = 'completed' AND model = ? ORDER BY finished_ms DESC LIMIT ?`;
+
+/** Above this many accounts the queue's read runs on a thread (activeTaskCounts). */
+export const COUNTS_ON_THREAD_ABOVE_ACCOUNTS = 500;
+
+/**
+ * The queue per model, from the counts the triggers keep (migration 004): a walk of
+ * task_counts, one row per account, model and status (never the tasks), so a scrape
+ * costs the same at ten thousand or ten million tasks.
+ */
+export const ACTIVE_TASK_COUNTS_SQL = `SELECT model, status, n FROM task_counts
+  WHERE n > 0 AND status IN ('pending', 'processing')`;

@@ -382,6 +382,7 @@ export function createdTask(input: SubmitInput, estimatedSeconds: number): TaskR
     status: "pending",
     progress: 0,
     createdAt: Math.floor(input.nowMs / 1000),
+    createdMs: input.nowMs,
     userGroup: p.groupName,
     creditsReservedMicros: input.reserveMicros,
     creditsUsedMicros: null,

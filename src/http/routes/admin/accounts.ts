@@ -7,7 +7,8 @@ import type { AdminResult } from "../../../store/admin.js";
 import type { AppDeps } from "../../app.js";
 import { decodeRowCursor, encodeRowCursor } from "../../../core/paging.js";
 import { credits, listAnswer, listStart, pageQuery, parseBody } from "./parse.js";
-import { accountView, ledgerView } from "./views.js";
+import { audit } from "../../plugins/admin-audit.js";
+import { accountView, ledgerView, moneyMove } from "./views.js";
 
 const createBody = z
   .object({
@@ -82,8 +83,9 @@ export function adminAccountRoutes(app: FastifyInstance, deps: AdminAccountRoute
       }),
       "account",
     );
+    audit(req, { accountId: account.id, name: account.name, group: account.group });
     if (b.credits) {
-      unwrap(
+      const entry = unwrap(
         await deps.admin.moveCredits(account.id, {
           kind: "topup",
           amountMicros: b.credits,
@@ -92,6 +94,7 @@ export function adminAccountRoutes(app: FastifyInstance, deps: AdminAccountRoute
         }),
         "account",
       );
+      audit(req, moneyMove(entry));
     }
     return accountView((await deps.admin.getAccount(account.id))!);
   });
@@ -104,7 +107,13 @@ export function adminAccountRoutes(app: FastifyInstance, deps: AdminAccountRoute
 
   app.patch<{ Params: { id: string } }>("/accounts/:id", async (req) => {
     const b = parseBody(patchBody, req.body);
+    const before = await deps.admin.getAccount(req.params.id);
     const a = unwrap(await deps.admin.updateAccount(req.params.id, b, Date.now()), "account");
+    if (before)
+      audit(req, {
+        before: { group: before.group, disabled: before.disabled },
+        after: { group: a.group, disabled: a.disabled },
+      });
     deps.keys.forgetAll(); // group and disabled flag ride on cached key lookups
     return accountView(a);
   });
@@ -120,6 +129,7 @@ export function adminAccountRoutes(app: FastifyInstance, deps: AdminAccountRoute
       }),
       "account",
     );
+    audit(req, moneyMove(entry));
     return {
       entry: ledgerView(entry),
       account: accountView((await deps.admin.getAccount(req.params.id))!),

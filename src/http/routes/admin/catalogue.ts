@@ -4,6 +4,7 @@ import { z } from "zod";
 import { ApiError } from "../../../core/errors.js";
 import { microsToCredits, MICROS_PER_CREDIT } from "../../../core/money.js";
 import type { AppDeps } from "../../app.js";
+import { audit } from "../../plugins/admin-audit.js";
 import { credits, multiplier, parseBody } from "./parse.js";
 
 export type AdminCatalogueRouteDeps = Pick<AppDeps, "admin" | "keys" | "catalogue">;
@@ -25,7 +26,12 @@ export function adminCatalogueRoutes(app: FastifyInstance, deps: AdminCatalogueR
       });
     }
     const b = parseBody(z.object({ multiplier }).strict(), req.body);
+    const before = (await deps.admin.listGroups()).find((g) => g.name === req.params.name);
     await deps.admin.putGroup(req.params.name, b.multiplier, Date.now());
+    audit(req, {
+      before: { multiplier: before ? before.multiplierPpm / MICROS_PER_CREDIT : null },
+      after: { multiplier: b.multiplier / MICROS_PER_CREDIT },
+    });
     deps.keys.forgetAll();
     return { name: req.params.name, object: "group", multiplier: b.multiplier / MICROS_PER_CREDIT };
   });
@@ -44,7 +50,12 @@ export function adminCatalogueRoutes(app: FastifyInstance, deps: AdminCatalogueR
     const spec = deps.catalogue.get(req.params.id);
     if (!spec) throw new ApiError("model_not_found", `No model ${req.params.id}.`);
     const b = parseBody(z.object({ price: credits() }).strict(), req.body);
+    const before = spec.priceMicros;
     await deps.admin.putModelPrice(spec.id, b.price, Date.now());
+    audit(req, {
+      before: { price: microsToCredits(before) },
+      after: { price: microsToCredits(b.price) },
+    });
     spec.priceMicros = b.price;
     return {
       id: spec.id,

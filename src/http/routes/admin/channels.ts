@@ -16,6 +16,7 @@ import {
 import type { ChannelRouter, LiveChannel } from "../../../channels/router.js";
 import { ApiError } from "../../../core/errors.js";
 import type { AppDeps } from "../../app.js";
+import { audit } from "../../plugins/admin-audit.js";
 import { parseBody } from "./parse.js";
 
 export function channelView(router: ChannelRouter, c: LiveChannel) {
@@ -81,12 +82,14 @@ export function adminChannelRoutes(app: FastifyInstance, deps: AdminChannelRoute
   app.post("/channels", async (req, reply) => {
     const body = parseBody(channelSchema, req.body);
     const id = unwrap(await createChannel(body, manage));
+    audit(req, { channelId: id, changed: Object.keys(body) });
     reply.code(201);
     return view(id);
   });
 
   app.patch<{ Params: { id: string } }>("/channels/:id", async (req) => {
     const body = parseBody(channelPatchSchema, req.body);
+    audit(req, { changed: Object.keys(body) });
     return view(unwrap(await updateChannel(req.params.id, body, manage)));
   });
 

@@ -9,6 +9,7 @@ import type { KeySettings } from "../../../store/admin.js";
 import type { AppDeps } from "../../app.js";
 import { unwrap } from "./accounts.js";
 import { credits, parseBody } from "./parse.js";
+import { audit } from "../../plugins/admin-audit.js";
 import { keyView } from "./views.js";
 
 const settings = z
@@ -66,6 +67,7 @@ export function adminKeyRoutes(app: FastifyInstance, deps: AdminKeyRouteDeps): v
       }),
       "account",
     );
+    audit(req, { keyId: key.id, changed: changedFields(b, keyView(key)) });
     // The only time the secret leaves the server; it is stored as a hash.
     return { ...keyView(key), key: secret };
   });
@@ -78,14 +80,32 @@ export function adminKeyRoutes(app: FastifyInstance, deps: AdminKeyRouteDeps): v
 
   app.patch<{ Params: { id: string } }>("/keys/:id", async (req) => {
     const b = parseBody(settings, req.body);
+    const before = await deps.admin.getKey(req.params.id);
     const k = unwrap(await deps.admin.updateKey(req.params.id, toSettings(b, deps)), "API key");
+    if (before)
+      audit(req, {
+        accountId: k.accountId,
+        before: changedFields(b, keyView(before)),
+        after: changedFields(b, keyView(k)),
+      });
     deps.keys.forgetAll();
     return keyView(k);
   });
 
   app.post<{ Params: { id: string } }>("/keys/:id/revoke", async (req) => {
     const k = unwrap(await deps.admin.revokeKey(req.params.id, Date.now()), "API key");
+    audit(req, { accountId: k.accountId });
     deps.keys.forgetAll();
     return keyView(k);
   });
+}
+
+/** The settings a request named, as the key's view shows them (for the audit line). */
+function changedFields(
+  body: z.infer<typeof settings>,
+  view: ReturnType<typeof keyView>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const field of Object.keys(body) as Array<keyof typeof body>) out[field] = view[field];
+  return out;
 }

@@ -47,3 +47,13 @@ export const ledgerView = (e: LedgerEntry) => ({
   reason: e.reason,
   created: e.createdAt,
 });
+
+/** An admin's credit move, for its audit line: the balance before and after, in credits. */
+export const moneyMove = (e: LedgerEntry) => ({
+  ledgerEntryId: e.id,
+  kind: e.kind,
+  amount: microsToCredits(e.amountMicros),
+  reason: e.reason,
+  balanceBefore: microsToCredits(e.balanceAfterMicros - e.amountMicros),
+  balanceAfter: microsToCredits(e.balanceAfterMicros),
+});

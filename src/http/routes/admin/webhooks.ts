@@ -11,6 +11,7 @@ import type { DeliveryRecord } from "../../../store/webhooks.js";
 import { newWebhookSecret } from "../../../webhooks/sign.js";
 import type { AppDeps } from "../../app.js";
 import { decodeRowCursor, encodeRowCursor } from "../../../core/paging.js";
+import { audit } from "../../plugins/admin-audit.js";
 import { listAnswer, listStart, pageQuery, parseBody } from "./parse.js";
 
 const listQuery = pageQuery.extend({
@@ -74,11 +75,15 @@ export function adminWebhookRoutes(app: FastifyInstance, deps: AdminWebhookRoute
     if (r === "not_failed")
       throw new ApiError("conflict", "Only a failed delivery can be retried.");
     deps.onWebhookQueued?.();
-    return deliveryView((await deps.webhooks.getDelivery(req.params.id))!);
+    const d = (await deps.webhooks.getDelivery(req.params.id))!;
+    audit(req, { taskId: d.taskId, accountId: d.accountId });
+    return deliveryView(d);
   });
 
   app.get<{ Params: { id: string } }>("/accounts/:id/webhook-secret", async (req) => {
     const secret = await deps.admin.getWebhookSecret(req.params.id);
+    // Reading a secret changes nothing, but who read it belongs in the audit log.
+    audit(req, { read: "webhook_secret" });
     if (secret === null) throw new ApiError("not_found", "No such account.");
     return { object: "webhook_secret", account_id: req.params.id, secret };
   });
