@@ -10,11 +10,13 @@ import { PgDatabase, type PgDatabaseOptions } from "./database.js";
 import { migratePostgres } from "./migrate.js";
 import { PgOutbox } from "./outbox.js";
 import { PgStore } from "./pg-store.js";
+import { PgWorkSignal } from "./work-signal.js";
 
 export interface PgStores extends OpenedStores {
   store: PgStore;
   /** For PostgreSQL's own tests; nothing outside store/postgres needs it. */
   db: PgDatabase;
+  workSignal: PgWorkSignal;
 }
 
 /** Connects, checks the server answers, and migrates; ready when it resolves. */
@@ -29,15 +31,23 @@ export async function openPostgresStores(
     await db.close();
     throw err;
   }
-  const store = new PgStore(db);
+  const workSignal = new PgWorkSignal({
+    url,
+    schema: db.schema,
+    db,
+    onError: (err) => opts.onIdleError?.(err),
+  });
+  const store = new PgStore(db, { onCreated: () => workSignal.notify() });
   return {
     store,
+    workSignal,
     admin: new PgAdmin(db),
     outbox: new PgOutbox(db),
     channels: new PgChannels(db),
     db,
     close: async () => {
       await store.close();
+      await workSignal.close();
       await db.close();
     },
   };

@@ -7,8 +7,12 @@
 import { Kysely, Migrator, PostgresDialect, sql, type Migration } from "kysely";
 import type { PgDatabase } from "./database.js";
 import { initial } from "./schema.js";
+import { taskFunctions } from "./task-functions.js";
 
-const PG_STEPS: Array<[name: string, statements: string[]]> = [["001_initial", initial]];
+const PG_STEPS: Array<[name: string, statements: string[]]> = [
+  ["001_initial", initial],
+  ["002_task_functions", taskFunctions],
+];
 
 export async function migratePostgres(db: PgDatabase): Promise<void> {
   // Kysely borrows the pool; destroying it here would end the pool, so it is left be.

@@ -16,55 +16,11 @@
  * UPDATEs, so only the failing submission fails.
  */
 import type { Database, Statement } from "better-sqlite3";
-import type { SubmitInput, SubmitResult, TaskRecord } from "../store.js";
+import type { SubmitResult } from "../store.js";
 import { taskFromRow, type TaskRow } from "../rows.js";
+import { IDEMPOTENCY_WINDOW_MS, type SubmitRow } from "../submission.js";
 
-const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
-
-/**
- * A submission as the writer needs it: flat, and with the request already serialised,
- * so it crosses to the thread cheaply and the thread only writes.
- */
-export interface SubmitRow {
-  taskId: string;
-  accountId: string;
-  keyId: string;
-  groupName: string;
-  multiplierPpm: number;
-  model: string;
-  n: number;
-  requestJson: string;
-  callbackUrl: string | null;
-  reserveMicros: number;
-  priceMicros: number;
-  estimatedSeconds: number;
-  nowMs: number;
-  idemKey: string | null;
-  idemHash: string | null;
-  replayOnly: boolean;
-}
-
-export function toSubmitRow(input: SubmitInput): SubmitRow {
-  const { principal: p, request: req } = input;
-  return {
-    taskId: input.taskId,
-    accountId: p.accountId,
-    keyId: p.keyId,
-    groupName: p.groupName,
-    multiplierPpm: p.multiplierPpm,
-    model: req.model,
-    n: req.n,
-    requestJson: JSON.stringify(req),
-    callbackUrl: req.callbackUrl,
-    reserveMicros: input.reserveMicros,
-    priceMicros: input.priceMicros,
-    estimatedSeconds: input.estimatedSeconds,
-    nowMs: input.nowMs,
-    idemKey: input.idempotency?.key ?? null,
-    idemHash: input.idempotency?.requestHash ?? null,
-    replayOnly: input.replayOnly === true,
-  };
-}
+export { createdTask, toSubmitRow, type SubmitRow } from "../submission.js";
 
 /**
  * What the write decided. "created" carries no record: the caller builds it from its
@@ -314,31 +270,4 @@ export class SubmitBatch {
     if (row.idemKey !== null)
       this.sql.insertIdem.run(row.accountId, row.idemKey, row.idemHash, row.taskId, row.nowMs);
   }
-}
-
-/** The record of a task this input created, built from what was written: no read-back. */
-export function createdTask(input: SubmitInput): TaskRecord {
-  const { principal: p, request: req } = input;
-  return {
-    id: input.taskId,
-    model: req.model,
-    status: "pending",
-    progress: 0,
-    createdAt: Math.floor(input.nowMs / 1000),
-    userGroup: p.groupName,
-    creditsReservedMicros: input.reserveMicros,
-    creditsUsedMicros: null,
-    estimatedSeconds: input.estimatedSeconds,
-    results: [],
-    errorCode: null,
-    errorMessage: null,
-    cancellable: true,
-    accountId: p.accountId,
-    apiKeyId: p.keyId,
-    finishedAt: null,
-    request: req,
-    cancelRequested: false,
-    attempts: 0,
-    channelId: null,
-  };
 }

@@ -1,0 +1,250 @@
+/**
+ * The task store's hot writes as PL/pgSQL functions (migration step 002), so that each
+ * is one round trip and one transaction: a submission batch, a claim, a finish and a
+ * cancel. The rules are SQLite's (store/sqlite/submit-batch.ts, claim.ts, finish.ts);
+ * what differs is how concurrent writers are kept apart, since PostgreSQL has many:
+ *
+ * - Row locks, always taken in one order: API keys (by id), then accounts (by id). A
+ *   submission batch locks every key and account it names up front, sorted; a finish
+ *   or cancel locks its task, then its key, then its account. No cycle, so no deadlock
+ *   between them; a conditional UPDATE on a locked row re-reads the latest committed
+ *   values, so a total can never pass the balance, the key's limit or max_concurrent.
+ * - The idempotency key of an account is read and written while its account row is
+ *   locked, so two processes cannot both create a task under one key.
+ * - Claims lock runnable rows with `FOR UPDATE SKIP LOCKED`: workers claim side by side,
+ *   none waits for another's rows, and no row goes to two of them.
+ * - Every leased write names (id, lease_token); the ledger's unique (task_id, kind)
+ *   index makes a second capture or release fail even if a bug got past that.
+ */
+
+/**
+ * A batch of submissions, decided in order (a later one sees an earlier one's holds and
+ * idempotency key). `items` is a JSON array of SubmitRow-shaped objects (snake_case).
+ * Returns one row per item, in order: its verdict, and the task (as JSON) on a replay.
+ */
+const SUBMIT = `
+CREATE FUNCTION darkroom_submit(items jsonb)
+RETURNS TABLE (out_kind text, out_task jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  prev record;
+  had_prev boolean;
+  acct record;
+  busy boolean;
+BEGIN
+  PERFORM 1 FROM api_keys
+    WHERE id IN (SELECT DISTINCT x->>'key_id' FROM jsonb_array_elements(items) AS x)
+    ORDER BY id FOR UPDATE;
+  PERFORM 1 FROM accounts
+    WHERE id IN (SELECT DISTINCT x->>'account_id' FROM jsonb_array_elements(items) AS x)
+    ORDER BY id FOR UPDATE;
+
+  FOR r IN SELECT * FROM jsonb_to_recordset(items) AS x(
+      task_id text, account_id text, key_id text, group_name text, multiplier_ppm bigint,
+      model text, n integer, request text, callback_url text, reserve bigint, price bigint,
+      estimated_s integer, now_ms bigint, idem_key text, idem_hash text, replay_only boolean)
+  LOOP
+    out_task := NULL;
+    IF r.idem_key IS NOT NULL THEN
+      SELECT k.request_hash, k.task_id, k.created_ms INTO prev FROM idempotency_keys k
+        WHERE k.account_id = r.account_id AND k.idem_key = r.idem_key;
+      had_prev := FOUND;
+      IF had_prev AND r.now_ms - prev.created_ms < 86400000 THEN
+        IF prev.request_hash <> r.idem_hash THEN
+          out_kind := 'idempotency_conflict'; RETURN NEXT; CONTINUE;
+        END IF;
+        SELECT to_jsonb(t) INTO out_task FROM tasks t WHERE t.id = prev.task_id;
+        IF out_task IS NOT NULL THEN
+          out_kind := 'replayed'; RETURN NEXT; CONTINUE;
+        END IF;
+      END IF;
+      -- An expired entry (or one whose task is gone) no longer binds the key.
+      IF had_prev AND NOT r.replay_only THEN
+        DELETE FROM idempotency_keys k WHERE k.account_id = r.account_id AND k.idem_key = r.idem_key;
+      END IF;
+    END IF;
+    IF r.replay_only THEN
+      out_kind := 'not_created'; RETURN NEXT; CONTINUE;
+    END IF;
+
+    UPDATE api_keys k SET held_micros = k.held_micros + r.reserve, active_tasks = k.active_tasks + 1
+      WHERE k.id = r.key_id
+        AND (k.credit_limit_micros IS NULL OR k.credit_limit_micros - k.used_micros - k.held_micros >= r.reserve)
+        AND (k.max_concurrent IS NULL OR k.active_tasks < k.max_concurrent);
+    IF NOT FOUND THEN
+      SELECT (k.max_concurrent IS NOT NULL AND k.active_tasks >= k.max_concurrent) INTO busy
+        FROM api_keys k WHERE k.id = r.key_id;
+      out_kind := CASE WHEN busy THEN 'too_many_active_tasks' ELSE 'key_limit_exceeded' END;
+      RETURN NEXT; CONTINUE;
+    END IF;
+    UPDATE accounts a SET held_micros = a.held_micros + r.reserve
+      WHERE a.id = r.account_id AND a.balance_micros - a.held_micros >= r.reserve
+      RETURNING a.balance_micros, a.held_micros INTO acct;
+    IF NOT FOUND THEN
+      UPDATE api_keys k SET held_micros = k.held_micros - r.reserve, active_tasks = k.active_tasks - 1
+        WHERE k.id = r.key_id;
+      out_kind := 'insufficient_balance'; RETURN NEXT; CONTINUE;
+    END IF;
+
+    INSERT INTO ledger_entries (account_id, api_key_id, task_id, kind, amount_micros,
+        balance_after_micros, held_after_micros, reason, created_ms)
+      VALUES (r.account_id, r.key_id, r.task_id, 'reserve', r.reserve, acct.balance_micros,
+        acct.held_micros, NULL, r.now_ms);
+    INSERT INTO tasks (id, account_id, api_key_id, model, status, progress, request, n, user_group,
+        price_micros, multiplier_ppm, credits_reserved_micros, estimated_s, callback_url,
+        run_after_ms, created_s, created_ms, updated_ms)
+      VALUES (r.task_id, r.account_id, r.key_id, r.model, 'pending', 0, r.request, r.n, r.group_name,
+        r.price, r.multiplier_ppm, r.reserve, r.estimated_s, r.callback_url,
+        r.now_ms, floor(r.now_ms / 1000), r.now_ms, r.now_ms);
+    IF r.idem_key IS NOT NULL THEN
+      INSERT INTO idempotency_keys (account_id, idem_key, request_hash, task_id, created_ms)
+        VALUES (r.account_id, r.idem_key, r.idem_hash, r.task_id, r.now_ms);
+    END IF;
+    out_kind := 'created'; RETURN NEXT;
+  END LOOP;
+END
+$$`;
+
+/**
+ * A claim: up to p_limit runnable tasks, lapsed leases first, then pending ones, each
+ * oldest first, with per-model budgets (p_models[i] may take p_budgets[i] more; models
+ * absent are not capped). A model whose budget runs out is excluded and the pick is
+ * repeated, at most 8 rounds, as on SQLite. Each claimed task gets p_tokens[i] for the
+ * i-th claim; the caller maps rows back to their order by token.
+ */
+const CLAIM = `
+CREATE FUNCTION darkroom_claim(p_owner text, p_limit integer, p_until bigint, p_now bigint,
+    p_models text[], p_budgets integer[], p_tokens text[])
+RETURNS SETOF tasks LANGUAGE plpgsql AS $$
+DECLARE
+  left_ integer[] := p_budgets;
+  excluded text[];
+  picked text[] := '{}';
+  r record;
+  i integer;
+  want integer;
+  skipped boolean;
+BEGIN
+  excluded := ARRAY(SELECT p_models[j] FROM generate_subscripts(p_models, 1) AS j WHERE p_budgets[j] <= 0);
+  FOR n_round IN 1..8 LOOP
+    want := p_limit - cardinality(picked);
+    EXIT WHEN want <= 0;
+    skipped := false;
+    FOR r IN
+      SELECT * FROM (
+        SELECT t.id, t.model FROM tasks t
+          WHERE t.status = 'processing' AND t.lease_expires_ms < p_now
+            AND t.model <> ALL (excluded) AND t.id <> ALL (picked)
+          ORDER BY t.lease_expires_ms LIMIT want FOR UPDATE SKIP LOCKED) AS lapsed
+      UNION ALL
+      SELECT * FROM (
+        SELECT t.id, t.model FROM tasks t
+          WHERE t.status = 'pending' AND t.run_after_ms <= p_now
+            AND t.model <> ALL (excluded) AND t.id <> ALL (picked)
+          ORDER BY t.run_after_ms LIMIT want FOR UPDATE SKIP LOCKED) AS pending
+    LOOP
+      CONTINUE WHEN cardinality(picked) >= p_limit;
+      i := array_position(p_models, r.model);
+      IF i IS NOT NULL THEN
+        IF left_[i] <= 0 THEN
+          skipped := true;
+          CONTINUE;
+        END IF;
+        left_[i] := left_[i] - 1;
+        IF left_[i] <= 0 THEN excluded := excluded || r.model; END IF;
+      END IF;
+      picked := picked || r.id;
+    END LOOP;
+    EXIT WHEN NOT skipped;
+  END LOOP;
+
+  RETURN QUERY
+    UPDATE tasks t SET status = 'processing', lease_owner = p_owner, lease_token = p_tokens[x.ord],
+        lease_expires_ms = p_until, attempts = t.attempts + 1,
+        started_ms = COALESCE(t.started_ms, p_now), updated_ms = p_now
+      FROM unnest(picked) WITH ORDINALITY AS x(id, ord)
+      WHERE t.id = x.id
+        AND (t.status = 'pending' OR (t.status = 'processing' AND t.lease_expires_ms < p_now))
+      RETURNING t.*;
+END
+$$`;
+
+/**
+ * Capture p_charge out of a moved task's hold and release the rest: its key, then its
+ * account (the lock order), then the two ledger entries, then the callback's outbox row.
+ */
+const SETTLE = `
+CREATE FUNCTION darkroom_settle(p_task_id text, p_account_id text, p_key_id text,
+    p_reserved bigint, p_charge bigint, p_callback_url text, p_outbox_id text, p_now bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  acct record;
+BEGIN
+  IF p_charge > p_reserved THEN
+    RAISE EXCEPTION 'settlement for % would charge more than was reserved', p_task_id;
+  END IF;
+  UPDATE api_keys SET held_micros = held_micros - p_reserved, used_micros = used_micros + p_charge,
+      active_tasks = active_tasks - 1
+    WHERE id = p_key_id;
+  UPDATE accounts SET balance_micros = balance_micros - p_charge,
+      held_micros = held_micros - p_reserved, used_micros = used_micros + p_charge
+    WHERE id = p_account_id
+    RETURNING balance_micros, held_micros INTO acct;
+  INSERT INTO ledger_entries (account_id, api_key_id, task_id, kind, amount_micros,
+      balance_after_micros, held_after_micros, created_ms)
+    VALUES (p_account_id, p_key_id, p_task_id, 'capture', p_charge, acct.balance_micros, acct.held_micros, p_now),
+           (p_account_id, p_key_id, p_task_id, 'release', p_reserved - p_charge, acct.balance_micros, acct.held_micros, p_now);
+  IF p_callback_url IS NOT NULL THEN
+    INSERT INTO webhook_outbox (id, task_id, account_id, url, next_attempt_ms, created_ms)
+      VALUES (p_outbox_id, p_task_id, p_account_id, p_callback_url, p_now, p_now);
+  END IF;
+END
+$$`;
+
+/** The terminal move, fenced by the lease, and its settlement; false when the lease is gone. */
+const FINISH = `
+CREATE FUNCTION darkroom_finish(p_id text, p_token text, p_status text, p_progress integer,
+    p_results text, p_error_code text, p_error_message text, p_charge bigint, p_now bigint,
+    p_outbox_id text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  m record;
+BEGIN
+  UPDATE tasks SET status = p_status, progress = COALESCE(p_progress, progress), results = p_results,
+      error_code = p_error_code, error_message = p_error_message, credits_used_micros = p_charge,
+      finished_ms = p_now, updated_ms = p_now, lease_owner = NULL, lease_token = NULL,
+      lease_expires_ms = NULL
+    WHERE id = p_id AND lease_token = p_token AND status = 'processing'
+    RETURNING account_id, api_key_id, credits_reserved_micros, callback_url INTO m;
+  IF NOT FOUND THEN RETURN false; END IF;
+  PERFORM darkroom_settle(p_id, m.account_id, m.api_key_id, m.credits_reserved_micros, p_charge,
+    m.callback_url, p_outbox_id, p_now);
+  RETURN true;
+END
+$$`;
+
+/** A pending task is failed and refunded at once; a processing one is asked to stop. */
+const CANCEL = `
+CREATE FUNCTION darkroom_cancel(p_account text, p_id text, p_now bigint, p_outbox_id text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  m record;
+BEGIN
+  UPDATE tasks SET status = 'failed', error_code = 'request_cancelled',
+      error_message = 'The task was cancelled.', credits_used_micros = 0, finished_ms = p_now,
+      updated_ms = p_now
+    WHERE id = p_id AND account_id = p_account AND status = 'pending'
+    RETURNING account_id, api_key_id, credits_reserved_micros, callback_url INTO m;
+  IF FOUND THEN
+    PERFORM darkroom_settle(p_id, m.account_id, m.api_key_id, m.credits_reserved_micros, 0,
+      m.callback_url, p_outbox_id, p_now);
+    RETURN 'cancelled';
+  END IF;
+  UPDATE tasks SET cancel_requested = 1, updated_ms = p_now
+    WHERE id = p_id AND account_id = p_account AND status = 'processing' AND cancellable = 1;
+  IF FOUND THEN RETURN 'requested'; END IF;
+  RETURN 'not_cancellable';
+END
+$$`;
+
+export const taskFunctions: string[] = [SUBMIT, CLAIM, SETTLE, FINISH, CANCEL];
