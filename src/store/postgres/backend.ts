@@ -6,7 +6,7 @@
 import type { OpenedStores } from "../open.js";
 import { PgAdmin } from "./admin.js";
 import { PgChannels } from "./channels.js";
-import { PgDatabase, type PgDatabaseOptions } from "./database.js";
+import { describeUrl, PgDatabase, type PgDatabaseOptions } from "./database.js";
 import { migratePostgres } from "./migrate.js";
 import { PgOutbox } from "./outbox.js";
 import { PgStore } from "./pg-store.js";
@@ -24,8 +24,19 @@ export async function openPostgresStores(
   url: string,
   opts: PgDatabaseOptions = {},
 ): Promise<PgStores> {
-  const db = new PgDatabase(url, opts);
+  let db: PgDatabase;
   try {
+    db = new PgDatabase(url, opts);
+  } catch (err) {
+    throw new Error(`DATABASE_URL is not usable: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    // A server that is not there fails the start here, with where it was looked for.
+    await db.query("SELECT 1").catch((err: Error) => {
+      throw new Error(`PostgreSQL at ${describeUrl(url)} does not answer: ${err.message}`, {
+        cause: err,
+      });
+    });
     await migratePostgres(db);
   } catch (err) {
     await db.close();
