@@ -66,7 +66,7 @@ const SQL = {
   extend: `UPDATE tasks t SET lease_expires_ms = $1, updated_ms = $2
     FROM unnest($3::text[], $4::text[]) AS l(id, token)
     WHERE t.id = l.id AND t.lease_token = l.token AND t.status = 'processing'
-    RETURNING t.id, t.cancel_requested`,
+    RETURNING t.id, t.lease_token, t.cancel_requested`,
   progress: `UPDATE tasks SET progress = GREATEST(progress, $3), updated_ms = $4
     WHERE id = $1 AND lease_token = $2 AND status = 'processing'`,
   // A cancel that got in first wins: the upstream call must not start. The second
@@ -79,7 +79,7 @@ const SQL = {
     SELECT EXISTS (SELECT 1 FROM marked) AS marked,
       EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND lease_token = $2 AND status = 'processing') AS held`,
   // The lease lapses at once and the attempt is not counted: no upstream was called.
-  release: `UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_ms = $3 - 1,
+  release: `UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_ms = $3::bigint - 1,
       attempts = GREATEST(attempts - 1, 0), updated_ms = $3
     WHERE id = $1 AND lease_token = $2 AND status = 'processing'`,
   finish: `SELECT darkroom_finish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS moved`,
@@ -427,16 +427,19 @@ export class PgStore implements Store {
     nowMs: number,
   ): Promise<{ lost: string[]; cancelRequested: string[] }> {
     if (leases.length === 0) return { lost: [], cancelRequested: [] };
-    const rows = await this.run<{ id: string; cancel_requested: number }>(
+    const rows = await this.run<{ id: string; lease_token: string; cancel_requested: number }>(
       "darkroom_extend",
       SQL.extend,
       [nowMs + leaseMs, nowMs, leases.map((l) => l.taskId), leases.map((l) => l.leaseToken)],
     );
-    const held = new Map(rows.map((r) => [r.id, Number(r.cancel_requested) === 1]));
+    // By id and token: a caller may name one task under a stale token as well.
+    const held = new Map(
+      rows.map((r) => [`${r.id}\n${r.lease_token}`, Number(r.cancel_requested) === 1]),
+    );
     const lost: string[] = [];
     const cancelRequested: string[] = [];
     for (const l of leases) {
-      const cancel = held.get(l.taskId);
+      const cancel = held.get(`${l.taskId}\n${l.leaseToken}`);
       if (cancel === undefined) lost.push(l.taskId);
       else if (cancel) cancelRequested.push(l.taskId);
     }
