@@ -4,10 +4,11 @@
  * cancel. The rules are SQLite's (store/sqlite/submit-batch.ts, claim.ts, finish.ts);
  * what differs is how concurrent writers are kept apart, since PostgreSQL has many:
  *
- * - Row locks, always taken in one order: API keys (by id), then accounts (by id). A
- *   submission batch locks every key and account it names up front, sorted; a finish
- *   or cancel locks its task, then its key, then its account. No cycle, so no deadlock
- *   between them; a conditional UPDATE on a locked row re-reads the latest committed
+ * - Row locks, always taken in one order: API keys (by id), then accounts (by id), then
+ *   tasks, then task_counts (whose trigger locks its rows in key order). A submission
+ *   batch locks every key and account it names up front, sorted; a finish or cancel
+ *   looks its task up, locks its key and account, then moves the task. No cycle, so no
+ *   deadlock between them; a conditional UPDATE on a locked row re-reads the latest committed
  *   values, so a total can never pass the balance, the key's limit or max_concurrent.
  * - The idempotency key of an account is read and written while its account row is
  *   locked, so two processes cannot both create a task under one key.
@@ -210,6 +211,12 @@ RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
   m record;
 BEGIN
+  -- The key and the account first, as a submission locks them: no lock cycle.
+  SELECT account_id, api_key_id INTO m FROM tasks
+    WHERE id = p_id AND lease_token = p_token AND status = 'processing';
+  IF NOT FOUND THEN RETURN false; END IF;
+  PERFORM 1 FROM api_keys WHERE id = m.api_key_id FOR UPDATE;
+  PERFORM 1 FROM accounts WHERE id = m.account_id FOR UPDATE;
   UPDATE tasks SET status = p_status, progress = COALESCE(p_progress, progress), results = p_results,
       error_code = p_error_code, error_message = p_error_message, credits_used_micros = p_charge,
       finished_ms = p_now, updated_ms = p_now, lease_owner = NULL, lease_token = NULL,
@@ -230,6 +237,13 @@ RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   m record;
 BEGIN
+  -- A pending task's key and account first, as a submission locks them: no lock cycle.
+  SELECT account_id, api_key_id INTO m FROM tasks
+    WHERE id = p_id AND account_id = p_account AND status = 'pending';
+  IF FOUND THEN
+    PERFORM 1 FROM api_keys WHERE id = m.api_key_id FOR UPDATE;
+    PERFORM 1 FROM accounts WHERE id = m.account_id FOR UPDATE;
+  END IF;
   UPDATE tasks SET status = 'failed', error_code = 'request_cancelled',
       error_message = 'The task was cancelled.', credits_used_micros = 0, finished_ms = p_now,
       updated_ms = p_now
