@@ -57,27 +57,17 @@ export class KeysetSql {
   private readonly keySelect: string;
   private readonly order: string;
 
-  /**
-   * `limitEachWalk`: when several groups are merged, each walk also gets the page's
-   * limit (its own ORDER BY … LIMIT), so a planner that would rather not merge index
-   * walks (PostgreSQL, deep in a history, prefers bitmap scans and a sort) still
-   * reads at most a page per group. The walk's limit is then a parameter after each
-   * group's values (readParams and skipParams place it).
-   */
-  constructor(
-    readonly listing: KeysetListing,
-    private readonly opts: { limitEachWalk?: boolean } = {},
-  ) {
+  constructor(readonly listing: KeysetListing) {
     this.keySelect = listing.key.map((c, i) => `${c} AS key_${i}`).join(", ");
     this.order = listing.key.map((_, i) => `key_${i} DESC`).join(", ");
   }
 
-  /** The key of the row `offset` rows down (params: skipParams, then offset; limit 1). */
+  /** The key of the row `offset` rows down (params: each group's values, then offset; limit 1). */
   skipSql(groups: readonly Group[]): string {
     return `${this.walks(groups, this.keySelect, false)} LIMIT 1 OFFSET ?`;
   }
 
-  /** A page's rows (params: readParams, then the limit). */
+  /** A page's rows (params: per group its values and the position if `after`; then the limit). */
   readSql(groups: readonly Group[], after: boolean): string {
     return `${this.walks(groups, `${this.listing.columns}, ${this.keySelect}`, after)} LIMIT ?`;
   }
@@ -87,20 +77,9 @@ export class KeysetSql {
     return `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${this.listing.table} ${this.where(g, false)} LIMIT ?) AS capped`;
   }
 
-  /** The parameters of readSql before its limit; `limit` is the page's (each walk's, if limited). */
-  readParams(groups: readonly Group[], after: Key | null, limit: number): Array<string | number> {
-    const each = this.limited(groups) ? [limit] : [];
-    return groups.flatMap((g) => [...groupValues(g), ...(after ?? []), ...each]);
-  }
-
-  /** The parameters of skipSql before its offset: the walks reach `offset + 1` rows deep. */
-  skipParams(groups: readonly Group[], offset: number): Array<string | number> {
-    const each = this.limited(groups) ? [offset + 1] : [];
-    return groups.flatMap((g) => [...groupValues(g), ...each]);
-  }
-
-  private limited(groups: readonly Group[]): boolean {
-    return this.opts.limitEachWalk === true && groups.length > 1;
+  /** The parameters of readSql, without the limit. */
+  readParams(groups: readonly Group[], after: Key | null): Array<string | number> {
+    return groups.flatMap((g) => [...groupValues(g), ...(after ?? [])]);
   }
 
   /** The key of a row read by readSql: an array (raw) or an object with key_<i> fields. */
@@ -112,11 +91,9 @@ export class KeysetSql {
 
   /** Each group's walk, after a position or from the top, merged in key order. */
   private walks(groups: readonly Group[], select: string, after: boolean): string {
-    const limited = this.limited(groups);
-    const arms = groups.map((g) => {
-      const walk = `SELECT ${select} FROM ${this.listing.table} ${this.where(g, after)}`;
-      return limited ? `(${walk} ORDER BY ${this.order} LIMIT ?)` : walk;
-    });
+    const arms = groups.map(
+      (g) => `SELECT ${select} FROM ${this.listing.table} ${this.where(g, after)}`,
+    );
     return `${arms.join(" UNION ALL ")} ORDER BY ${this.order}`;
   }
 

@@ -1,11 +1,10 @@
 /**
  * Keyset pages on PostgreSQL: the walks planned by store/keyset-plan.ts, sent with
  * numbered parameters. Rows come back as objects whatever the listing's `raw` says
- * (the key is read from the `key_<i>` columns). Where several groups are merged, each
- * walk carries the page's limit too: deep in a history PostgreSQL would otherwise
- * rather bitmap-scan every group to its end and sort (measured: 5,000 rows read for a
- * page of 20 at 100k tasks), so a page reads at most a page per group. The position
- * `(created_ms, id) < ($1, $2)` is a row-value comparison the btree serves directly.
+ * (the key is read from the `key_<i>` columns). PostgreSQL runs a UNION ALL of walks
+ * under the ORDER BY as a Merge Append of index scans, each read only as far as the
+ * merge takes rows from it; the position `(created_ms, id) < ($1, $2)` is a row-value
+ * comparison that the btree serves directly.
  *
  * Every method takes the connection to read on, so that a caller reads a listing's
  * counts and page in one snapshot (pgOperatorPage, or a REPEATABLE READ transaction).
@@ -34,7 +33,7 @@ export class PgKeyset {
   private readonly texts = new Map<string, string>();
 
   constructor(readonly listing: KeysetListing) {
-    this.sql = new KeysetSql(listing, { limitEachWalk: true });
+    this.sql = new KeysetSql(listing);
   }
 
   /** One page of the rows in any of `groups` (none: an empty page), in key order. */
@@ -48,14 +47,14 @@ export class PgKeyset {
     let after = "after" in start ? start.after : null;
     if ("offset" in start && start.offset > 0) {
       const [found] = await c.query(this.skipSql(groups), [
-        ...this.sql.skipParams(groups, start.offset - 1),
+        ...groups.flatMap(groupValues),
         start.offset - 1,
       ]);
       if (found === undefined) return { rows: [], next: null };
       after = this.sql.keyOf(found, false);
     }
     const rows = await c.query(this.readSql(groups, after !== null), [
-      ...this.sql.readParams(groups, after, pageSize + 1),
+      ...this.sql.readParams(groups, after),
       pageSize + 1,
     ]);
     if (rows.length <= pageSize) return { rows, next: null };

@@ -43,7 +43,7 @@ export class Keyset {
     let after = "after" in start ? start.after : null;
     if ("offset" in start && start.offset > 0) {
       const skip = this.statement(this.sql.skipSql(groups), "raw");
-      const found = skip.get(...this.sql.skipParams(groups, start.offset - 1), start.offset - 1);
+      const found = skip.get(...groups.flatMap(groupValues), start.offset - 1);
       if (found === undefined) return { rows: [], next: null };
       after = found as Key;
     }
@@ -51,7 +51,7 @@ export class Keyset {
       this.sql.readSql(groups, after !== null),
       this.listing.raw ? "raw" : "rows",
     );
-    const rows = read.all(...this.sql.readParams(groups, after, pageSize + 1), pageSize + 1);
+    const rows = read.all(...this.sql.readParams(groups, after), pageSize + 1);
     if (rows.length <= pageSize) return { rows, next: null };
     const page = rows.slice(0, pageSize);
     return { rows: page, next: this.sql.keyOf(page[page.length - 1], this.listing.raw) };
