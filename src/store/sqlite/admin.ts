@@ -23,38 +23,15 @@ import {
 import type { TaskRecord } from "../store.js";
 import { auditLedger, auditOnThread } from "./audit.js";
 import type { SqliteConnection } from "./connection.js";
-import { Keyset, operatorPage, type Group, type KeysetListing } from "./keyset.js";
+import { ACCOUNT_LISTING, LEDGER_LISTING, ledgerWalk } from "../operator-listings.js";
+import { Keyset, operatorPage, sqliteOffIndex, type Group } from "./keyset.js";
 import { taskFromRow, type TaskRow } from "../rows.js";
 
-export const ACCOUNT_LISTING: KeysetListing = {
-  table: "accounts",
-  key: ["created_ms", "id"],
-  columns: "*",
-  raw: false,
-};
+export { ACCOUNT_LISTING, LEDGER_LISTING } from "../operator-listings.js";
 
-/** The ledger pages on its id, which only grows. */
-export const LEDGER_LISTING: KeysetListing = {
-  table: "ledger_entries",
-  key: ["id"],
-  columns: "*",
-  raw: false,
-};
-
-/** The ledger's walk for a filter. */
+/** The ledger's walk for a filter (operator-listings.ts). */
 export function ledgerGroup(filter: { accountId?: string; taskId?: string }): Group {
-  // By task, the unique (task_id, kind) index holds at most five entries. With the
-  // account too, SQLite would rather walk the account's index, which gives the order
-  // for free but holds all its entries; `+account_id` (SQLite's idiom) keeps that
-  // condition off any index, so the task's index is walked.
-  return filter.taskId !== undefined
-    ? [
-        ["task_id", filter.taskId],
-        ...(filter.accountId !== undefined ? [["+account_id", filter.accountId] as const] : []),
-      ]
-    : filter.accountId !== undefined
-      ? [["account_id", filter.accountId]]
-      : [];
+  return ledgerWalk(filter, sqliteOffIndex);
 }
 
 const rowPosition = (p: RowPosition) => [p.createdMs, p.id];

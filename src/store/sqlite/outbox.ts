@@ -17,11 +17,11 @@ import type {
   ClaimedDelivery,
   DeliveryFilter,
   DeliveryRecord,
-  DeliveryStatus,
   WebhookStore,
 } from "../webhooks.js";
 import type { SqliteConnection } from "./connection.js";
-import { Keyset, operatorPage, type Group, type KeysetListing } from "./keyset.js";
+import { DELIVERY_LISTING, deliveryWalks } from "../operator-listings.js";
+import { Keyset, operatorPage, sqliteOffIndex, type Group } from "./keyset.js";
 
 export class SqliteOutbox implements WebhookStore {
   private readonly sql: Record<"nextDue" | "get" | "requeue", Statement>;
@@ -111,32 +111,9 @@ export class SqliteOutbox implements WebhookStore {
   }
 }
 
-export const DELIVERY_LISTING: KeysetListing = {
-  table: "webhook_outbox",
-  key: ["created_ms", "id"],
-  columns: "*",
-  raw: false,
-};
+export { DELIVERY_LISTING } from "../operator-listings.js";
 
-const DELIVERY_STATUSES: DeliveryStatus[] = ["pending", "delivered", "failed"];
-
-/**
- * The walks a filter takes (migration 004's indexes): a task has one delivery (its
- * unique index; `+` keeps the other conditions off every index, so SQLite walks that
- * one); a status, with or without the account, is one walk; the account alone, or no
- * filter, merges the three statuses' walks.
- */
+/** The walks a filter takes (operator-listings.ts). */
 export function deliveryGroups(f: DeliveryFilter): Group[] {
-  const account = f.accountId !== undefined ? [["account_id", f.accountId] as const] : [];
-  if (f.taskId !== undefined) {
-    return [
-      [
-        ["task_id", f.taskId],
-        ...(f.accountId !== undefined ? [["+account_id", f.accountId] as const] : []),
-        ...(f.status ? [["+status", f.status] as const] : []),
-      ],
-    ];
-  }
-  const statuses = f.status ? [f.status] : DELIVERY_STATUSES;
-  return statuses.map((status) => [...account, ["status", status] as const]);
+  return deliveryWalks(f, sqliteOffIndex);
 }
