@@ -72,6 +72,27 @@ export class KeysetSql {
     return `${this.walks(groups, `${this.listing.columns}, ${this.keySelect}`, after)} LIMIT ?`;
   }
 
+  /**
+   * Each group's walk ordered and limited on its own, merged in key order, `tail` (a
+   * LIMIT) ending the merge. Params: per group its values, the position if `after`,
+   * and its limit; then the tail's. PostgreSQL merges walks in index order (Merge
+   * Append) only in this shape: flattened UNION ALL arms are all read and sorted.
+   */
+  boundedWalksSql(
+    groups: readonly Group[],
+    keyOnly: boolean,
+    after: boolean,
+    tail: string,
+  ): string {
+    const select = keyOnly ? this.keySelect : `${this.listing.columns}, ${this.keySelect}`;
+    const order = this.listing.key.map((c) => `${c} DESC`).join(", ");
+    const arms = groups.map(
+      (g) =>
+        `(SELECT ${select} FROM ${this.listing.table} ${this.where(g, after)} ORDER BY ${order} LIMIT ?)`,
+    );
+    return `${arms.join(" UNION ALL ")} ORDER BY ${this.order} ${tail}`;
+  }
+
   /** How many rows one group holds, up to a limit (params: its values, then the limit). */
   countSql(g: Group): string {
     return `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${this.listing.table} ${this.where(g, false)} LIMIT ?) AS capped`;

@@ -1,10 +1,12 @@
 /**
  * Keyset pages on PostgreSQL: the walks planned by store/keyset-plan.ts, sent with
  * numbered parameters. Rows come back as objects whatever the listing's `raw` says
- * (the key is read from the `key_<i>` columns). PostgreSQL runs a UNION ALL of walks
- * under the ORDER BY as a Merge Append of index scans, each read only as far as the
- * merge takes rows from it; the position `(created_ms, id) < ($1, $2)` is a row-value
- * comparison that the btree serves directly.
+ * (the key is read from the `key_<i>` columns). Several walks are a UNION ALL of
+ * bounded walks, each with its own ORDER BY and LIMIT, which PostgreSQL runs as a
+ * Merge Append of backward index scans, each read only as far as the merge takes rows
+ * from it (flattened arms, as SQLite takes them, are all read and sorted instead);
+ * the position `(created_ms, id) < ($1, $2)` is a row-value comparison that the btree
+ * serves directly.
  *
  * Every method takes the connection to read on, so that a caller reads a listing's
  * counts and page in one snapshot (pgOperatorPage, or a REPEATABLE READ transaction).
@@ -16,6 +18,7 @@ import {
   KeysetSql,
   operatorListPage,
   type Group,
+  type Key,
   type KeysetListing,
   type KeysetPage,
   type KeysetStart,
@@ -46,17 +49,13 @@ export class PgKeyset {
     if (groups.length === 0) return { rows: [], next: null };
     let after = "after" in start ? start.after : null;
     if ("offset" in start && start.offset > 0) {
-      const [found] = await c.query(this.skipSql(groups), [
-        ...groups.flatMap(groupValues),
-        start.offset - 1,
-      ]);
+      const skip = this.skipSql(groups);
+      const [found] = await c.query(skip, this.skipParams(groups, start.offset - 1));
       if (found === undefined) return { rows: [], next: null };
       after = this.sql.keyOf(found, false);
     }
-    const rows = await c.query(this.readSql(groups, after !== null), [
-      ...this.sql.readParams(groups, after),
-      pageSize + 1,
-    ]);
+    const read = this.readSql(groups, after !== null);
+    const rows = await c.query(read, this.readParams(groups, after, pageSize + 1));
     if (rows.length <= pageSize) return { rows, next: null };
     const page = rows.slice(0, pageSize);
     return { rows: page, next: this.sql.keyOf(page[page.length - 1], false) };
@@ -76,14 +75,31 @@ export class PgKeyset {
     return Math.min(n, cap);
   }
 
-  /** The skip to a numbered page's position (numbered parameters; for plans and tests). */
+  /**
+   * The skip to a numbered page's position: the key of the row `offset` rows down
+   * (numbered parameters, skipParams; also for plans and tests). Several groups are
+   * merged as bounded walks (KeysetSql.boundedWalksSql), each read at most offset + 1
+   * rows deep, so PostgreSQL merges their index scans instead of sorting every row.
+   */
   skipSql(groups: readonly Group[]): string {
-    return this.text(this.sql.skipSql(groups));
+    if (groups.length === 1) return this.text(this.sql.skipSql(groups));
+    return this.text(this.sql.boundedWalksSql(groups, true, false, "LIMIT 1 OFFSET ?"));
   }
 
-  /** A page's read (numbered parameters; for plans and tests). */
+  skipParams(groups: readonly Group[], offset: number): Array<string | number> {
+    if (groups.length === 1) return [...groupValues(groups[0]!), offset];
+    return [...groups.flatMap((g) => [...groupValues(g), offset + 1]), offset];
+  }
+
+  /** A page's read (numbered parameters, readParams; also for plans and tests). */
   readSql(groups: readonly Group[], after: boolean): string {
-    return this.text(this.sql.readSql(groups, after));
+    if (groups.length === 1) return this.text(this.sql.readSql(groups, after));
+    return this.text(this.sql.boundedWalksSql(groups, false, after, "LIMIT ?"));
+  }
+
+  readParams(groups: readonly Group[], after: Key | null, limit: number): Array<string | number> {
+    if (groups.length === 1) return [...this.sql.readParams(groups, after), limit];
+    return [...groups.flatMap((g) => [...groupValues(g), ...(after ?? []), limit]), limit];
   }
 
   /** Numbered once per shape of query: a handful per listing. */

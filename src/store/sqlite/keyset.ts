@@ -107,3 +107,6 @@ export function operatorPage<R, T, P>(
     return operatorListPage(page, keyset.count(groups, TOTAL_CAP + 1), TOTAL_CAP, convert);
   })();
 }
+
+/** `+column`: SQLite's idiom that keeps a condition off every index (operator-listings.ts). */
+export const sqliteOffIndex = (column: string): string => `+${column}`;
