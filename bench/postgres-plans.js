@@ -38,23 +38,23 @@ try {
   });
   await q(
     `INSERT INTO accounts (id, name, group_name, webhook_secret, created_ms)
-     SELECT 'acct_' || i, 'a' || i, 'default', 'w', $1 FROM generate_series(1, 99) AS i`,
+     SELECT 'acct_' || i, 'a' || i, 'default', 'w', $1 FROM generate_series(1, 9999) AS i`,
     [T0],
   );
   await q(
     `INSERT INTO api_keys (id, account_id, key_hash, prefix, created_ms)
-     SELECT 'key_' || i, 'acct_' || i, 'hash' || i, 'sk', $1 FROM generate_series(1, 99) AS i`,
+     SELECT 'key_' || i, 'acct_' || i, 'hash' || i, 'sk', $1 FROM generate_series(1, 9999) AS i`,
     [T0],
   );
-  // Half the tasks on the big account, the rest spread over 99 others; three models;
+  // Half the tasks on the big account, the rest spread over 9,999 others; three models;
   // mostly finished, 1 % pending, 0.2 % processing, as a busy gateway's history looks.
   await q(
     `INSERT INTO tasks (id, account_id, api_key_id, model, status, request, n, user_group,
        price_micros, multiplier_ppm, credits_reserved_micros, credits_used_micros, estimated_s,
        run_after_ms, lease_expires_ms, created_s, created_ms, updated_ms, finished_ms)
      SELECT 'task-' || lpad(i::text, 9, '0'),
-       CASE WHEN i % 2 = 0 THEN 'acct_big' ELSE 'acct_' || (i % 99 + 1) END,
-       CASE WHEN i % 2 = 0 THEN 'key_big' ELSE 'key_' || (i % 99 + 1) END,
+       CASE WHEN i % 2 = 0 THEN 'acct_big' ELSE 'acct_' || (i % 9999 + 1) END,
+       CASE WHEN i % 2 = 0 THEN 'key_big' ELSE 'key_' || (i % 9999 + 1) END,
        (ARRAY['doubao-seedream-4.0', 'doubao-seedream-4.5', 'doubao-seedream-5.0-lite'])[i % 3 + 1],
        CASE WHEN i > $1::integer * 0.99 THEN 'pending' WHEN i % 500 = 7 THEN 'processing'
             WHEN i % 10 = 3 THEN 'failed' ELSE 'completed' END,
@@ -88,7 +88,6 @@ try {
     })),
     { status: "completed", model: null },
   );
-  const values = (groups, after) => groups.flatMap((g) => [...g.map(([, v]) => v), ...after]);
   const after = [Number(mid[0].created_ms), mid[0].id];
 
   const statements = [
@@ -135,21 +134,26 @@ try {
       `SELECT model, status, n FROM task_counts WHERE account_id = $1 AND n > 0`,
       ["acct_big"],
     ],
-    ["List: page 1", keyset.readSql(all, false), [...values(all, []), 21]],
+    ["List: page 1", keyset.readSql(all, false), keyset.readParams(all, null, 21)],
     [
       "List: deep cursor (45 % into the account's history)",
       keyset.readSql(all, true),
-      [...values(all, after), 21],
+      keyset.readParams(all, after, 21),
     ],
     [
       "List: page 10 of 20 by number (the skip, key columns only)",
       keyset.skipSql(all),
-      [...values(all, []), 180],
+      keyset.skipParams(all, 180),
     ],
     [
-      "List: status = completed, one walk per model, merged",
+      "List: page 3 of 20, status = completed (the skip over one walk per model)",
+      keyset.skipSql(completed),
+      keyset.skipParams(completed, 40),
+    ],
+    [
+      "List: status = completed, deep cursor, one walk per model, merged",
       keyset.readSql(completed, true),
-      [...values(completed, after), 21],
+      keyset.readParams(completed, after, 21),
     ],
   ];
 
