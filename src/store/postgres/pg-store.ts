@@ -248,7 +248,12 @@ export class PgStore implements Store {
       results = await this.submitRows(batch);
     } catch (err) {
       if (batch.length === 1) {
-        batch[0]!.reject(err);
+        const q = batch[0]!;
+        // A batch whose connection broke as it committed is retried one by one; a task
+        // already there was committed then (its id is new with each submission).
+        if (await this.alreadyCreated(q, err))
+          q.resolve({ kind: "created", task: createdTask(q.input) });
+        else q.reject(err);
         return;
       }
       await Promise.all(batch.map((q) => this.writeBatch([q])));
@@ -256,6 +261,18 @@ export class PgStore implements Store {
     }
     if (results.some((r) => r.kind === "created")) this.opts.onCreated?.();
     batch.forEach((q, i) => q.resolve(results[i]!));
+  }
+
+  private async alreadyCreated(q: QueuedSubmit, err: unknown): Promise<boolean> {
+    // A unique violation: its reserve entry or its task row is there already.
+    if ((err as { code?: unknown }).code !== "23505") return false;
+    const rows = await this.db
+      .query(`SELECT 1 FROM tasks WHERE id = $1 AND account_id = $2`, [
+        q.row.taskId,
+        q.row.accountId,
+      ])
+      .catch(() => []);
+    return rows.length === 1;
   }
 
   private async submitRows(batch: QueuedSubmit[]): Promise<SubmitResult[]> {

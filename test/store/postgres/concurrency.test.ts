@@ -143,6 +143,20 @@ describe.skipIf(!up)("PostgreSQL under concurrent processes", () => {
     await expectConsistent();
   });
 
+  it("a submission written again (its commit's answer was lost) is not written twice", async () => {
+    const input = submitInput(p, { priceMicros: PRICE, nowMs: T0 + 1 });
+    expect((await procs[0]!.store.submitTask(input)).kind).toBe("created");
+    // As the batch's one-by-one retry does after a connection broke during COMMIT.
+    const again = await procs[1]!.store.submitTask(input);
+    expect(again).toMatchObject({ kind: "created", task: { id: input.taskId } });
+    const held = await one<{ held_micros: number }>(
+      `SELECT held_micros FROM accounts WHERE id = $1`,
+      [p.accountId],
+    );
+    expect(held.held_micros).toBe(PRICE);
+    await expectConsistent();
+  });
+
   it("workers claim each task once, then settle each once", async () => {
     await race(40);
     const claimedBy = new Map<string, string>();
