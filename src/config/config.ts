@@ -23,9 +23,12 @@ export interface Config {
   /** Base of the links put in `results` (no trailing slash); null = the address listened on. */
   publicUrl: string | null;
   dataDir: string;
-  /** SQLite file path (embedded default) — PostgreSQL arrives with DATABASE_URL. */
+  /** SQLite file path (the embedded default, used when databaseUrl is null). */
   sqlitePath: string;
+  /** PostgreSQL (`postgres://…`) instead of the SQLite file. */
   databaseUrl: string | null;
+  /** PostgreSQL connections per process. */
+  databasePoolMax: number;
   adminToken: string | null;
   bootstrapApiKey: string | null;
   bootstrapCreditsMicros: number;
@@ -344,6 +347,12 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     sqlitePath: path.join(dataDir, "darkroom.sqlite"),
     databaseUrl: env.DATABASE_URL || null,
+    databasePoolMax: parseEnvValue(
+      env,
+      "DARKROOM_DB_POOL_MAX",
+      intFrom("DARKROOM_DB_POOL_MAX", 1, 1000),
+      10,
+    ),
     adminToken,
     bootstrapApiKey: apiKey,
     bootstrapCreditsMicros,

@@ -22,6 +22,16 @@ export interface StoreLog {
   error(obj: object, msg: string): void;
 }
 
+/**
+ * Hears that another process committed new work (PostgreSQL: LISTEN/NOTIFY), so a
+ * worker claims at once instead of on its next poll. A hint only: a wake may be lost
+ * (a dropped connection) or spurious, so workers keep a slow poll as well.
+ */
+export interface WorkSignal {
+  /** Calls `cb` whenever new work may be there; returns the unsubscribe. */
+  onWork(cb: () => void): () => void;
+}
+
 export interface OpenedStores {
   /** Tasks: submissions, polls, claims and settlement (the hot path). */
   store: Store;
@@ -31,6 +41,8 @@ export interface OpenedStores {
   outbox: WebhookStore;
   /** Admin-defined channels. */
   channels: ChannelStore;
+  /** Cross-process wake-ups; absent where one process does all the work (SQLite). */
+  workSignal?: WorkSignal;
   /** Writes what is queued, then closes the database. */
   close(): Promise<void>;
 }

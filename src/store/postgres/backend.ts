@@ -6,15 +6,17 @@
 import type { OpenedStores } from "../open.js";
 import { PgAdmin } from "./admin.js";
 import { PgChannels } from "./channels.js";
-import { PgDatabase, type PgDatabaseOptions } from "./database.js";
+import { describeUrl, PgDatabase, type PgDatabaseOptions } from "./database.js";
 import { migratePostgres } from "./migrate.js";
 import { PgOutbox } from "./outbox.js";
 import { PgStore } from "./pg-store.js";
+import { PgWorkSignal } from "./work-signal.js";
 
 export interface PgStores extends OpenedStores {
   store: PgStore;
   /** For PostgreSQL's own tests; nothing outside store/postgres needs it. */
   db: PgDatabase;
+  workSignal: PgWorkSignal;
 }
 
 /** Connects, checks the server answers, and migrates; ready when it resolves. */
@@ -22,22 +24,41 @@ export async function openPostgresStores(
   url: string,
   opts: PgDatabaseOptions = {},
 ): Promise<PgStores> {
-  const db = new PgDatabase(url, opts);
+  let db: PgDatabase;
   try {
+    db = new PgDatabase(url, opts);
+  } catch (err) {
+    throw new Error(`DATABASE_URL is not usable: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    // A server that is not there fails the start here, with where it was looked for.
+    await db.query("SELECT 1").catch((err: Error) => {
+      throw new Error(`PostgreSQL at ${describeUrl(url)} does not answer: ${err.message}`, {
+        cause: err,
+      });
+    });
     await migratePostgres(db);
   } catch (err) {
     await db.close();
     throw err;
   }
-  const store = new PgStore(db);
+  const workSignal = new PgWorkSignal({
+    url,
+    schema: db.schema,
+    db,
+    onError: (err) => opts.onIdleError?.(err),
+  });
+  const store = new PgStore(db, { onCreated: () => workSignal.notify() });
   return {
     store,
+    workSignal,
     admin: new PgAdmin(db),
     outbox: new PgOutbox(db),
     channels: new PgChannels(db),
     db,
     close: async () => {
       await store.close();
+      await workSignal.close();
       await db.close();
     },
   };

@@ -10,6 +10,8 @@
  *   run again from the start, so it must not have side effects outside the database.
  * - A schema other than `public` (tests give each file its own) is set per connection
  *   through the startup `search_path`, so every statement stays schema-unqualified.
+ *   It is given as an option, or in the URL as libpq does:
+ *   `?options=-c%20search_path%3Dmy_schema`.
  */
 import pg from "pg";
 
@@ -45,6 +47,28 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
+/** The schema a URL's `options=-c search_path=…` names (its first entry), if any. */
+export function schemaInUrl(url: string): string | null {
+  let options: string | null;
+  try {
+    options = new URL(url).searchParams.get("options");
+  } catch {
+    return null; // not a URL: pg reports it when connecting
+  }
+  const m = options ? /search_path\s*=\s*"?([^,"\s]+)/.exec(options) : null;
+  return m ? m[1]! : null;
+}
+
+/** Where a URL points, without its credentials: for error messages. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || "5432"}${u.pathname}`;
+  } catch {
+    return "an unparsable DATABASE_URL";
+  }
+}
+
 const RETRYABLE = new Set(["40001", "40P01"]);
 const MAX_TX_ATTEMPTS = 5;
 
@@ -53,7 +77,7 @@ export class PgDatabase implements Queryable {
   readonly schema: string;
 
   constructor(url: string, opts: PgDatabaseOptions = {}) {
-    this.schema = opts.schema ?? "public";
+    this.schema = opts.schema ?? schemaInUrl(url) ?? "public";
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.schema))
       throw new Error(`invalid PostgreSQL schema name "${this.schema}"`);
     this.pool = new pg.Pool({

@@ -7,8 +7,12 @@
 import { Kysely, Migrator, PostgresDialect, sql, type Migration } from "kysely";
 import type { PgDatabase } from "./database.js";
 import { initial } from "./schema.js";
+import { taskFunctions } from "./task-functions.js";
 
-const PG_STEPS: Array<[name: string, statements: string[]]> = [["001_initial", initial]];
+const PG_STEPS: Array<[name: string, statements: string[]]> = [
+  ["001_initial", initial],
+  ["002_task_functions", taskFunctions],
+];
 
 export async function migratePostgres(db: PgDatabase): Promise<void> {
   // Kysely borrows the pool; destroying it here would end the pool, so it is left be.
@@ -26,9 +30,15 @@ export async function migratePostgres(db: PgDatabase): Promise<void> {
     provider: { getMigrations: async () => migrations },
     migrationTableSchema: db.schema,
   });
-  const { error, results } = await migrator.migrateToLatest();
-  const failed = results?.find((r) => r.status === "Error");
-  if (error) {
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return;
+    // Kysely looks for its tables by reading every table of every schema in the
+    // database; a schema dropped by someone else meanwhile (tests drop theirs all the
+    // time) fails that read with "schema … does not exist". Nothing ran: try again.
+    const code = (error as { code?: unknown }).code;
+    if ((code === "3F000" || code === "42P01") && attempt < 5) continue;
+    const failed = results?.find((r) => r.status === "Error");
     const why = error instanceof Error ? error.message : String(error);
     throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${why}`);
   }

@@ -8,28 +8,58 @@
  * Applied steps are never edited: add a step by appending to PG_STEPS (migrate.ts).
  *
  * Differences that matter:
- * - `task_counts` is kept by a PL/pgSQL trigger in the same transaction as every task
- *   insert, status change and delete, like SQLite's triggers (see 004_listing.ts).
+ * - `task_counts` is kept by PL/pgSQL triggers in the same transaction as every task
+ *   insert, status change and delete, like SQLite's triggers (see 004_listing.ts), but
+ *   per statement (COUNT_FUNCTION says why).
  * - Keyset indexes are the same two (account_id, created_ms, id) and (account_id,
  *   status, model, created_ms, id); PostgreSQL walks them backwards for newest first.
  * - Claims use `FOR UPDATE SKIP LOCKED` over the partial indexes tasks_pending and
  *   tasks_leases, so many workers claim without waiting on each other.
  */
-const COUNT_TRIGGER = `
+/**
+ * task_counts is kept per statement, not per row: the statement's changes (its
+ * transition tables) are summed per (account, model, status) and applied in key
+ * order. A claim that moves tasks of several models thus locks their count rows in
+ * one order, as every other statement does, so two claims cannot deadlock on them; a
+ * statement that changes no status (heartbeats, progress) sums to nothing and writes
+ * nothing; a bulk change writes each count row once.
+ */
+const CHANGES = `SELECT account_id, model, status, sum(delta) AS delta FROM (
+        SELECT account_id, model, status, -1 AS delta FROM old_rows
+        UNION ALL
+        SELECT account_id, model, status, 1 FROM new_rows) AS changes
+      GROUP BY account_id, model, status HAVING sum(delta) <> 0`;
+const REMOVED = `SELECT account_id, model, status, -count(*) AS delta FROM old_rows
+      GROUP BY account_id, model, status`;
+
+/** Locks the existing count rows a change touches, in key order, then applies it. */
+function applyCounts(changes: string): string {
+  return `
+    PERFORM 1 FROM task_counts AS c JOIN (${changes}) AS d USING (account_id, model, status)
+      ORDER BY c.account_id, c.model, c.status FOR UPDATE OF c;
+    UPDATE task_counts AS c SET n = c.n + d.delta FROM (${changes}) AS d
+      WHERE d.delta < 0 AND c.account_id = d.account_id AND c.model = d.model AND c.status = d.status;
+    INSERT INTO task_counts AS c (account_id, model, status, n)
+      SELECT account_id, model, status, delta FROM (${changes}) AS d WHERE delta > 0
+      ORDER BY account_id, model, status
+      ON CONFLICT (account_id, model, status) DO UPDATE SET n = c.n + excluded.n;`;
+}
+
+const COUNT_FUNCTION = `
 CREATE FUNCTION darkroom_task_counts() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' AND OLD.account_id = NEW.account_id AND OLD.model = NEW.model
-     AND OLD.status = NEW.status THEN
-    RETURN NULL;
-  END IF;
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    UPDATE task_counts SET n = n - 1
-      WHERE account_id = OLD.account_id AND model = OLD.model AND status = OLD.status;
-  END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') THEN
-    INSERT INTO task_counts (account_id, model, status, n)
-      VALUES (NEW.account_id, NEW.model, NEW.status, 1)
-      ON CONFLICT (account_id, model, status) DO UPDATE SET n = task_counts.n + 1;
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO task_counts AS c (account_id, model, status, n)
+      SELECT account_id, model, status, count(*) FROM new_rows
+      GROUP BY account_id, model, status ORDER BY account_id, model, status
+      ON CONFLICT (account_id, model, status) DO UPDATE SET n = c.n + excluded.n;
+  ELSIF TG_OP = 'DELETE' THEN${applyCounts(REMOVED)}
+  ELSE
+    -- Most updates (heartbeats, progress, channel marks) move no task between counts.
+    IF NOT EXISTS (SELECT 1 FROM old_rows AS o JOIN new_rows AS n USING (id)
+        WHERE o.status <> n.status OR o.model <> n.model OR o.account_id <> n.account_id) THEN
+      RETURN NULL;
+    END IF;${applyCounts(CHANGES)}
   END IF;
   RETURN NULL;
 END
@@ -128,13 +158,14 @@ export const initial: string[] = [
     n BIGINT NOT NULL CHECK (n >= 0),
     PRIMARY KEY (account_id, model, status)
   )`,
-  COUNT_TRIGGER,
-  `CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks
-     FOR EACH ROW EXECUTE FUNCTION darkroom_task_counts()`,
-  `CREATE TRIGGER task_counts_update AFTER UPDATE OF account_id, model, status ON tasks
-     FOR EACH ROW EXECUTE FUNCTION darkroom_task_counts()`,
-  `CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks
-     FOR EACH ROW EXECUTE FUNCTION darkroom_task_counts()`,
+  COUNT_FUNCTION,
+  `CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks REFERENCING NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION darkroom_task_counts()`,
+  `CREATE TRIGGER task_counts_update AFTER UPDATE ON tasks
+     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION darkroom_task_counts()`,
+  `CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks REFERENCING OLD TABLE AS old_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION darkroom_task_counts()`,
 
   `CREATE TABLE ledger_entries (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -211,4 +242,43 @@ export const initial: string[] = [
     updated_ms BIGINT NOT NULL
   )`,
   `CREATE INDEX channels_model ON channels (model)`,
+  // Retention (retention/janitor.ts): idempotency keys go with their task.
+  `CREATE INDEX idempotency_task ON idempotency_keys (task_id)`,
+
+  // Shared across processes (store/migrations/006_cluster.ts): a channel's live calls,
+  // and its breaker as last written by any process.
+  `CREATE INDEX tasks_channel_busy ON tasks (channel_id, lease_expires_ms) WHERE status = 'processing'`,
+  `CREATE TABLE channel_breakers (
+    channel_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('closed', 'open', 'half-open')),
+    consecutive_failures INTEGER NOT NULL,
+    open_until_ms BIGINT NOT NULL,
+    probing SMALLINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+  )`,
+  // Per-key request counts shared by the API processes (007_rates.ts).
+  `CREATE TABLE rate_windows (
+    key_id TEXT NOT NULL,
+    window_start_ms BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (key_id, window_start_ms)
+  )`,
+  // Tasks waiting per model (008_queue.ts), kept in the same transaction as every move.
+  `CREATE TABLE model_queue (model TEXT PRIMARY KEY, pending BIGINT NOT NULL CHECK (pending >= 0))`,
+  `CREATE FUNCTION darkroom_model_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'pending'
+     AND (TG_OP = 'DELETE' OR NEW.status <> 'pending' OR NEW.model <> OLD.model) THEN
+    UPDATE model_queue SET pending = pending - 1 WHERE model = OLD.model;
+  END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = 'pending'
+     AND (TG_OP = 'INSERT' OR OLD.status <> 'pending' OR NEW.model <> OLD.model) THEN
+    INSERT INTO model_queue (model, pending) VALUES (NEW.model, 1)
+      ON CONFLICT (model) DO UPDATE SET pending = model_queue.pending + 1;
+  END IF;
+  RETURN NULL;
+END
+$$`,
+  `CREATE TRIGGER model_queue_moves AFTER INSERT OR DELETE OR UPDATE OF model, status ON tasks
+     FOR EACH ROW EXECUTE FUNCTION darkroom_model_queue()`,
 ];

@@ -10,140 +10,28 @@ import type {
   LedgerPosition,
   LedgerProblem,
 } from "../admin.js";
+import {
+  accountFromRow,
+  KEY_COLUMNS,
+  keyColumnValue,
+  keyFromRow,
+  ledgerFromRow,
+  type AccountRow,
+  type KeyRow,
+  type LedgerRow,
+} from "../admin-rows.js";
 import type { TaskRecord } from "../store.js";
 import { auditLedger, auditOnThread } from "./audit.js";
 import type { SqliteConnection } from "./connection.js";
-import { Keyset, operatorPage, type Group, type KeysetListing } from "./keyset.js";
+import { ACCOUNT_LISTING, LEDGER_LISTING, ledgerWalk } from "../operator-listings.js";
+import { Keyset, operatorPage, sqliteOffIndex, type Group } from "./keyset.js";
 import { taskFromRow, type TaskRow } from "../rows.js";
 
-interface AccountRow {
-  id: string;
-  name: string;
-  group_name: string;
-  balance_micros: number;
-  held_micros: number;
-  used_micros: number;
-  disabled_ms: number | null;
-  created_ms: number;
-}
+export { ACCOUNT_LISTING, LEDGER_LISTING } from "../operator-listings.js";
 
-interface KeyRow {
-  id: string;
-  account_id: string;
-  name: string;
-  prefix: string;
-  allowed_models: string | null;
-  credit_limit_micros: number | null;
-  held_micros: number;
-  used_micros: number;
-  rpm_limit: number | null;
-  max_concurrent: number | null;
-  active_tasks: number;
-  expires_s: number | null;
-  revoked_ms: number | null;
-  created_ms: number;
-}
-
-interface LedgerRow {
-  id: number;
-  account_id: string;
-  api_key_id: string | null;
-  task_id: string | null;
-  kind: LedgerEntry["kind"];
-  amount_micros: number;
-  balance_after_micros: number;
-  held_after_micros: number;
-  reason: string | null;
-  created_ms: number;
-}
-
-const nn = (v: number | null) => (v === null ? null : Number(v));
-
-export const accountFromRow = (r: AccountRow): AccountRecord => ({
-  id: r.id,
-  name: r.name,
-  group: r.group_name,
-  balanceMicros: Number(r.balance_micros),
-  heldMicros: Number(r.held_micros),
-  usedMicros: Number(r.used_micros),
-  disabled: r.disabled_ms !== null,
-  createdAt: Math.floor(Number(r.created_ms) / 1000),
-});
-
-export const keyFromRow = (r: KeyRow): KeyRecord => ({
-  id: r.id,
-  accountId: r.account_id,
-  name: r.name,
-  prefix: r.prefix,
-  allowedModels: r.allowed_models ? (JSON.parse(r.allowed_models) as string[]) : null,
-  creditLimitMicros: nn(r.credit_limit_micros),
-  heldMicros: Number(r.held_micros),
-  usedMicros: Number(r.used_micros),
-  rpmLimit: nn(r.rpm_limit),
-  maxConcurrent: nn(r.max_concurrent),
-  activeTasks: Number(r.active_tasks),
-  expiresAt: nn(r.expires_s),
-  revokedAt: r.revoked_ms === null ? null : Math.floor(Number(r.revoked_ms) / 1000),
-  createdAt: Math.floor(Number(r.created_ms) / 1000),
-});
-
-export const ledgerFromRow = (r: LedgerRow): LedgerEntry => ({
-  id: Number(r.id),
-  accountId: r.account_id,
-  apiKeyId: r.api_key_id,
-  taskId: r.task_id,
-  kind: r.kind,
-  amountMicros: Number(r.amount_micros),
-  balanceAfterMicros: Number(r.balance_after_micros),
-  heldAfterMicros: Number(r.held_after_micros),
-  reason: r.reason,
-  createdAt: Math.floor(Number(r.created_ms) / 1000),
-});
-
-const KEY_COLUMNS: Array<[keyof KeySettings, string]> = [
-  ["name", "name"],
-  ["allowedModels", "allowed_models"],
-  ["creditLimitMicros", "credit_limit_micros"],
-  ["rpmLimit", "rpm_limit"],
-  ["maxConcurrent", "max_concurrent"],
-  ["expiresAt", "expires_s"],
-];
-
-function keyColumnValue(field: keyof KeySettings, s: KeySettings): unknown {
-  const v = s[field];
-  if (field === "allowedModels") return v === null || v === undefined ? null : JSON.stringify(v);
-  return v ?? null;
-}
-
-export const ACCOUNT_LISTING: KeysetListing = {
-  table: "accounts",
-  key: ["created_ms", "id"],
-  columns: "*",
-  raw: false,
-};
-
-/** The ledger pages on its id, which only grows. */
-export const LEDGER_LISTING: KeysetListing = {
-  table: "ledger_entries",
-  key: ["id"],
-  columns: "*",
-  raw: false,
-};
-
-/** The ledger's walk for a filter. */
+/** The ledger's walk for a filter (operator-listings.ts). */
 export function ledgerGroup(filter: { accountId?: string; taskId?: string }): Group {
-  // By task, the unique (task_id, kind) index holds at most five entries. With the
-  // account too, SQLite would rather walk the account's index, which gives the order
-  // for free but holds all its entries; `+account_id` (SQLite's idiom) keeps that
-  // condition off any index, so the task's index is walked.
-  return filter.taskId !== undefined
-    ? [
-        ["task_id", filter.taskId],
-        ...(filter.accountId !== undefined ? [["+account_id", filter.accountId] as const] : []),
-      ]
-    : filter.accountId !== undefined
-      ? [["account_id", filter.accountId]]
-      : [];
+  return ledgerWalk(filter, sqliteOffIndex);
 }
 
 const rowPosition = (p: RowPosition) => [p.createdMs, p.id];

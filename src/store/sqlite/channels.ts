@@ -2,65 +2,9 @@
 import type { Statement } from "better-sqlite3";
 import type { BreakerState, BreakerStateName } from "../../core/breaker.js";
 import type { ChannelDefinition } from "../../core/channel-definition.js";
+import { channelFromRow, channelParams, type ChannelRow } from "../channel-rows.js";
 import type { ChannelStore, SharedBreaker, StoredChannel } from "../channels.js";
 import type { SqliteConnection } from "./connection.js";
-
-interface ChannelRow {
-  id: string;
-  model: string;
-  provider: string;
-  base_url: string | null;
-  api_key_env: string | null;
-  api_key_file: string | null;
-  upstream_model: string | null;
-  priority: number;
-  weight: number;
-  max_concurrency: number;
-  timeout_ms: number;
-  enabled: number;
-  options: string;
-  created_ms: number;
-  updated_ms: number;
-}
-
-function fromRow(r: ChannelRow): StoredChannel {
-  return {
-    id: r.id,
-    model: r.model,
-    provider: r.provider,
-    baseUrl: r.base_url,
-    apiKeyEnv: r.api_key_env,
-    apiKeyFile: r.api_key_file,
-    upstreamModel: r.upstream_model,
-    priority: Number(r.priority),
-    weight: Number(r.weight),
-    maxConcurrency: Number(r.max_concurrency),
-    timeoutMs: Number(r.timeout_ms),
-    enabled: Number(r.enabled) === 1,
-    options: JSON.parse(r.options) as Record<string, unknown>,
-    createdAt: Number(r.created_ms),
-    updatedAt: Number(r.updated_ms),
-  };
-}
-
-function params(d: ChannelDefinition, nowMs: number) {
-  return {
-    id: d.id,
-    model: d.model,
-    provider: d.provider,
-    base_url: d.baseUrl,
-    api_key_env: d.apiKeyEnv,
-    api_key_file: d.apiKeyFile,
-    upstream_model: d.upstreamModel,
-    priority: d.priority,
-    weight: d.weight,
-    max_concurrency: d.maxConcurrency,
-    timeout_ms: d.timeoutMs,
-    enabled: d.enabled ? 1 : 0,
-    options: JSON.stringify(d.options),
-    now: nowMs,
-  };
-}
 
 export class SqliteChannels implements ChannelStore {
   private readonly sql: Record<
@@ -103,18 +47,18 @@ export class SqliteChannels implements ChannelStore {
   }
 
   async listChannels(): Promise<StoredChannel[]> {
-    return (this.sql.list.all() as ChannelRow[]).map(fromRow);
+    return (this.sql.list.all() as ChannelRow[]).map(channelFromRow);
   }
 
   async createChannel(d: ChannelDefinition, nowMs: number): Promise<boolean> {
     return this.conn.write(() => {
-      return this.sql.insert.run(params(d, nowMs)).changes === 1;
+      return this.sql.insert.run(channelParams(d, nowMs)).changes === 1;
     });
   }
 
   async updateChannel(d: ChannelDefinition, nowMs: number): Promise<boolean> {
     return this.conn.write(() => {
-      return this.sql.update.run(params(d, nowMs)).changes === 1;
+      return this.sql.update.run(channelParams(d, nowMs)).changes === 1;
     });
   }
 

@@ -4,7 +4,7 @@
  *
  * The total sums `task_counts` (kept by triggers, migration 004), whose rows for the
  * account also say which (status, model) groups hold tasks. The page is a keyset walk
- * (keyset.ts) of the index that serves the filter:
+ * (keyset.ts) of the index that serves the filter (taskGroups in store/keyset-plan.ts):
  *
  *   filter          index walked                         walks
  *   none            tasks_account_list                   1
@@ -19,46 +19,20 @@
  * the walks and the rows agree with each other, and no write waits for it (WAL).
  */
 import type Database from "better-sqlite3";
-import type { TaskPosition } from "../../core/task-cursor.js";
 import type { TaskListQuery, TaskPage } from "../store.js";
 import type { SqliteConnection } from "./connection.js";
+import { Keyset } from "./keyset.js";
 import {
-  Keyset,
   keysetStart,
-  type Group,
-  type Key,
-  type KeysetListing,
+  matchingCounts,
+  TASK_COUNTS_SQL,
+  TASK_LISTING,
+  taskGroups,
+  taskPosition,
+  type CountRow,
   type KeysetStart,
-} from "./keyset.js";
-import { TASK_VIEW_COLUMNS, viewFromRaw } from "../rows.js";
-
-export interface CountRow {
-  model: string;
-  status: string;
-  n: number;
-}
-
-/** The account's non-empty (model, status) counts: at most models × 4 rows of the primary key. */
-export const TASK_COUNTS_SQL = `SELECT model, status, n FROM task_counts WHERE account_id = ? AND n > 0`;
-
-export const TASK_LISTING: KeysetListing = {
-  table: "tasks",
-  key: ["created_ms", "id"],
-  columns: TASK_VIEW_COLUMNS,
-  raw: true,
-};
-
-/** The walks a filter takes: one per (status, model) that holds matching tasks, or one for all. */
-export function taskGroups(
-  accountId: string,
-  counts: readonly CountRow[],
-  q: Pick<TaskListQuery, "status" | "model">,
-): Group[] {
-  if (counts.length === 0) return [];
-  const account: Group[number] = ["account_id", accountId];
-  if (q.status === null && q.model === null) return [[account]];
-  return counts.map((c) => [account, ["status", c.status], ["model", c.model]]);
-}
+} from "../keyset-plan.js";
+import { viewFromRaw } from "../rows.js";
 
 export class SqliteTaskList {
   private readonly keyset: Keyset;
@@ -84,21 +58,14 @@ export class SqliteTaskList {
   }
 
   private page(accountId: string, q: TaskListQuery, start: KeysetStart): TaskPage {
-    const counts = (this.counts.all(accountId) as CountRow[]).filter(
-      (c) =>
-        (q.status === null || c.status === q.status) && (q.model === null || c.model === q.model),
-    );
+    const counts = matchingCounts(this.counts.all(accountId) as CountRow[], q);
     const total = counts.reduce((sum, c) => sum + Number(c.n), 0);
     const groups = taskGroups(accountId, counts, q);
     const { rows, next } = this.keyset.page(groups, q.pageSize, start);
     return {
       data: (rows as unknown[][]).map(viewFromRaw),
       total,
-      next: next ? position(next) : null,
+      next: next ? taskPosition(next) : null,
     };
   }
-}
-
-function position(key: Key): TaskPosition {
-  return { createdMs: Number(key[0]), id: String(key[1]) };
 }

@@ -5,70 +5,23 @@
  */
 import type { Statement } from "better-sqlite3";
 import type { ListPage, ListQuery, RowPosition } from "../../core/paging.js";
+import {
+  attemptFromRow,
+  deliveryFromRow,
+  type AttemptRow,
+  type OutboxRow,
+} from "../outbox-rows.js";
 import type {
-  AttemptErrorKind,
   AttemptRecord,
   AttemptResultInput,
   ClaimedDelivery,
   DeliveryFilter,
   DeliveryRecord,
-  DeliveryStatus,
   WebhookStore,
 } from "../webhooks.js";
 import type { SqliteConnection } from "./connection.js";
-import { Keyset, operatorPage, type Group, type KeysetListing } from "./keyset.js";
-
-interface OutboxRow {
-  id: string;
-  task_id: string;
-  account_id: string;
-  url: string;
-  status: DeliveryStatus;
-  attempts: number;
-  attempt_base: number;
-  next_attempt_ms: number;
-  last_status_code: number | null;
-  last_error: string | null;
-  delivered_ms: number | null;
-  created_ms: number;
-  updated_ms: number | null;
-}
-
-interface AttemptRow {
-  outbox_id: string;
-  attempt: number;
-  status_code: number | null;
-  latency_ms: number;
-  error_kind: string | null;
-  error_message: string | null;
-  created_ms: number;
-}
-
-const attemptFromRow = (r: AttemptRow): AttemptRecord => ({
-  outboxId: r.outbox_id,
-  attempt: Number(r.attempt),
-  statusCode: r.status_code === null ? null : Number(r.status_code),
-  latencyMs: Number(r.latency_ms),
-  errorKind: r.error_kind as AttemptErrorKind | null,
-  errorMessage: r.error_message,
-  createdAt: Number(r.created_ms),
-});
-
-const deliveryFromRow = (r: OutboxRow, attempts: AttemptRecord[]): DeliveryRecord => ({
-  id: r.id,
-  taskId: r.task_id,
-  accountId: r.account_id,
-  url: r.url,
-  status: r.status,
-  attempts: Number(r.attempts),
-  nextAttemptAt: Number(r.next_attempt_ms),
-  lastStatusCode: r.last_status_code === null ? null : Number(r.last_status_code),
-  lastError: r.last_error,
-  deliveredAt: r.delivered_ms === null ? null : Number(r.delivered_ms),
-  createdAt: Number(r.created_ms),
-  updatedAt: r.updated_ms === null ? null : Number(r.updated_ms),
-  attemptList: attempts,
-});
+import { DELIVERY_LISTING, deliveryWalks } from "../operator-listings.js";
+import { Keyset, operatorPage, sqliteOffIndex, type Group } from "./keyset.js";
 
 export class SqliteOutbox implements WebhookStore {
   private readonly sql: Record<"nextDue" | "get" | "requeue", Statement>;
@@ -158,32 +111,9 @@ export class SqliteOutbox implements WebhookStore {
   }
 }
 
-export const DELIVERY_LISTING: KeysetListing = {
-  table: "webhook_outbox",
-  key: ["created_ms", "id"],
-  columns: "*",
-  raw: false,
-};
+export { DELIVERY_LISTING } from "../operator-listings.js";
 
-const DELIVERY_STATUSES: DeliveryStatus[] = ["pending", "delivered", "failed"];
-
-/**
- * The walks a filter takes (migration 004's indexes): a task has one delivery (its
- * unique index; `+` keeps the other conditions off every index, so SQLite walks that
- * one); a status, with or without the account, is one walk; the account alone, or no
- * filter, merges the three statuses' walks.
- */
+/** The walks a filter takes (operator-listings.ts). */
 export function deliveryGroups(f: DeliveryFilter): Group[] {
-  const account = f.accountId !== undefined ? [["account_id", f.accountId] as const] : [];
-  if (f.taskId !== undefined) {
-    return [
-      [
-        ["task_id", f.taskId],
-        ...(f.accountId !== undefined ? [["+account_id", f.accountId] as const] : []),
-        ...(f.status ? [["+status", f.status] as const] : []),
-      ],
-    ];
-  }
-  const statuses = f.status ? [f.status] : DELIVERY_STATUSES;
-  return statuses.map((status) => [...account, ["status", status] as const]);
+  return deliveryWalks(f, sqliteOffIndex);
 }

@@ -16,62 +16,11 @@
  * UPDATEs, so only the failing submission fails.
  */
 import type { Database, Statement } from "better-sqlite3";
-import type { SubmitInput, SubmitResult, TaskRecord } from "../store.js";
+import type { SubmitResult } from "../store.js";
 import { taskFromRow, type TaskRow } from "../rows.js";
+import { IDEMPOTENCY_WINDOW_MS, type SubmitRow } from "../submission.js";
 
-const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
-
-/**
- * A submission as the writer needs it: flat, and with the request already serialised,
- * so it crosses to the thread cheaply and the thread only writes.
- */
-export interface SubmitRow {
-  taskId: string;
-  accountId: string;
-  keyId: string;
-  groupName: string;
-  multiplierPpm: number;
-  model: string;
-  n: number;
-  requestJson: string;
-  callbackUrl: string | null;
-  reserveMicros: number;
-  priceMicros: number;
-  estimatedSeconds: number;
-  nowMs: number;
-  idemKey: string | null;
-  idemHash: string | null;
-  replayOnly: boolean;
-  /** The model's queue depth limit (null = none) and how its estimate grows (SubmitInput.queue). */
-  maxQueued: number | null;
-  queueSlots: number;
-  queueRoundSeconds: number;
-}
-
-export function toSubmitRow(input: SubmitInput): SubmitRow {
-  const { principal: p, request: req } = input;
-  return {
-    taskId: input.taskId,
-    accountId: p.accountId,
-    keyId: p.keyId,
-    groupName: p.groupName,
-    multiplierPpm: p.multiplierPpm,
-    model: req.model,
-    n: req.n,
-    requestJson: JSON.stringify(req),
-    callbackUrl: req.callbackUrl,
-    reserveMicros: input.reserveMicros,
-    priceMicros: input.priceMicros,
-    estimatedSeconds: input.estimatedSeconds,
-    nowMs: input.nowMs,
-    idemKey: input.idempotency?.key ?? null,
-    idemHash: input.idempotency?.requestHash ?? null,
-    replayOnly: input.replayOnly === true,
-    maxQueued: input.queue?.maxQueued ?? null,
-    queueSlots: input.queue?.slots ?? 0,
-    queueRoundSeconds: input.queue?.roundSeconds ?? 0,
-  };
-}
+export { createdTask, toSubmitRow, type SubmitRow } from "../submission.js";
 
 /**
  * What the write decided. "created" carries no record, only the estimate the write
@@ -368,35 +317,4 @@ export class SubmitBatch {
       this.sql.insertIdem.run(row.accountId, row.idemKey, row.idemHash, row.taskId, row.nowMs);
     return { kind: "created", estimatedSeconds };
   }
-}
-
-/**
- * The record of a task this input created, built from what was written: no read-back.
- * `estimatedSeconds`: what the write settled on (the input's, plus the queue ahead).
- */
-export function createdTask(input: SubmitInput, estimatedSeconds: number): TaskRecord {
-  const { principal: p, request: req } = input;
-  return {
-    id: input.taskId,
-    model: req.model,
-    status: "pending",
-    progress: 0,
-    createdAt: Math.floor(input.nowMs / 1000),
-    createdMs: input.nowMs,
-    userGroup: p.groupName,
-    creditsReservedMicros: input.reserveMicros,
-    creditsUsedMicros: null,
-    estimatedSeconds,
-    results: [],
-    errorCode: null,
-    errorMessage: null,
-    cancellable: true,
-    accountId: p.accountId,
-    apiKeyId: p.keyId,
-    finishedAt: null,
-    request: req,
-    cancelRequested: false,
-    attempts: 0,
-    channelId: null,
-  };
 }

@@ -13,7 +13,7 @@ import {
   TASK_LISTING,
   taskGroups,
   type CountRow,
-} from "../../../src/store/sqlite/list.js";
+} from "../../../src/store/keyset-plan.js";
 import { DELIVERY_LISTING, deliveryGroups } from "../../../src/store/sqlite/outbox.js";
 import { openSqliteTestStore, type SqliteTestStore } from "./helpers.js";
 
