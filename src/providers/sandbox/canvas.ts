@@ -8,6 +8,9 @@
  *
  * This runs on the event loop, so every loop hands control back after about a quarter
  * of a million pixels (well under a millisecond): a 4K render never holds up polls.
+ *
+ * Frame buffers are reused (releaseCanvas): a fresh multi-megabyte buffer costs more in
+ * page faults and garbage collection than painting it.
  */
 import type { TextMask } from "./text-mask.js";
 
@@ -46,7 +49,7 @@ export async function paintBackground(
   panel: Rect,
   panelShade: number,
 ): Promise<Canvas> {
-  const data = Buffer.allocUnsafe(width * height * 3);
+  const data = takeBuffer(width * height * 3);
   const rad = (angleDeg * Math.PI) / 180;
   const cos = Math.cos(rad);
   const sin = Math.sin(rad);
@@ -80,6 +83,23 @@ export async function paintBackground(
     if (y % rowsPerSlice === rowsPerSlice - 1) await yieldToLoop();
   }
   return { width, height, data };
+}
+
+/** Spare frame buffers, newest last: few and small enough that keeping them costs little. */
+const SPARE_BUFFERS = 2;
+const SPARE_MAX_BYTES = 16 * 2 ** 20;
+const spares: Buffer[] = [];
+
+function takeBuffer(bytes: number): Buffer {
+  const i = spares.findIndex((b) => b.length === bytes);
+  return i >= 0 ? spares.splice(i, 1)[0]! : Buffer.allocUnsafe(bytes);
+}
+
+/** Hands the canvas's buffer back for a later frame; the canvas must not be used again. */
+export function releaseCanvas(canvas: Canvas): void {
+  if (canvas.data.length > SPARE_MAX_BYTES) return;
+  spares.push(canvas.data);
+  if (spares.length > SPARE_BUFFERS) spares.shift();
 }
 
 /** Pixels x0..x1 of one row, the gradient's values times `scale` (fixed point). */

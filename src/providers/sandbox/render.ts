@@ -15,10 +15,17 @@
 import { createHash } from "node:crypto";
 import sharp from "sharp";
 import { Semaphore } from "../../core/semaphore.js";
-import { blendMask, blendRgba, paintBackground, type Rgb } from "./canvas.js";
+import {
+  blendMask,
+  blendRgba,
+  paintBackground,
+  releaseCanvas,
+  type Canvas,
+  type Rgb,
+} from "./canvas.js";
 import { FAMILIES_BOLD } from "./fonts.js";
 import { escapeMarkup, drawableText, shownText } from "./label-text.js";
-import { fitTextMask } from "./text-mask.js";
+import { fitTextMask, type TextMask } from "./text-mask.js";
 
 const PROMPT_SHOWN_MAX = 280;
 /** What the panel leaves of the gradient behind it (black at 45 % opacity). */
@@ -128,6 +135,29 @@ async function render(input: RenderInput): Promise<Buffer> {
     { left: panelLeft, top: panelTop, width: panelW, height: panelH },
     PANEL_SHADE,
   );
+  try {
+    await drawOnto(canvas, input, { label, prompt, foot }, panelTop, pad);
+    const image = sharp(canvas.data, { raw: { width: W, height: H, channels: 3 } });
+    if (input.format === "png") return await image.png({ compressionLevel: 6 }).toBuffer();
+    if (input.format === "webp") return await image.webp({ quality: 85 }).toBuffer();
+    // Standard Huffman tables: optimising them took two thirds of the encoding time
+    // for files ~20 % smaller. The pixels are the same.
+    return await image.jpeg({ quality: 85, mozjpeg: false, optimiseCoding: false }).toBuffer();
+  } finally {
+    // Only once libvips is done reading it.
+    releaseCanvas(canvas);
+  }
+}
+
+/** The texts and reference thumbnails, over the background. */
+async function drawOnto(
+  canvas: Canvas,
+  input: RenderInput,
+  { label, prompt, foot }: Record<"label" | "prompt" | "foot", TextMask>,
+  panelTop: number,
+  pad: number,
+): Promise<void> {
+  const { width: W, height: H } = input;
   const centred = (w: number) => Math.max(0, Math.round((W - w) / 2));
   await blendMask(canvas, label, centred(label.width), panelTop + pad, LABEL_COLOUR);
   await blendMask(
@@ -168,9 +198,4 @@ async function render(input: RenderInput): Promise<Buffer> {
       left += thumbW + Math.round(pad / 2);
     }
   }
-
-  const image = sharp(canvas.data, { raw: { width: W, height: H, channels: 3 } });
-  if (input.format === "png") return image.png({ compressionLevel: 6 }).toBuffer();
-  if (input.format === "webp") return image.webp({ quality: 85 }).toBuffer();
-  return image.jpeg({ quality: 85, mozjpeg: false }).toBuffer();
 }

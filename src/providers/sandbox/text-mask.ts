@@ -33,8 +33,12 @@ export interface TextBox {
 
 const EMPTY: TextMask = { data: Buffer.alloc(0), width: 0, height: 0 };
 const MEASURE_PX = 32;
-/** Word wrapping leaves the end of most lines short: room allowed for it. */
-const WRAP_SLACK = 1.12;
+/** Words' worth of width a wrapped line leaves unused, on average (and a margin). */
+const WORD_WASTE = 0.6;
+const MAX_WASTE_EM = 3;
+/** Line pitch in ems: DejaVu Sans's is 1.164; the fallback fonts' are no larger. */
+const LINE_PITCH = 1.2;
+const FIT_MARGIN = 0.96;
 const MIN_PX = 4;
 
 /** Draws `markup` at `px` pixels, wrapped at `wrapWidth` when given. */
@@ -84,25 +88,43 @@ async function fit(box: TextBox): Promise<TextMask> {
   const families = box.families;
   const line = await drawTextMask(box.markup, MEASURE_PX, { families });
   if (line.width === 0 || box.width < 1 || box.height < 1) return EMPTY;
-  const emWidth = line.width / MEASURE_PX; // the whole text on one line, per px of size
-  const emHeight = line.height / MEASURE_PX; // one line's height, per px of size
+  // Per px of font size: the whole text on one line, and its ink's height (libvips
+  // crops to the ink; lines below the first add the line pitch).
+  const emWidth = line.width / MEASURE_PX;
+  const emHeight = line.height / MEASURE_PX;
+  // Word wrapping leaves about half a word unused at the end of each line; a word
+  // longer than a line is broken anywhere.
+  const words = box.markup.split(/\s+/).filter(Boolean).length;
+  const lineWaste = Math.min(MAX_WASTE_EM, (WORD_WASTE * emWidth) / Math.max(1, words));
   // The best number of lines: for n lines, the size is bounded by the height (n lines
-  // tall) and by the width (the text split in n, plus wrapping's slack).
+  // tall) and by the width (the text split in n, each line losing its waste).
   let px = 0;
   for (let lines = 1; lines <= 64; lines++) {
-    const byHeight = box.height / (lines * emHeight);
+    const byHeight = box.height / (emHeight + (lines - 1) * LINE_PITCH);
     const byWidth =
-      lines === 1 ? box.width / emWidth : (box.width * lines) / (emWidth * WRAP_SLACK);
+      lines === 1 ? box.width / emWidth : (lines * box.width) / (emWidth + lines * lineWaste);
     px = Math.max(px, Math.min(byHeight, byWidth));
     if (byHeight < byWidth) break; // more lines only make it smaller
   }
-  px = Math.max(MIN_PX, Math.floor(px));
+  // The measure is of the ink, at a small size: a margin for bearings and hinting.
+  px = onLadder(px * FIT_MARGIN);
   for (let attempt = 0; ; attempt++) {
     const mask = await drawTextMask(box.markup, px, { families, wrapWidth: box.width });
     const over = Math.max(mask.height / box.height, mask.width / box.width);
-    if (over <= 1 || px <= MIN_PX || attempt === 3) return mask;
-    px = Math.max(MIN_PX, Math.floor((px / Math.sqrt(over)) * 0.97));
+    if (over <= 1 || px <= MIN_PX || attempt === 2) return mask;
+    // Smaller text never needs more lines, so this size fits (bar rounding).
+    px = onLadder(Math.min(px - 1, px / over));
   }
+}
+
+/**
+ * The largest size on a ladder of steps ~5 % apart at or below `px`. Cairo keeps the
+ * glyphs it rasterised per font size, so sizes that recur across tasks draw faster than
+ * a new size for every prompt; text at most one step smaller is the price.
+ */
+function onLadder(px: number): number {
+  if (px <= 20) return Math.max(MIN_PX, Math.floor(px));
+  return Math.floor(20 * 1.05 ** Math.floor(Math.log(px / 20) / Math.log(1.05) + 1e-9));
 }
 
 /** Masks kept, by bytes: a 4K prompt mask is a few MB. */
