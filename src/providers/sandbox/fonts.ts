@@ -58,28 +58,46 @@ export const sandboxFontStatus: { loaded: string[]; failed: string[] } = {
   failed: [],
 };
 
+export type SandboxFont = "regular" | "bold" | "emoji" | "unifont";
+const ALL_FONTS: readonly SandboxFont[] = ["regular", "bold", "emoji", "unifont"];
+
 let ready: Promise<void> | undefined;
 
-/** Resolves once every sandbox font is known to Pango in this process (idempotent). */
-export function sandboxFontsReady(): Promise<void> {
-  ready ??= loadFonts();
+/**
+ * Resolves once the sandbox's fonts are known to Pango in this process. The first call
+ * decides which fonts that is (all unless told: a test withholds some to see what a
+ * missing glyph looks like); later calls wait for the same loading.
+ */
+export function sandboxFontsReady(fonts: readonly SandboxFont[] = ALL_FONTS): Promise<void> {
+  ready ??= loadFonts(fonts);
   return ready;
 }
 
-async function loadFonts(): Promise<void> {
-  const files: string[] = [FONT_FILES.regular, FONT_FILES.bold, FONT_FILES.emoji];
-  try {
-    files.push(await unwrappedFont(FONT_FILES.unifontWoff));
-  } catch (err) {
-    // No writable temp directory: CJK then draws as missing-glyph boxes, the rest as usual.
-    sandboxFontStatus.failed.push(`${FONT_FILES.unifontWoff}: ${String(err)}`);
+async function loadFonts(fonts: readonly SandboxFont[]): Promise<void> {
+  const files: string[] = [];
+  for (const font of fonts) {
+    if (font !== "unifont") {
+      files.push(FONT_FILES[font]);
+      continue;
+    }
+    try {
+      files.push(await unwrappedFont(FONT_FILES.unifontWoff));
+    } catch (err) {
+      // No writable temp directory: CJK then draws as missing-glyph boxes, the rest as usual.
+      sandboxFontStatus.failed.push(`${FONT_FILES.unifontWoff}: ${String(err)}`);
+    }
   }
   for (const fontfile of files) {
-    // libvips registers the file with fontconfig on the first text that names it.
-    await sharp({ text: { text: ".", font: "DejaVu Sans 8", fontfile } })
-      .raw()
-      .toBuffer();
-    sandboxFontStatus.loaded.push(fontfile);
+    try {
+      // libvips registers the file with fontconfig on the first text that names it.
+      await sharp({ text: { text: ".", font: "DejaVu Sans 8", fontfile } })
+        .raw()
+        .toBuffer();
+      sandboxFontStatus.loaded.push(fontfile);
+    } catch (err) {
+      // Placeholders with a font short still beat no placeholders.
+      sandboxFontStatus.failed.push(`${fontfile}: ${String(err)}`);
+    }
   }
 }
 
