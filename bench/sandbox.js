@@ -10,11 +10,12 @@
 // with a prompt of its own (so the prompt is never served from a cache; the SANDBOX
 // label and the footer are, as in a load test), after a warm-up that loads the fonts.
 // CPU is process.cpuUsage() around each round: user + system time of every thread
-// (libvips encodes on its own pool), so it is the whole cost of a render. The median
-// round is reported, as ms of CPU per image and per megapixel (issue 15's target:
-// ≤ 20 ms per megapixel). This machine's speed drifts with its neighbours' load, so
-// with BENCH_BASELINE (another build's dist/, e.g. main's) every round measures the
-// baseline and this build back to back, alternating which goes first.
+// (libvips encodes on its own pool), so it is the whole cost of a render; libvips is
+// set up as the server sets it up (sharp-setup.ts). The median round is reported, as
+// ms of CPU per image and per megapixel (issue 15's target: ≤ 20 ms per megapixel).
+// This machine's speed drifts with its neighbours' load, so with BENCH_BASELINE
+// (another build's dist/, e.g. main's) every round measures the baseline and this
+// build back to back, alternating which goes first.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
@@ -30,6 +31,10 @@ const PROMPTS = [
   "猫 ねこ 고양이 😺 a cat asleep on a windowsill at dusk",
   "an isometric city block at night, neon signs, rain, reflections on wet asphalt, highly detailed",
 ];
+
+// libvips as the server sets it up (no operation cache, at most 2 threads per image).
+const { configureSharp } = await import(path.join(root, "dist/media/sharp-setup.js"));
+configureSharp();
 
 const builds = [{ name: "this build", dist: path.join(root, "dist") }];
 if (process.env.BENCH_BASELINE)
