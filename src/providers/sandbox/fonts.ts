@@ -26,7 +26,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import sharp from "sharp";
-import { sfntFromWoff } from "./woff.js";
+import { sfntFromWoff, woffSfntSize } from "./woff.js";
 
 const require = createRequire(import.meta.url);
 const packageDir = (name: string) => path.dirname(require.resolve(`${name}/package.json`));
@@ -107,9 +107,9 @@ async function unwrappedFont(woffPath: string): Promise<string> {
   const digest = createHash("sha256").update(woff).digest("hex").slice(0, 16);
   const dir = path.join(os.tmpdir(), "darkroom-sandbox-fonts");
   const file = path.join(dir, `${path.basename(woffPath, ".woff")}-${digest}.ttf`);
-  const ttf = sfntFromWoff(woff);
   const existing = await stat(file).catch(() => undefined);
-  if (existing?.size === ttf.length) return file;
+  if (existing?.size === woffSfntSize(woff)) return file;
+  const ttf = await sfntFromWoff(woff);
   await mkdir(dir, { recursive: true });
   // Written beside and renamed, so a concurrent process never sees half a font.
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;

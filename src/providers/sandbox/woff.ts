@@ -2,9 +2,13 @@
  * WOFF 1.0 to a plain TrueType/OpenType file. sharp's bundled FreeType reads TTF/OTF
  * but not WOFF, while some fonts reach npm only as WOFF; unwrapping one is lossless:
  * the same tables, inflated, behind an sfnt header (WOFF spec, W3C 2012, section 5).
- * Pure: bytes in, bytes out.
+ * Bytes in, bytes out; the inflating runs on the libuv pool (a 13 MB font would hold
+ * the event loop for a while).
  */
-import { inflateSync } from "node:zlib";
+import { promisify } from "node:util";
+import { inflate } from "node:zlib";
+
+const inflateAsync = promisify(inflate);
 
 const WOFF_SIGNATURE = 0x774f4646; // "wOFF"
 const WOFF_HEADER = 44;
@@ -12,9 +16,19 @@ const WOFF_ENTRY = 20;
 const SFNT_HEADER = 12;
 const SFNT_ENTRY = 16;
 
-export function sfntFromWoff(woff: Buffer): Buffer {
+/** The size of the font the WOFF holds, from its header (to reuse an unwrapped copy). */
+export function woffSfntSize(woff: Buffer): number {
+  checkSignature(woff);
+  return woff.readUInt32BE(16);
+}
+
+function checkSignature(woff: Buffer): void {
   if (woff.length < WOFF_HEADER || woff.readUInt32BE(0) !== WOFF_SIGNATURE)
     throw new Error("not a WOFF 1.0 file");
+}
+
+export async function sfntFromWoff(woff: Buffer): Promise<Buffer> {
+  checkSignature(woff);
   const flavor = woff.readUInt32BE(4);
   const numTables = woff.readUInt16BE(12);
   if (WOFF_HEADER + numTables * WOFF_ENTRY > woff.length) throw new Error("truncated WOFF");
@@ -42,7 +56,7 @@ export function sfntFromWoff(woff: Buffer): Buffer {
     if (at + compLength > woff.length) throw new Error("truncated WOFF table");
     const stored = woff.subarray(at, at + compLength);
     // A table is stored compressed only when that made it smaller.
-    const table = compLength < origLength ? inflateSync(stored) : stored;
+    const table = compLength < origLength ? await inflateAsync(stored) : stored;
     if (table.length !== origLength) throw new Error("WOFF table has the wrong length");
     const r = SFNT_HEADER + i * SFNT_ENTRY;
     header.writeUInt32BE(tag, r);

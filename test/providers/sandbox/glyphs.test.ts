@@ -9,6 +9,8 @@
  * as the project's machines do not.)
  */
 import { execFile } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import sharp from "sharp";
@@ -63,11 +65,23 @@ async function boxes(): Promise<TextMask[]> {
 }
 
 /** The characters drawn in a process of their own with only `fonts` loaded. */
-async function drawElsewhere(fonts: string, texts: string[]): Promise<TextMask[]> {
+async function drawElsewhere(
+  fonts: string | undefined,
+  texts: string[],
+  env: Record<string, string> = {},
+): Promise<TextMask[]> {
   const { stdout } = await run(
     process.execPath,
     ["--import", "tsx", path.join(import.meta.dirname, "fixtures/glyph-masks.ts"), ...texts],
-    { cwd: root, env: { ...process.env, GLYPH_FONTS: fonts, GLYPH_PX: String(PX) } },
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        ...(fonts ? { GLYPH_FONTS: fonts } : {}),
+        GLYPH_PX: String(PX),
+        ...env,
+      },
+    },
   );
   const out = JSON.parse(stdout) as Array<{ width: number; height: number; data: string }>;
   return out.map((m) => ({
@@ -107,6 +121,25 @@ describe("missing glyphs", () => {
     const tofu = CHARS.filter((_, i) => isTofu(drawn[i]!, known));
     // DejaVu Sans has a few emoji (😺 among them) but no CJK and no 🦊.
     expect(tofu).toEqual(["猫", "ね", "こ", "고", "양", "이", "🦊"]);
+  });
+
+  it("a process with a fresh temp directory unwraps the CJK font there and draws glyphs", async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), "darkroom-glyphs-"));
+    try {
+      const [bmpBox, astralBox, ...drawn] = await drawElsewhere(
+        undefined,
+        [MISSING_BMP, MISSING_ASTRAL, ...CHARS],
+        { TMPDIR: tmp },
+      );
+      const known = [bmpBox!, astralBox!];
+      expect(CHARS.filter((_, i) => isTofu(drawn[i]!, known))).toEqual([]);
+      const written = await readdir(path.join(tmp, "darkroom-sandbox-fonts"));
+      expect(written).toEqual([
+        expect.stringMatching(/^unifontex-latin-400-normal-[0-9a-f]{16}\.ttf$/),
+      ]);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 
   it("a sandbox image with such a prompt renders, and its text differs from a tofu prompt's", async () => {
