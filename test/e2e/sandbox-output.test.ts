@@ -1,5 +1,5 @@
 /**
- * The sandbox end to end: any prompt the API admits renders (markup, emoji, RTL,
+ * The sandbox end to end: any prompt the API admits renders (markup, emoji, RTL, CJK,
  * noncharacters, text with no ink at all), and seedream 5.0 lite's
  * `model_params.output_format` decides the encoding of the downloaded result.
  */
@@ -32,6 +32,7 @@ describe("sandbox prompts", () => {
   const prompts = {
     "markup, emoji, RTL and line breaks":
       "<b>&amp;</b> <span foreground='red'>&#0;</span> 🦊👨‍👩‍👧 שלום עולם مرحبا\t\r\nend",
+    "Chinese, Japanese, Korean and emoji": "猫 ねこ 고양이 😺 a cat 🦊",
     noncharacters: "a\ufffed\uffffe\u{1fffe}f",
     "nothing visible to draw": "\u200b\u200c\u2060",
   };
