@@ -2,6 +2,10 @@
  * The composition root: builds every service from the config, wires them, and
  * returns a handle that starts and stops them in order. `darkroom serve` and the
  * end-to-end tests both start the gateway through here.
+ *
+ * The role (DARKROOM_ROLE) decides what runs: `api` the HTTP API and admin API;
+ * `worker` the runner and the callback dispatcher, listening only for /healthz and
+ * /readyz; `all` everything. Several processes of any roles may share one store.
  */
 import { randomBytes } from "node:crypto";
 import path from "node:path";
@@ -12,6 +16,7 @@ import { hashAdminToken } from "../core/credentials.js";
 import { DurationEstimator } from "../core/estimate.js";
 import { ModelCatalogue } from "../core/models.js";
 import { buildApp } from "../http/app.js";
+import { buildProbeApp } from "../http/probe-app.js";
 import type { Edge, EdgeHooks } from "../http/edge/edge.js";
 import { defaultConnectionLimits, openFileLimit } from "../http/edge/connection-limits.js";
 import { KeyCache } from "../http/plugins/auth.js";
@@ -41,6 +46,7 @@ import type { WebhookStore } from "../store/webhooks.js";
 import { WebhookDispatcher } from "../webhooks/dispatcher.js";
 import { safeWebhookSender } from "../webhooks/sender.js";
 import { bootstrapIfEmpty, type BootstrapOutcome } from "./bootstrap.js";
+import { shutdown, type ShutdownSummary } from "./shutdown.js";
 
 export interface Darkroom {
   url: string;
@@ -57,7 +63,12 @@ export interface Darkroom {
   webhooks: WebhookDispatcher | null;
   bootstrap: BootstrapOutcome;
   log: Logger;
-  stop(): Promise<void>;
+  /**
+   * Stops in order (server/shutdown.ts): in-flight tasks and callback sends get
+   * `graceMs` (default 0: aborted at once, handed back or left to their lease).
+   * A second call gets the first call's result.
+   */
+  stop(graceMs?: number): Promise<ShutdownSummary>;
 }
 
 export interface StartOptions {
@@ -147,6 +158,10 @@ export async function startDarkroom(
       )
     : null;
   router.onCapacity = () => runner?.wake();
+  // Work queued by other processes: a hint from the backend when it has one (PostgreSQL).
+  const unsubscribe = [
+    runner ? stores.wakeups?.subscribe("tasks", () => runner.wake()) : undefined,
+  ];
 
   // Links point at DARKROOM_PUBLIC_URL, or at the address actually listened on (port 0 in tests).
   let publicUrl = config.publicUrl ?? "";
@@ -183,45 +198,21 @@ export async function startDarkroom(
       )
     : null;
   events.on("task:finished", () => dispatcher?.wake());
+  if (dispatcher) unsubscribe.push(stores.wakeups?.subscribe("callbacks", () => dispatcher.wake()));
 
   const monitor = new ProcessMonitor();
   const connectionDefaults = defaultConnectionLimits(openFileLimit(), config.trustProxy !== false);
-  const { app, edge } = buildApp({
-    store,
-    admin,
-    catalogue,
-    registry,
-    channels: router,
-    channelAdmin: {
-      router,
-      store: channelStore,
-      provider: (name) => registry.get(name),
-      modelExists: (id) => catalogue.get(id) !== undefined,
-      lookupEnv: config.channels.lookupEnv,
-      now: Date.now,
-    },
-    media,
-    estimator,
-    keys: new KeyCache(store, config.authCacheMs),
-    signingSecret,
-    signLink,
-    webhooks: webhookStore,
-    onWebhookQueued: () => dispatcher?.wake(),
-    validateOptions: {
-      allowHttpCallbacks: allowHttp,
-      callbackHostVerdict: (host) => hostVerdict(config.outbound, host),
-    },
-    onCancelRequested: async (taskId) => {
-      await runner?.cancel(taskId);
-    },
-    onSubmitted: (taskId, model) => {
-      events.emit("task:submitted", { taskId, model });
-      runner?.wake();
-    },
+  let shuttingDown = false;
+  const notReady = () =>
+    shuttingDown
+      ? "The server is shutting down."
+      : runner && !runner.isRunning
+        ? "The task runner is not running."
+        : null;
+  const listener = {
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     accessLog: config.accessLog,
-    fastPaths: config.fastPaths,
     edgeHooks: opts.edgeHooks ?? [],
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,
@@ -237,10 +228,53 @@ export async function startDarkroom(
       checkEveryMs: 1000,
     },
     trustProxy: config.trustProxy,
-    monitor,
-    runnerStatus: () =>
-      runner ? { in_flight: runner.activeCount, concurrency: config.runner.concurrency } : null,
-  });
+  };
+  // A worker listens only so that an orchestrator can probe it: no API, no credentials.
+  const { app, edge } =
+    config.role === "worker"
+      ? buildProbeApp({ ...listener, store, notReady })
+      : buildApp({
+          ...listener,
+          store,
+          admin,
+          catalogue,
+          registry,
+          channels: router,
+          channelAdmin: {
+            router,
+            store: channelStore,
+            provider: (name) => registry.get(name),
+            modelExists: (id) => catalogue.get(id) !== undefined,
+            lookupEnv: config.channels.lookupEnv,
+            now: Date.now,
+          },
+          media,
+          estimator,
+          keys: new KeyCache(store, config.authCacheMs),
+          signingSecret,
+          signLink,
+          webhooks: webhookStore,
+          onWebhookQueued: () => dispatcher?.wake(),
+          validateOptions: {
+            allowHttpCallbacks: allowHttp,
+            callbackHostVerdict: (host) => hostVerdict(config.outbound, host),
+          },
+          onCancelRequested: async (taskId) => {
+            await runner?.cancel(taskId);
+          },
+          onSubmitted: (taskId, model) => {
+            events.emit("task:submitted", { taskId, model });
+            runner?.wake();
+          },
+          fastPaths: config.fastPaths,
+          monitor,
+          role: config.role,
+          notReady,
+          runnerStatus: () =>
+            runner
+              ? { in_flight: runner.activeCount, concurrency: config.runner.concurrency }
+              : null,
+        });
 
   const address = await app.listen({ host: config.host, port: config.port });
   if (!config.publicUrl) {
@@ -251,9 +285,18 @@ export async function startDarkroom(
   }
   runner?.start();
   dispatcher?.start();
-  log.info({ address, dataDir: config.dataDir, runner: Boolean(runner) }, "darkroom is ready");
+  log.info(
+    {
+      address,
+      role: config.role,
+      dataDir: config.dataDir,
+      runner: Boolean(runner),
+      webhooks: Boolean(dispatcher),
+    },
+    "darkroom is ready",
+  );
 
-  let stopping: Promise<void> | null = null;
+  let stopping: Promise<ShutdownSummary> | null = null;
   return {
     url: address,
     config,
@@ -267,15 +310,23 @@ export async function startDarkroom(
     webhooks: dispatcher,
     bootstrap: boot,
     log,
-    stop() {
-      stopping ??= (async () => {
-        await app.close();
-        await runner?.stop();
-        router.stop();
-        await dispatcher?.stop();
-        await stores.close();
-        monitor.stop();
-      })();
+    stop(graceMs = 0) {
+      stopping ??= shutdown(
+        {
+          markNotReady: () => (shuttingDown = true),
+          http: app,
+          runner,
+          dispatcher,
+          quiesce: () => {
+            for (const off of unsubscribe) off?.();
+            router.stop();
+            monitor.stop();
+          },
+          closeStore: () => stores.close(),
+          log,
+        },
+        graceMs,
+      );
       return stopping;
     },
   };

@@ -8,6 +8,7 @@ import type { ChannelStore } from "./channels.js";
 import { openSqliteStores } from "./sqlite/backend.js";
 import type { Store } from "./store.js";
 import type { WebhookStore } from "./webhooks.js";
+import type { WorkWakeups } from "./wakeups.js";
 
 export interface StoreConfig {
   /** PostgreSQL (not supported yet); null = the embedded SQLite file. */
@@ -28,6 +29,8 @@ export interface OpenedStores {
   outbox: WebhookStore;
   /** Admin-defined channels. */
   channels: ChannelStore;
+  /** Hears of work queued by other processes (wakeups.ts); absent = poll only (SQLite). */
+  wakeups?: WorkWakeups;
   /** Writes what is queued, then closes the database. */
   close(): Promise<void>;
 }

@@ -65,6 +65,7 @@ const { app } = buildApp({
     checkEveryMs: 1000,
   },
   monitor: new ProcessMonitor(),
+  role: "api",
   runnerStatus: () => null,
 });
 
