@@ -7,7 +7,8 @@
  *   connection-limits  at accept: caps per client address and in total (429 / 503)
  *   request-id         the caller's sane `x-request-id` or a new one, on the response
  *                      and on every log line about the request
- *   shutdown           once the server is closing: 503 JSON with `Connection: close`
+ *   shutdown           once the server is closing: 503 JSON with `Connection: close`;
+ *                      answers to requests already in flight say `Connection: close` too
  *   deadline           the body must arrive in time and at a minimum rate: 408 JSON
  *   access-log         one redacted line per request (DARKROOM_ACCESS_LOG)
  *   hooks              observers of every request and its outcome (metrics, CORS)
@@ -121,7 +122,18 @@ export class Edge {
 
   /** The response class the server must use (`createServer({ ServerResponse })`). */
   responseClass(): typeof ServerResponse {
-    return this.batch.responseClass();
+    const Batched = this.batch.responseClass();
+    const closing = () => this.closing;
+    // shutdown, for requests already in flight: their answer ends the connection, so a
+    // draining server is not held open by clients' idle keep-alive connections.
+    // Every head goes through writeHead (node's implicit header too), so one check here.
+    class EdgeResponse extends Batched {}
+    const writeHead = Batched.prototype.writeHead;
+    EdgeResponse.prototype.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      if (closing()) this.shouldKeepAlive = false;
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as typeof writeHead;
+    return EdgeResponse as typeof ServerResponse;
   }
 
   /** Counts and caps `server`'s connections (call before it listens). */
