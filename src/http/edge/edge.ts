@@ -122,18 +122,7 @@ export class Edge {
 
   /** The response class the server must use (`createServer({ ServerResponse })`). */
   responseClass(): typeof ServerResponse {
-    const Batched = this.batch.responseClass();
-    const closing = () => this.closing;
-    // shutdown, for requests already in flight: their answer ends the connection, so a
-    // draining server is not held open by clients' idle keep-alive connections.
-    // Every head goes through writeHead (node's implicit header too), so one check here.
-    class EdgeResponse extends Batched {}
-    const writeHead = Batched.prototype.writeHead;
-    EdgeResponse.prototype.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      if (closing()) this.shouldKeepAlive = false;
-      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-    } as typeof writeHead;
-    return EdgeResponse as typeof ServerResponse;
+    return this.batch.responseClass();
   }
 
   /** Counts and caps `server`'s connections (call before it listens). */
@@ -144,6 +133,9 @@ export class Edge {
   /** From now on, requests are refused with 503 and their connections closed. */
   close(): void {
     this.closing = true;
+    // Requests already in flight: their answers end their connections, so a draining
+    // server is not held open by clients' idle keep-alive connections.
+    this.batch.endConnections();
     this.deadlines.stop();
   }
 
