@@ -127,6 +127,9 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
 
     const images: StoredImage[] = [];
     let lastError: ProviderError | null = null;
+    // A call on an upstream that may charge has run and its outcome is not written yet:
+    // from here the task is never handed back (a re-run could bill twice).
+    let charging = false;
     const progress = {
       value: task.progress,
       // As if written at the claim: the first step is written only if the task is still
@@ -173,6 +176,8 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
           deps.events.emit("task:lease_lost", { taskId: task.id });
           return "lease_lost";
         }
+        const safeToRepeat = guaranteesOf(current.provider, current.channel.options).safeToRepeat;
+        charging = !safeToRepeat;
         const r = await callProvider({
           lease: current,
           task: claimed,
@@ -186,13 +191,10 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
           log,
         });
         await progress.write;
-        lease = null; // settled below, on every path
+        lease = null; // `current` is settled below, on every path
         if (r.kind === "aborted") {
           current.abandoned();
-          return settleAbort(
-            r.reason,
-            guaranteesOf(current.provider, current.channel.options).safeToRepeat,
-          );
+          return settleAbort(r.reason, safeToRepeat);
         }
         if (r.kind === "ok") {
           const first = r.outcome.failures[0];
@@ -212,6 +214,7 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
         if (images.length > 0) return completeWith(images);
         if (!err.retryable || err.mayHaveCharged) return fail(err.code, err.message);
         lastError = err;
+        charging = false; // the upstream said it did not bill
         log.info(
           { channel: current.channel.id, code: err.code },
           "failing over to the next channel",
@@ -227,11 +230,11 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
       );
     } catch (err) {
       // Not a provider outcome (callProvider classifies those): reference images, storage
-      // or the store failed under us, before or between upstream calls.
+      // or the store failed under us.
       lease?.abandoned();
       await progress.write;
-      if (signal.aborted) return settleAbort(signal.reason, true);
-      if (draining.aborted) return handBack();
+      if (signal.aborted) return settleAbort(signal.reason, !charging);
+      if (draining.aborted && !charging) return handBack();
       log.error({ err }, "task pipeline failed unexpectedly");
       return fail("unknown_error", "The generation failed unexpectedly.");
     }
