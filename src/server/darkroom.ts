@@ -15,7 +15,7 @@ import { ConfigError, type Config } from "../config/config.js";
 import { hashAdminToken } from "../core/credentials.js";
 import { DurationEstimator } from "../core/estimate.js";
 import { ModelCatalogue } from "../core/models.js";
-import { buildApp } from "../http/app.js";
+import { buildApp, type AppDeps, type DarkroomApp } from "../http/app.js";
 import { buildProbeApp } from "../http/probe-app.js";
 import type { Edge, EdgeHooks } from "../http/edge/edge.js";
 import { defaultConnectionLimits, openFileLimit } from "../http/edge/connection-limits.js";
@@ -209,10 +209,45 @@ export async function startDarkroom(
       : runner && !runner.isRunning
         ? "The task runner is not running."
         : null;
-  const listener = {
+  // A worker listens only so that an orchestrator can probe it: no API, no credentials.
+  const buildHttp: (deps: AppDeps) => DarkroomApp =
+    config.role === "worker" ? buildProbeApp : buildApp;
+  const { app, edge } = buildHttp({
+    store,
+    admin,
+    catalogue,
+    registry,
+    channels: router,
+    channelAdmin: {
+      router,
+      store: channelStore,
+      provider: (name) => registry.get(name),
+      modelExists: (id) => catalogue.get(id) !== undefined,
+      lookupEnv: config.channels.lookupEnv,
+      now: Date.now,
+    },
+    media,
+    estimator,
+    keys: new KeyCache(store, config.authCacheMs),
+    signingSecret,
+    signLink,
+    webhooks: webhookStore,
+    onWebhookQueued: () => dispatcher?.wake(),
+    validateOptions: {
+      allowHttpCallbacks: allowHttp,
+      callbackHostVerdict: (host) => hostVerdict(config.outbound, host),
+    },
+    onCancelRequested: async (taskId) => {
+      await runner?.cancel(taskId);
+    },
+    onSubmitted: (taskId, model) => {
+      events.emit("task:submitted", { taskId, model });
+      runner?.wake();
+    },
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     accessLog: config.accessLog,
+    fastPaths: config.fastPaths,
     edgeHooks: opts.edgeHooks ?? [],
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,
@@ -228,53 +263,12 @@ export async function startDarkroom(
       checkEveryMs: 1000,
     },
     trustProxy: config.trustProxy,
-  };
-  // A worker listens only so that an orchestrator can probe it: no API, no credentials.
-  const { app, edge } =
-    config.role === "worker"
-      ? buildProbeApp({ ...listener, store, notReady })
-      : buildApp({
-          ...listener,
-          store,
-          admin,
-          catalogue,
-          registry,
-          channels: router,
-          channelAdmin: {
-            router,
-            store: channelStore,
-            provider: (name) => registry.get(name),
-            modelExists: (id) => catalogue.get(id) !== undefined,
-            lookupEnv: config.channels.lookupEnv,
-            now: Date.now,
-          },
-          media,
-          estimator,
-          keys: new KeyCache(store, config.authCacheMs),
-          signingSecret,
-          signLink,
-          webhooks: webhookStore,
-          onWebhookQueued: () => dispatcher?.wake(),
-          validateOptions: {
-            allowHttpCallbacks: allowHttp,
-            callbackHostVerdict: (host) => hostVerdict(config.outbound, host),
-          },
-          onCancelRequested: async (taskId) => {
-            await runner?.cancel(taskId);
-          },
-          onSubmitted: (taskId, model) => {
-            events.emit("task:submitted", { taskId, model });
-            runner?.wake();
-          },
-          fastPaths: config.fastPaths,
-          monitor,
-          role: config.role,
-          notReady,
-          runnerStatus: () =>
-            runner
-              ? { in_flight: runner.activeCount, concurrency: config.runner.concurrency }
-              : null,
-        });
+    monitor,
+    role: config.role,
+    notReady,
+    runnerStatus: () =>
+      runner ? { in_flight: runner.activeCount, concurrency: config.runner.concurrency } : null,
+  });
 
   const address = await app.listen({ host: config.host, port: config.port });
   if (!config.publicUrl) {
