@@ -1,5 +1,6 @@
 /** The `darkroom` command line. Commands are thin: they call the same services the API calls. */
-import { Command } from "commander";
+import { Command, Option } from "commander";
+import { PROCESS_ROLES } from "../config/config.js";
 import { CliError } from "./admin-client.js";
 import { registerAdminCommands } from "./admin-commands.js";
 import { registerChannelCommands } from "./channel-commands.js";
@@ -15,7 +16,13 @@ const program = new Command()
 program
   .command("serve")
   .description(
-    "run the HTTP API and the task runner (configured by environment variables; see README)",
+    "run the gateway: HTTP API, task runner and callbacks, or one role of them (configured by environment variables; see README)",
+  )
+  .addOption(
+    new Option(
+      "--role <role>",
+      "what this process runs: api (HTTP API), worker (runner + callbacks), all (env DARKROOM_ROLE; default all)",
+    ).choices(PROCESS_ROLES),
   )
   .action(serve);
 

@@ -1,12 +1,25 @@
-/** `darkroom serve`: run the gateway (API + runner) until SIGINT/SIGTERM. */
+/**
+ * `darkroom serve`: run the gateway until SIGTERM/SIGINT. `--role` (or DARKROOM_ROLE)
+ * picks what this process runs: api, worker or all (the default).
+ *
+ * The first signal shuts down gracefully within DARKROOM_SHUTDOWN_GRACE_MS
+ * (server/shutdown.ts) and exits 0; a second one exits at once, which loses nothing
+ * either: every answered submission is durable and every lease held here lapses and is
+ * taken over, exactly as after `kill -9`.
+ */
 import { ConfigError, loadConfig } from "../config/config.js";
 import { createLogger } from "../obs/logger.js";
 import { startDarkroom } from "../server/darkroom.js";
 
-export async function serve(): Promise<void> {
+export interface ServeOptions {
+  /** Wins over DARKROOM_ROLE (commander has checked it is one of the roles). */
+  role?: string;
+}
+
+export async function serve(opts: ServeOptions = {}): Promise<void> {
   let config;
   try {
-    config = loadConfig();
+    config = loadConfig(opts.role ? { ...process.env, DARKROOM_ROLE: opts.role } : process.env);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`darkroom: configuration error: ${e.message}\n`);
@@ -22,7 +35,7 @@ export async function serve(): Promise<void> {
     const lines = [
       "",
       "  Darkroom initialised a new database.",
-      `  API:          ${dr.url}/v1`,
+      `  API:          ${config.role === "worker" ? (config.publicUrl ?? dr.url) : dr.url}/v1`,
       b.generatedApiKey
         ? `  API key:      ${b.generatedApiKey}   (account "default")`
         : "  API key:      from DARKROOM_BOOTSTRAP_API_KEY",
@@ -35,11 +48,20 @@ export async function serve(): Promise<void> {
     process.stdout.write(lines.join("\n") + "\n");
   }
   let signals = 0;
-  const shutdown = (signal: string) => {
+  const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
-    if (signals > 1) process.exit(1);
-    log.info({ signal }, "shutting down");
-    dr.stop().then(
+    if (signals > 1) {
+      log.warn(
+        { signal },
+        "second signal: exiting now; leases held here lapse and other runners take them over",
+      );
+      process.exit(1);
+    }
+    log.info(
+      { signal, role: config.role, graceMs: config.shutdownGraceMs },
+      "shutting down: not ready, not accepting, not claiming; draining",
+    );
+    dr.stop(config.shutdownGraceMs).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, "shutdown failed");
@@ -47,6 +69,6 @@ export async function serve(): Promise<void> {
       },
     );
   };
-  process.on("SIGINT", () => shutdown("SIGINT"));
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
 }

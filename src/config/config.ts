@@ -17,7 +17,18 @@ export interface GroupConfig {
   multiplierPpm: number;
 }
 
+/**
+ * What this process runs: `api` the HTTP API (no runner, no callbacks), `worker` the
+ * runner and the callback dispatcher (HTTP only for /healthz and /readyz), `all` both.
+ */
+export type ProcessRole = "api" | "worker" | "all";
+export const PROCESS_ROLES: readonly ProcessRole[] = ["api", "worker", "all"];
+
 export interface Config {
+  /** DARKROOM_ROLE (or `darkroom serve --role`). */
+  role: ProcessRole;
+  /** How long `darkroom serve` lets in-flight work finish after SIGTERM/SIGINT. */
+  shutdownGraceMs: number;
   host: string;
   port: number;
   /** Base of the links put in `results` (no trailing slash); null = the address listened on. */
@@ -58,6 +69,7 @@ export interface Config {
     minBytesPerSecond: number;
   };
   runner: {
+    /** The role runs a runner (worker, all) and DARKROOM_RUNNER is not false. */
     enabled: boolean;
     concurrency: number;
     leaseSeconds: number;
@@ -75,7 +87,7 @@ export interface Config {
   outbound: OutboundPolicy;
   /** Callback delivery (src/webhooks). */
   webhooks: {
-    /** Run the outbox dispatcher in this process (DARKROOM_WEBHOOKS). */
+    /** Run the outbox dispatcher here: the role runs one (worker, all) and DARKROOM_WEBHOOKS is not false. */
     enabled: boolean;
     /** Accept and send plain-http callback URLs (DARKROOM_ALLOW_HTTP_CALLBACKS); https only otherwise. */
     allowHttp: boolean;
@@ -304,7 +316,31 @@ function loadQueueConfig(
   return { maxDepth: depth === 0 ? null : depth, maxWaitMs: waitMs === 0 ? null : waitMs };
 }
 
+function parseRole(raw: string | undefined): ProcessRole {
+  const v = raw?.trim() || "all";
+  if (!(PROCESS_ROLES as readonly string[]).includes(v))
+    throw new ConfigError(`DARKROOM_ROLE must be one of ${PROCESS_ROLES.join(", ")} (got "${v}")`);
+  return v as ProcessRole;
+}
+
 export function loadConfig(env: Env = process.env): Config {
+  const role = parseRole(env.DARKROOM_ROLE);
+  // The older switches still turn a part off within its role (DARKROOM_RUNNER=false on
+  // `all` is an API process that also sends callbacks).
+  const runnerSwitch = parseEnvValue(env, "DARKROOM_RUNNER", boolFrom("DARKROOM_RUNNER"), true);
+  const webhooksSwitch = parseEnvValue(
+    env,
+    "DARKROOM_WEBHOOKS",
+    boolFrom("DARKROOM_WEBHOOKS"),
+    true,
+  );
+  const runnerEnabled = role !== "api" && runnerSwitch;
+  const webhooksEnabled = role !== "api" && webhooksSwitch;
+  if (role === "worker" && !runnerEnabled && !webhooksEnabled) {
+    throw new ConfigError(
+      "DARKROOM_ROLE=worker with DARKROOM_RUNNER=false and DARKROOM_WEBHOOKS=false leaves the worker nothing to do",
+    );
+  }
   const host = env.HOST || "127.0.0.1";
   const port = parseEnvValue(env, "PORT", intFrom("PORT", 0, 65535), 8080);
   const dataDir = path.resolve(env.DARKROOM_DATA_DIR || "./data");
@@ -333,6 +369,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (publicUrl !== null && !/^https?:\/\/[^/]+(\/.*)?$/.test(publicUrl)) {
     throw new ConfigError("DARKROOM_PUBLIC_URL must be an http(s) URL");
   }
+  if (role === "worker" && webhooksEnabled && publicUrl === null) {
+    // Else the result links in its callbacks would point at its own probe port.
+    throw new ConfigError(
+      "DARKROOM_ROLE=worker sends callbacks with result links: set DARKROOM_PUBLIC_URL to the API's public address",
+    );
+  }
   const resultUrlTtlSeconds = parseEnvValue(
     env,
     "DARKROOM_RESULT_URL_TTL",
@@ -341,6 +383,13 @@ export function loadConfig(env: Env = process.env): Config {
   );
   const retention = loadRetention(env, resultUrlTtlSeconds);
   return {
+    role,
+    shutdownGraceMs: parseEnvValue(
+      env,
+      "DARKROOM_SHUTDOWN_GRACE_MS",
+      intFrom("DARKROOM_SHUTDOWN_GRACE_MS", 0, 3_600_000),
+      25_000,
+    ),
     host,
     port,
     publicUrl,
@@ -407,7 +456,7 @@ export function loadConfig(env: Env = process.env): Config {
       ),
     },
     runner: {
-      enabled: parseEnvValue(env, "DARKROOM_RUNNER", boolFrom("DARKROOM_RUNNER"), true),
+      enabled: runnerEnabled,
       concurrency: parseEnvValue(
         env,
         "DARKROOM_RUNNER_CONCURRENCY",
@@ -432,7 +481,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     outbound: parseOutboundPolicy(env.DARKROOM_OUTBOUND_ALLOW),
     webhooks: {
-      enabled: parseEnvValue(env, "DARKROOM_WEBHOOKS", boolFrom("DARKROOM_WEBHOOKS"), true),
+      enabled: webhooksEnabled,
       allowHttp: parseEnvValue(
         env,
         "DARKROOM_ALLOW_HTTP_CALLBACKS",

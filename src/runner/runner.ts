@@ -4,8 +4,9 @@
  * heartbeat, and aborts a task whose lease was lost or that the caller cancelled.
  *
  * Wake-ups: `wake()` (a submission in this process, a freed channel slot, a channel
- * whose breaker reopens) cuts the idle sleep short; the poll interval bounds the delay
- * for work submitted elsewhere (another process) and for leases that lapse.
+ * whose breaker reopens, or a store that hears of work queued by another process) cuts
+ * the idle sleep short; the poll interval bounds the delay otherwise, and for leases
+ * that lapse.
  *
  * Queue expiry (issue 14): a task that waited as pending longer than `queueMaxWaitMs`
  * (every channel of its model open or full all that time) is failed with
@@ -14,6 +15,12 @@
  * starts it beside a claim (its write joins the claim's batch), at most once a second
  * and EXPIRE_BATCH tasks at a time: off the request path, in small writes, and
  * idempotent across processes.
+ *
+ * Stopping (graceful shutdown) drains: no more claims; tasks whose upstream call has
+ * not started are handed back at once (lease released, attempt not counted); the rest
+ * get until the grace deadline to finish, then are aborted, and the pipeline hands
+ * back those an upstream can safely repeat and leaves the others' leases to lapse, so
+ * the crash rule decides them (task-lifecycle.md). Each task's fate is logged.
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
@@ -50,15 +57,37 @@ const EXPIRE_EVERY_MS = 1000;
 const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
+ * How a task left this runner:
+ * - `finished`: its terminal state (completed, failed, cancelled) was written here;
+ * - `handed_back`: its lease was released without counting the attempt (no upstream
+ *   call was running, or the running one is safe to repeat): claimable again at once;
+ * - `left_to_lapse`: aborted mid-call on an upstream that may have charged; nothing
+ *   written, the lease lapses and the next claim applies the crash rule (fail + refund);
+ * - `lease_lost`: another runner owns the task now; nothing written.
+ */
+export type TaskExit = "finished" | "handed_back" | "left_to_lapse" | "lease_lost";
+
+/**
  * Runs one claimed task to its end. `finishing()` says the task's work is done and only
  * its final write remains: the runner counts the slot free at once and claims the next
- * task in the same moment, so that claim joins the finish's group commit.
+ * task in the same moment, so that claim joins the finish's group commit. `draining`
+ * fires when the runner stops: a task whose upstream call has not started hands itself
+ * back; one mid-call carries on until `signal` aborts it.
  */
 export type TaskPipeline = (
   claimed: ClaimedTask,
   signal: AbortSignal,
   finishing: () => void,
-) => Promise<void>;
+  draining: AbortSignal,
+) => Promise<TaskExit>;
+
+/** What a stop did with the tasks in flight (counts per exit, and the ids left to lapse). */
+export interface RunnerStopReport {
+  finished: number;
+  handedBack: number;
+  leftToLapse: string[];
+  leaseLost: number;
+}
 
 /** Why a running task was aborted; the pipeline decides what (if anything) to write. */
 export class TaskAbort extends Error {
@@ -71,6 +100,8 @@ export class TaskAbort extends Error {
 interface InFlight {
   claimed: ClaimedTask;
   controller: AbortController;
+  /** Per task, not one shared signal: a long-lived signal would collect a listener per task. */
+  drain: AbortController;
   done: Promise<void>;
   /** Its work is done and its final write queued: its slot counts as free. */
   finishing: boolean;
@@ -80,6 +111,10 @@ export class Runner {
   readonly owner = `runner-${randomBytes(6).toString("hex")}`;
   private readonly inFlight = new Map<string, InFlight>();
   private running = false;
+  /** Set by stop(): tasks launched from now on are told to hand themselves back. */
+  private draining = false;
+  /** While stopping: how the tasks that ended since the stop began ended. */
+  private report: RunnerStopReport | null = null;
   private loopDone: Promise<void> | null = null;
   private readonly idle = new WakeableSleep();
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -104,9 +139,15 @@ export class Runner {
     return this.inFlight.size;
   }
 
+  /** Claiming (started and not stopping): what a worker's readiness reports. */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.draining = false;
     this.heartbeatTimer = setInterval(
       () => void this.heartbeat(),
       Math.max(200, Math.floor(this.opts.leaseMs / 3)),
@@ -134,19 +175,41 @@ export class Runner {
   }
 
   /**
-   * Stops claiming, aborts what is running and waits for it to settle. Aborted tasks
-   * keep their lease until it lapses, so another runner (or this one after a restart)
-   * picks them up again.
+   * Stops claiming and drains: tasks not yet calling an upstream are handed back at
+   * once; the others get `graceMs` to finish, then are aborted (see TaskExit for what
+   * each one comes to). Heartbeats go on until the last task has settled, so no lease
+   * lapses while its task is still finishing. Resolves when nothing runs here anymore.
    */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  async stop(graceMs = 0): Promise<RunnerStopReport> {
+    const report: RunnerStopReport = { finished: 0, handedBack: 0, leftToLapse: [], leaseLost: 0 };
+    if (!this.running) return report;
     this.running = false;
+    this.draining = true;
+    this.report = report;
     this.wake();
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    for (const f of this.inFlight.values()) f.controller.abort(new TaskAbort("shutdown"));
+    for (const f of this.inFlight.values()) f.drain.abort();
+    // A claim already under way still launches its tasks; they see `draining` at once.
     await this.loopDone;
     await this.expiring;
-    await Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
+    const settled = () => Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
+    if (graceMs > 0 && this.inFlight.size > 0) {
+      this.log.info(
+        { inFlight: this.inFlight.size, graceMs },
+        "runner draining: waiting for tasks mid-call",
+      );
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        settled(),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const f of this.inFlight.values()) f.controller.abort(new TaskAbort("shutdown"));
+    await settled();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    this.report = null;
+    return report;
   }
 
   private async loop(): Promise<void> {
@@ -214,22 +277,63 @@ export class Runner {
 
   private launch(claimed: ClaimedTask): void {
     const controller = new AbortController();
+    const drain = new AbortController();
+    if (this.draining) drain.abort();
     const id = claimed.task.id;
-    const entry: InFlight = { claimed, controller, done: Promise.resolve(), finishing: false };
+    const entry: InFlight = {
+      claimed,
+      controller,
+      drain,
+      done: Promise.resolve(),
+      finishing: false,
+    };
     const finishing = () => {
       if (entry.finishing || this.inFlight.get(id) !== entry) return;
       entry.finishing = true;
       this.finishingCount++;
       this.wake(); // a slot is (as good as) free: claim now, into the same batch
     };
-    entry.done = this.pipeline(claimed, controller.signal, finishing)
-      .catch((err: unknown) => this.log.error({ err, taskId: id }, "task pipeline crashed"))
+    entry.done = this.pipeline(claimed, controller.signal, finishing, drain.signal)
+      .then(
+        (exit) => this.noteExit(id, exit),
+        (err: unknown) => this.log.error({ err, taskId: id }, "task pipeline crashed"),
+      )
       .finally(() => {
         if (entry.finishing) this.finishingCount--;
         this.inFlight.delete(id);
         this.wake(); // a slot is free
       });
     this.inFlight.set(id, entry);
+  }
+
+  /** While stopping, every task's fate is counted and logged (what was left, and where). */
+  private noteExit(taskId: string, exit: TaskExit): void {
+    const report = this.report;
+    if (!report) return;
+    switch (exit) {
+      case "finished":
+        report.finished++;
+        this.log.info({ taskId }, "shutdown: task finished");
+        break;
+      case "handed_back":
+        report.handedBack++;
+        this.log.info({ taskId }, "shutdown: task handed back; the next claim runs it");
+        break;
+      case "left_to_lapse":
+        report.leftToLapse.push(taskId);
+        this.log.warn(
+          { taskId, leaseMs: this.opts.leaseMs },
+          "shutdown: task stopped mid-call on an upstream that may have charged; its lease lapses and the next claim fails and refunds it",
+        );
+        break;
+      case "lease_lost":
+        report.leaseLost++;
+        this.log.info(
+          { taskId },
+          "shutdown: task's lease was already lost; another runner owns it",
+        );
+        break;
+    }
   }
 
   private async heartbeat(): Promise<void> {

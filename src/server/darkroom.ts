@@ -2,6 +2,10 @@
  * The composition root: builds every service from the config, wires them, and
  * returns a handle that starts and stops them in order. `darkroom serve` and the
  * end-to-end tests both start the gateway through here.
+ *
+ * The role (DARKROOM_ROLE) decides what runs: `api` the HTTP API and admin API;
+ * `worker` the runner and the callback dispatcher, listening only for /healthz and
+ * /readyz; `all` everything. Several processes of any roles may share one store.
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
@@ -10,7 +14,8 @@ import { ConfigError, type Config } from "../config/config.js";
 import { hashAdminToken } from "../core/credentials.js";
 import { DurationEstimator } from "../core/estimate.js";
 import { ModelCatalogue } from "../core/models.js";
-import { buildApp } from "../http/app.js";
+import { buildApp, type AppDeps, type DarkroomApp } from "../http/app.js";
+import { buildProbeApp } from "../http/probe-app.js";
 import type { Edge, EdgeHooks } from "../http/edge/edge.js";
 import { defaultConnectionLimits, openFileLimit } from "../http/edge/connection-limits.js";
 import { KeyCache } from "../http/plugins/auth.js";
@@ -42,6 +47,7 @@ import { DEFAULT_RETENTION, Janitor } from "../retention/janitor.js";
 import { safeWebhookSender } from "../webhooks/sender.js";
 import { bootstrapIfEmpty, type BootstrapOutcome } from "./bootstrap.js";
 import { startObservability } from "./observability.js";
+import { shutdown, type ShutdownSummary } from "./shutdown.js";
 
 export interface Darkroom {
   url: string;
@@ -56,11 +62,16 @@ export interface Darkroom {
   edge: Edge;
   /** The callback outbox dispatcher (null with DARKROOM_WEBHOOKS=false). */
   webhooks: WebhookDispatcher | null;
-  /** Deletes expired images, crash leftovers and old tasks (src/retention). */
-  janitor: Janitor;
+  /** Deletes expired images, crash leftovers and old tasks (src/retention); null in an api process. */
+  janitor: Janitor | null;
   bootstrap: BootstrapOutcome;
   log: Logger;
-  stop(): Promise<void>;
+  /**
+   * Stops in order (server/shutdown.ts): in-flight tasks and callback sends get
+   * `graceMs` (default 0: aborted at once, handed back or left to their lease).
+   * A second call gets the first call's result.
+   */
+  stop(graceMs?: number): Promise<ShutdownSummary>;
 }
 
 export interface StartOptions {
@@ -184,6 +195,10 @@ export async function startDarkroom(
       )
     : null;
   router.onCapacity = () => runner?.wake();
+  // Work queued by other processes: a hint from the backend when it has one (PostgreSQL).
+  const unsubscribe = [
+    runner ? stores.wakeups?.subscribe("tasks", () => runner.wake()) : undefined,
+  ];
 
   // Links point at DARKROOM_PUBLIC_URL, or at the address actually listened on (port 0 in tests).
   let publicUrl = config.publicUrl ?? "";
@@ -233,20 +248,37 @@ export async function startDarkroom(
       runner ? { inFlight: runner.activeCount, concurrency: config.runner.concurrency } : null,
   });
 
-  const janitor = new Janitor(
-    { store, media, log: log.child({ component: "retention" }) },
-    {
-      ...DEFAULT_RETENTION,
-      imageRetentionMs: config.retention.imageHours
-        ? config.retention.imageHours * 3_600_000
-        : null,
-      taskRetentionMs: config.retention.taskDays ? config.retention.taskDays * 86_400_000 : null,
-    },
-  );
+  // Retention runs where tasks run.
+  const janitor =
+    config.role === "api"
+      ? null
+      : new Janitor(
+          { store, media, log: log.child({ component: "retention" }) },
+          {
+            ...DEFAULT_RETENTION,
+            imageRetentionMs: config.retention.imageHours
+              ? config.retention.imageHours * 3_600_000
+              : null,
+            taskRetentionMs: config.retention.taskDays
+              ? config.retention.taskDays * 86_400_000
+              : null,
+          },
+        );
+  if (dispatcher) unsubscribe.push(stores.wakeups?.subscribe("callbacks", () => dispatcher.wake()));
 
   const monitor = new ProcessMonitor();
   const connectionDefaults = defaultConnectionLimits(openFileLimit(), config.trustProxy !== false);
-  const { app, edge } = buildApp({
+  let shuttingDown = false;
+  const notReady = () =>
+    shuttingDown
+      ? "The server is shutting down."
+      : runner && !runner.isRunning
+        ? "The task runner is not running."
+        : null;
+  // A worker listens only so that an orchestrator can probe it: no API, no credentials.
+  const buildHttp: (deps: AppDeps) => DarkroomApp =
+    config.role === "worker" ? buildProbeApp : buildApp;
+  const { app, edge } = buildHttp({
     store,
     admin,
     catalogue,
@@ -307,6 +339,8 @@ export async function startDarkroom(
     },
     trustProxy: config.trustProxy,
     monitor,
+    role: config.role,
+    notReady,
     runnerStatus: () =>
       runner ? { in_flight: runner.activeCount, concurrency: config.runner.concurrency } : null,
   });
@@ -320,10 +354,19 @@ export async function startDarkroom(
   }
   runner?.start();
   dispatcher?.start();
-  janitor.start();
-  log.info({ address, dataDir: config.dataDir, runner: Boolean(runner) }, "darkroom is ready");
+  janitor?.start();
+  log.info(
+    {
+      address,
+      role: config.role,
+      dataDir: config.dataDir,
+      runner: Boolean(runner),
+      webhooks: Boolean(dispatcher),
+    },
+    "darkroom is ready",
+  );
 
-  let stopping: Promise<void> | null = null;
+  let stopping: Promise<ShutdownSummary> | null = null;
   return {
     url: address,
     config,
@@ -338,19 +381,29 @@ export async function startDarkroom(
     janitor,
     bootstrap: boot,
     log,
-    stop() {
-      stopping ??= (async () => {
-        clearInterval(learning);
-        await app.close();
-        await runner?.stop();
-        router.stop();
-        await dispatcher?.stop();
-        await janitor.stop();
-        await stores.close();
-        storage.close();
-        monitor.stop();
-        obs.stop();
-      })();
+    stop(graceMs = 0) {
+      stopping ??= shutdown(
+        {
+          markNotReady: () => (shuttingDown = true),
+          http: app,
+          runner,
+          dispatcher,
+          quiesce: () => {
+            for (const off of unsubscribe) off?.();
+            clearInterval(learning);
+            router.stop();
+            monitor.stop();
+            obs.stop();
+          },
+          closeStore: async () => {
+            await janitor?.stop();
+            await stores.close();
+            storage.close();
+          },
+          log,
+        },
+        graceMs,
+      );
       return stopping;
     },
   };

@@ -9,6 +9,7 @@ import { openPostgresStores } from "./postgres/backend.js";
 import { openSqliteStores } from "./sqlite/backend.js";
 import type { Store } from "./store.js";
 import type { WebhookStore } from "./webhooks.js";
+import type { WorkWakeups } from "./wakeups.js";
 
 export interface StoreConfig {
   /** PostgreSQL (`postgres://…`); null = the embedded SQLite file. */
@@ -22,16 +23,6 @@ export interface StoreLog {
   error(obj: object, msg: string): void;
 }
 
-/**
- * Hears that another process committed new work (PostgreSQL: LISTEN/NOTIFY), so a
- * worker claims at once instead of on its next poll. A hint only: a wake may be lost
- * (a dropped connection) or spurious, so workers keep a slow poll as well.
- */
-export interface WorkSignal {
-  /** Calls `cb` whenever new work may be there; returns the unsubscribe. */
-  onWork(cb: () => void): () => void;
-}
-
 export interface OpenedStores {
   /** Tasks: submissions, polls, claims and settlement (the hot path). */
   store: Store;
@@ -41,8 +32,8 @@ export interface OpenedStores {
   outbox: WebhookStore;
   /** Admin-defined channels. */
   channels: ChannelStore;
-  /** Cross-process wake-ups; absent where one process does all the work (SQLite). */
-  workSignal?: WorkSignal;
+  /** Hears of work queued by other processes (wakeups.ts); absent = poll only (SQLite). */
+  wakeups?: WorkWakeups;
   /** Writes what is queued, then closes the database. */
   close(): Promise<void>;
 }

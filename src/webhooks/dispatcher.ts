@@ -12,8 +12,9 @@
  *
  * Each attempt builds the body afresh — the same JSON as `GET /v1/tasks/{id}`, with
  * result links signed at send time — and signs it with the account's current secret.
- * Shutdown aborts sends in flight and gives their leases back without counting the
- * attempt, so the next process (or this one, restarted) sends them at once.
+ * Shutdown stops claiming, lets sends in flight finish within a grace period, then
+ * aborts the rest and gives their leases back without counting the attempt, so the
+ * next process (or this one, restarted) sends them at once.
  */
 import type { Logger } from "pino";
 import { taskView, type LinkSigner } from "../core/public-task.js";
@@ -62,12 +63,20 @@ interface InFlight {
   done: Promise<void>;
 }
 
+/** What a stop did with the sends in flight: attempts recorded, and leases given back. */
+export interface DispatcherStopReport {
+  recorded: number;
+  handedBack: number;
+}
+
 export class WebhookDispatcher {
   private running = false;
   private loopDone: Promise<void> | null = null;
   private readonly idle = new WakeableSleep();
   private readonly inFlight = new Map<string, InFlight>();
   private readonly now: () => number;
+  /** While stopping: how the sends that ended since the stop began ended. */
+  private report: DispatcherStopReport | null = null;
   /** Observers of finished attempts (tests, metrics). */
   onAttempt: ((e: AttemptEvent) => void) | null = null;
 
@@ -95,13 +104,30 @@ export class WebhookDispatcher {
     this.idle.wake();
   }
 
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  /**
+   * Stops claiming; sends in flight get `graceMs` to end (one attempt is bounded by its
+   * timeout anyway), then are aborted and their leases given back uncounted.
+   */
+  async stop(graceMs = 0): Promise<DispatcherStopReport> {
+    const report: DispatcherStopReport = { recorded: 0, handedBack: 0 };
+    if (!this.running) return report;
     this.running = false;
+    this.report = report;
     this.wake();
     await this.loopDone;
+    const settled = () => Promise.all([...this.inFlight.values()].map((f) => f.done));
+    if (graceMs > 0 && this.inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        settled(),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
     for (const f of this.inFlight.values()) f.controller.abort();
-    await Promise.all([...this.inFlight.values()].map((f) => f.done));
+    await settled();
+    this.report = null;
+    return report;
   }
 
   private async loop(): Promise<void> {
@@ -172,6 +198,7 @@ export class WebhookDispatcher {
     if (signal.aborted) {
       // Shutdown mid-send: not an attempt of ours to count; the next process resends it.
       await this.deps.webhooks.releaseLease(c.id, c.leaseToken);
+      if (this.report) this.report.handedBack++;
       return;
     }
     const latencyMs = performance.now() - started;
@@ -187,6 +214,7 @@ export class WebhookDispatcher {
       verdict,
       nowMs,
     });
+    if (this.report) this.report.recorded++;
     // Never log the URL's query (it may carry the receiver's own token) or the secret.
     const fields = {
       deliveryId: c.id,

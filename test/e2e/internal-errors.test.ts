@@ -66,6 +66,7 @@ const { app } = buildApp({
     checkEveryMs: 1000,
   },
   monitor: new ProcessMonitor(),
+  role: "api",
   runnerStatus: () => null,
 });
 

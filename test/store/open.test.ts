@@ -39,7 +39,7 @@ describe("openStore", () => {
         const config = { databaseUrl: urlWithSchema(schema), sqlitePath };
         const first = await openStore(config, log);
         expect(await first.store.initSetting("marker", "kept")).toBe("kept");
-        expect(first.workSignal).toBeDefined();
+        expect(first.wakeups).toBeDefined();
         await first.close();
         const again = await openStore(config, log);
         try {

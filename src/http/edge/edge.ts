@@ -7,7 +7,8 @@
  *   connection-limits  at accept: caps per client address and in total (429 / 503)
  *   request-id         the caller's sane `x-request-id` or a new one, on the response
  *                      and on every log line about the request
- *   shutdown           once the server is closing: 503 JSON with `Connection: close`
+ *   shutdown           once the server is closing: 503 JSON with `Connection: close`;
+ *                      answers to requests already in flight say `Connection: close` too
  *   deadline           the body must arrive in time and at a minimum rate: 408 JSON
  *   access-log         one redacted line per request (DARKROOM_ACCESS_LOG)
  *   hooks              observers of every request and its outcome (metrics, CORS)
@@ -132,6 +133,9 @@ export class Edge {
   /** From now on, requests are refused with 503 and their connections closed. */
   close(): void {
     this.closing = true;
+    // Requests already in flight: their answers end their connections, so a draining
+    // server is not held open by clients' idle keep-alive connections.
+    this.batch.endConnections();
     this.deadlines.stop();
   }
 

@@ -30,6 +30,8 @@ const nodeEnd = ServerResponse.prototype.end as unknown as End;
 export class TurnBatch {
   private queue: Array<{ res: ServerResponse; args: unknown[] }> = [];
   private scheduled = false;
+  /** The server is closing: answers end their connections (endConnections). */
+  private closing = false;
   private readonly endOfTurn = () => {
     this.scheduled = false;
     this.flush();
@@ -77,11 +79,21 @@ export class TurnBatch {
     }
   }
 
+  /**
+   * From now on every answer whose head is not yet written says `Connection: close` and
+   * ends its connection (the server is closing). Every head goes through writeHead,
+   * node's implicit one too, so that is the one place to look.
+   */
+  endConnections(): void {
+    this.closing = true;
+  }
+
   /** The response class for `createServer({ ServerResponse })`, ending through this batch. */
   responseClass(): typeof ServerResponse {
     const enqueue = (res: ServerResponse, args: unknown[]) => this.enqueue(res, args);
+    const closing = () => this.closing;
     const QUEUED = Symbol("darkroom.endQueued");
-    return class TurnBatchedResponse<
+    const Response = class TurnBatchedResponse<
       Request extends IncomingMessage = IncomingMessage,
     > extends ServerResponse<Request> {
       private [QUEUED] = false;
@@ -96,5 +108,12 @@ export class TurnBatch {
         return this;
       }
     } as unknown as typeof ServerResponse;
+    // Assigned, not overridden: writeHead's overloads do not survive a rest-args override.
+    const writeHead = ServerResponse.prototype.writeHead as (...a: unknown[]) => ServerResponse;
+    Response.prototype.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      if (closing()) this.shouldKeepAlive = false;
+      return writeHead.apply(this, args);
+    } as ServerResponse["writeHead"];
+    return Response;
   }
 }

@@ -52,6 +52,11 @@ export async function openPostgresStores(
   return {
     store,
     workSignal,
+    // A submission anywhere wakes idle runners here; callbacks are due where their task
+    // finished, which wakes its own dispatcher.
+    wakeups: {
+      subscribe: (kind, listener) => (kind === "tasks" ? workSignal.onWork(listener) : () => {}),
+    },
     admin: new PgAdmin(db),
     outbox: new PgOutbox(db),
     channels: new PgChannels(db),

@@ -18,8 +18,17 @@
  * one delays work, never loses it.
  */
 import pg from "pg";
-import type { WorkSignal } from "../open.js";
 import type { Queryable } from "./database.js";
+
+/**
+ * Hears that another process committed new work (PostgreSQL: LISTEN/NOTIFY), so a
+ * worker claims at once instead of on its next poll. A hint only: a wake may be lost
+ * (a dropped connection) or spurious, so workers keep a slow poll as well.
+ */
+export interface WorkSignal {
+  /** Calls `cb` whenever new work may be there; returns the unsubscribe. */
+  onWork(cb: () => void): () => void;
+}
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;

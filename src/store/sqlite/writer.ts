@@ -144,6 +144,9 @@ export class SqliteWriter {
     this.thread = null;
     if (thread) {
       const exited = new Promise((resolve) => thread.once("exit", resolve));
+      // An idle thread is unref'd; a close awaited with nothing else pending (the last
+      // step of a shutdown) would otherwise let the process exit before the thread did.
+      thread.ref();
       thread.postMessage({ type: "close" } satisfies ThreadMessage);
       await exited;
     }
