@@ -33,7 +33,7 @@ import {
 import { AUDIT_SQL, problemsFrom } from "../ledger-audit.js";
 import { taskFromRow, type TaskRow } from "../rows.js";
 import type { TaskRecord } from "../store.js";
-import type { PgDatabase } from "./database.js";
+import type { PgDatabase, Row } from "./database.js";
 import { listAccountsPage, listLedgerPage } from "./operator-listings.js";
 
 export class PgAdmin implements AdminStore {
@@ -53,7 +53,7 @@ export class PgAdmin implements AdminStore {
   }): Promise<AdminResult<AccountRecord>> {
     // The group is read in the same statement; groups are never deleted, and the foreign
     // key would refuse a missing one anyway.
-    const [row] = await this.db.query<AccountRow & Record<string, unknown>>(
+    const [row] = await this.db.query<AccountRow & Row>(
       `INSERT INTO accounts (id, name, group_name, webhook_secret, created_ms)
        SELECT $1::text, $2::text, g.name, $4::text, $5::bigint FROM groups g WHERE g.name = $3
        ON CONFLICT (name) DO NOTHING
@@ -71,10 +71,7 @@ export class PgAdmin implements AdminStore {
   }
 
   async getAccount(id: string): Promise<AccountRecord | null> {
-    const [r] = await this.db.query<AccountRow & Record<string, unknown>>(
-      `SELECT * FROM accounts WHERE id = $1`,
-      [id],
-    );
+    const [r] = await this.db.query<AccountRow & Row>(`SELECT * FROM accounts WHERE id = $1`, [id]);
     return r ? accountFromRow(r) : null;
   }
 
@@ -84,7 +81,7 @@ export class PgAdmin implements AdminStore {
     nowMs: number,
   ): Promise<AdminResult<AccountRecord>> {
     // One statement: the patch applies whole or not at all (an unknown group: nothing).
-    const [row] = await this.db.query<AccountRow & Record<string, unknown>>(
+    const [row] = await this.db.query<AccountRow & Row>(
       `UPDATE accounts SET
          group_name = COALESCE($2::text, group_name),
          disabled_ms = CASE WHEN $3::boolean IS NULL THEN disabled_ms
@@ -104,7 +101,7 @@ export class PgAdmin implements AdminStore {
   ): Promise<AdminResult<LedgerEntry>> {
     // The condition keeps running tasks' holds covered: an adjustment never takes back
     // credits that are already promised to a task in flight.
-    const [row] = await this.db.query<LedgerRow & Record<string, unknown>>(
+    const [row] = await this.db.query<LedgerRow & Row>(
       `WITH moved AS (
          UPDATE accounts SET balance_micros = balance_micros + $2
          WHERE id = $1 AND balance_micros + $2 >= held_micros
@@ -129,7 +126,7 @@ export class PgAdmin implements AdminStore {
     nowMs: number;
   }): Promise<AdminResult<KeyRecord>> {
     const s = k.settings;
-    const [row] = await this.db.query<KeyRow & Record<string, unknown>>(
+    const [row] = await this.db.query<KeyRow & Row>(
       `INSERT INTO api_keys (id, account_id, name, key_hash, prefix, allowed_models,
          credit_limit_micros, rpm_limit, max_concurrent, expires_s, created_ms)
        SELECT $1::text, a.id, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::integer,
@@ -154,7 +151,7 @@ export class PgAdmin implements AdminStore {
   }
 
   async listKeys(accountId: string): Promise<KeyRecord[]> {
-    const rows = await this.db.query<KeyRow & Record<string, unknown>>(
+    const rows = await this.db.query<KeyRow & Row>(
       `SELECT * FROM api_keys WHERE account_id = $1 ORDER BY created_ms, id`,
       [accountId],
     );
@@ -162,10 +159,7 @@ export class PgAdmin implements AdminStore {
   }
 
   async getKey(id: string): Promise<KeyRecord | null> {
-    const [r] = await this.db.query<KeyRow & Record<string, unknown>>(
-      `SELECT * FROM api_keys WHERE id = $1`,
-      [id],
-    );
+    const [r] = await this.db.query<KeyRow & Row>(`SELECT * FROM api_keys WHERE id = $1`, [id]);
     return r ? keyFromRow(r) : null;
   }
 
@@ -175,7 +169,7 @@ export class PgAdmin implements AdminStore {
       const key = await this.getKey(id);
       return key ? { ok: true, value: key } : { ok: false, reason: "not_found" };
     }
-    const [row] = await this.db.query<KeyRow & Record<string, unknown>>(
+    const [row] = await this.db.query<KeyRow & Row>(
       `UPDATE api_keys SET ${sets.map(([, c], i) => `${c} = $${i + 2}`).join(", ")}
        WHERE id = $1 RETURNING *`,
       [id, ...sets.map(([f]) => keyColumnValue(f, settings))],
@@ -184,7 +178,7 @@ export class PgAdmin implements AdminStore {
   }
 
   async revokeKey(id: string, nowMs: number): Promise<AdminResult<KeyRecord>> {
-    const [row] = await this.db.query<KeyRow & Record<string, unknown>>(
+    const [row] = await this.db.query<KeyRow & Row>(
       `UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, $2) WHERE id = $1 RETURNING *`,
       [id, nowMs],
     );
@@ -223,10 +217,7 @@ export class PgAdmin implements AdminStore {
   }
 
   async findTask(taskId: string): Promise<TaskRecord | null> {
-    const [r] = await this.db.query<TaskRow & Record<string, unknown>>(
-      `SELECT * FROM tasks WHERE id = $1`,
-      [taskId],
-    );
+    const [r] = await this.db.query<TaskRow & Row>(`SELECT * FROM tasks WHERE id = $1`, [taskId]);
     return r ? taskFromRow(r) : null;
   }
 
