@@ -14,7 +14,8 @@
 //   task every 20 ms);
 // - submissions per second while the runner works through a backlog, against the same
 //   gateway with the runner off [≥ 50 %], in interleaved rounds (each with a backlog of
-//   its own, large enough to keep the runner busy for the whole measurement).
+//   its own, large enough to keep the runner busy for the whole measurement); once with
+//   the runner in the same process, once in a `worker` process beside an `api` one.
 // Images are real 1280x720 JPEGs (rendered once by the emulator, then served from memory):
 // the gateway downloads, checks and stores each one durably as in production.
 import { spawn } from "node:child_process";
@@ -93,8 +94,11 @@ async function main() {
     }),
   );
 
-  /** A gateway on `dataDir`, with or without its runner; resolves once healthy. */
-  async function gateway(dataDir, runner) {
+  /**
+   * A gateway on `dataDir`, with or without its runner; resolves once healthy. `role`:
+   * DARKROOM_ROLE (a `worker` beside an `api` process on the same data dir).
+   */
+  async function gateway(dataDir, runner, role = "all") {
     const port = await freePort();
     const args = [...(runner ? RUNNER_NODE_ARGS : []), path.join(root, "bin/darkroom.js"), "serve"];
     const child = spawn(process.execPath, args, {
@@ -108,6 +112,7 @@ async function main() {
         DARKROOM_BOOTSTRAP_API_KEY: API_KEY,
         DARKROOM_BOOTSTRAP_CREDITS: "1000000000",
         DARKROOM_RUNNER: String(runner),
+        DARKROOM_ROLE: role,
         // The backlog is queued before the runner starts: no queue limit (issue 14).
         DARKROOM_QUEUE_MAX_DEPTH: "0",
         DARKROOM_WEBHOOKS: "false",
@@ -264,14 +269,16 @@ async function main() {
   const rounds = [];
   const backlog = Math.max(TASKS, 1500 * (SECONDS + 2));
   for (let round = 0; round < ROUNDS; round++) {
-    const order = round % 2 ? ["busy", "off"] : ["off", "busy"];
+    // "split": the same backlog worked by a worker process beside an API process.
+    const order = round % 2 ? ["split", "busy", "off"] : ["off", "busy", "split"];
     const r = {};
     for (const kind of order) {
       const prepared =
-        kind === "busy"
-          ? await backlogDir(`busy${round}`, backlog)
-          : { dir: mkdtempSync(path.join(scratch, "off-")) };
+        kind === "off"
+          ? { dir: mkdtempSync(path.join(scratch, "off-")) }
+          : await backlogDir(`${kind}${round}`, backlog);
       const gw = await gateway(prepared.dir, kind === "busy");
+      const worker = kind === "split" ? await gateway(prepared.dir, true, "worker") : null;
       const before = cpuSeconds(gw.pid);
       const res = await cannonFresh({
         url: `${gw.url}/v1/images/generations`,
@@ -283,13 +290,14 @@ async function main() {
       });
       const after = cpuSeconds(gw.pid);
       const left =
-        kind === "busy"
+        kind !== "off"
           ? (
               await (
                 await fetch(`${gw.url}/v1/tasks?status=pending&page_size=1`, { headers: auth })
               ).json()
             ).total
           : null;
+      await worker?.stop();
       await gw.stop();
       r[kind] = {
         rps: Math.round(res.requests.average),
@@ -305,8 +313,13 @@ async function main() {
   }
   const pick = (kind, key) => median(rounds.map((r) => r[kind][key]));
   if (ROUNDS > 0) console.log("submissions:");
-  const submissions = ["off", "busy"].map((kind) => ({
-    scenario: kind === "off" ? "submissions, runner off" : "submissions, runner busy",
+  const scenario = {
+    off: "submissions, runner off",
+    busy: "submissions, runner busy (one process)",
+    split: "submissions, runner busy (api + worker processes)",
+  };
+  const submissions = ["off", "busy", "split"].map((kind) => ({
+    scenario: scenario[kind],
     requests_per_s: Math.round(pick(kind, "rps")),
     p50_ms: pick(kind, "p50"),
     p99_ms: pick(kind, "p99"),
@@ -314,10 +327,10 @@ async function main() {
     vs_runner_off:
       kind === "off"
         ? ""
-        : `${Math.round(median(rounds.map((r) => r.busy.rps / r.off.rps)) * 100)}%`,
+        : `${Math.round(median(rounds.map((r) => r[kind].rps / r.off.rps)) * 100)}%`,
     non2xx: rounds.reduce((a, r) => a + r[kind].non2xx, 0),
     rounds: rounds.map((r) => r[kind].rps).join(" / "),
-    backlog_left: kind === "busy" ? rounds.map((r) => r.busy.pending_left).join(" / ") : "",
+    backlog_left: kind === "off" ? "" : rounds.map((r) => r[kind].pending_left).join(" / "),
   }));
   if (ROUNDS > 0) console.table(submissions);
 
