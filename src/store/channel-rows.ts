@@ -2,8 +2,9 @@
  * Row ↔ record mapping for admin-defined channels, shared by the SQL backends (their
  * column names and encodings match; see rows.ts).
  */
+import type { BreakerState, BreakerStateName } from "../core/breaker.js";
 import type { ChannelDefinition } from "../core/channel-definition.js";
-import type { StoredChannel } from "./channels.js";
+import type { SharedBreaker, StoredChannel } from "./channels.js";
 
 export interface ChannelRow {
   id: string;
@@ -60,4 +61,35 @@ export function channelParams(d: ChannelDefinition, nowMs: number) {
     options: JSON.stringify(d.options),
     now: nowMs,
   };
+}
+
+/** The columns of `channel_breakers`, in the order breakerValues gives them. */
+export const BREAKER_COLUMNS =
+  "channel_id, state, consecutive_failures, open_until_ms, probing, updated_ms";
+
+export interface BreakerRow {
+  channel_id: string;
+  state: BreakerStateName;
+  consecutive_failures: number;
+  open_until_ms: number;
+  probing: number;
+  updated_ms: number;
+}
+
+export function breakerFromRow(r: BreakerRow): SharedBreaker {
+  return {
+    channelId: r.channel_id,
+    state: {
+      state: r.state,
+      consecutiveFailures: Number(r.consecutive_failures),
+      openUntil: Number(r.open_until_ms),
+      probing: Number(r.probing) === 1,
+    },
+    updatedMs: Number(r.updated_ms),
+  };
+}
+
+/** A breaker's row values, in BREAKER_COLUMNS order. */
+export function breakerValues(channelId: string, b: BreakerState, nowMs: number): unknown[] {
+  return [channelId, b.state, b.consecutiveFailures, b.openUntil, b.probing ? 1 : 0, nowMs];
 }

@@ -1,6 +1,6 @@
 /** Row ↔ record mapping shared by the SQL backends (their column names and encodings match). */
 import type { FailureCode, GenerationRequest, StoredImage, TaskStatus } from "../core/types.js";
-import type { KeyPrincipal, TaskRecord, TaskView } from "./store.js";
+import type { KeyPrincipal, TaskImages, TaskRecord, TaskView } from "./store.js";
 
 /**
  * The columns a poll reads, in the order viewFromRaw destructures them. Polls read in
@@ -142,4 +142,22 @@ export function principalFromRow(r: KeyRow): KeyPrincipal {
     revoked: r.revoked_ms !== null,
     accountDisabled: r.disabled_ms !== null,
   };
+}
+
+/** What retention needs of a task row (Store.imagesOfTasks). */
+export function taskImagesFromRow(r: { status: string; results: string | null }): TaskImages {
+  const images = r.results ? (JSON.parse(r.results) as StoredImage[]) : [];
+  return {
+    finished: r.status === "completed" || r.status === "failed",
+    keys: images.map((img) => img.key),
+  };
+}
+
+/**
+ * Every task id created before `ms` sorts below this bound: an id begins with its
+ * creation second (`task-unified-<second>-…`, core/ids.ts), and seconds have ten digits
+ * until the year 2286. Retention finds the oldest tasks by walking the primary key.
+ */
+export function idsCreatedBefore(ms: number): string {
+  return `task-unified-${Math.floor(ms / 1000)}`;
 }

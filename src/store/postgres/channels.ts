@@ -1,7 +1,15 @@
 /** Admin-defined channels on PostgreSQL (see store/channels.ts). */
 import type { ChannelDefinition } from "../../core/channel-definition.js";
-import { channelFromRow, channelParams, type ChannelRow } from "../channel-rows.js";
-import type { BreakerState, BreakerStateName } from "../../core/breaker.js";
+import {
+  BREAKER_COLUMNS,
+  breakerFromRow,
+  breakerValues,
+  channelFromRow,
+  channelParams,
+  type BreakerRow,
+  type ChannelRow,
+} from "../channel-rows.js";
+import type { BreakerState } from "../../core/breaker.js";
 import type { ChannelStore, SharedBreaker, StoredChannel } from "../channels.js";
 import type { PgDatabase, Row } from "./database.js";
 
@@ -75,43 +83,19 @@ export class PgChannels implements ChannelStore {
   }
 
   async listBreakers(): Promise<SharedBreaker[]> {
-    const rows = await this.db.query<{
-      channel_id: string;
-      state: BreakerStateName;
-      consecutive_failures: number;
-      open_until_ms: number;
-      probing: number;
-      updated_ms: number;
-    }>(
-      `SELECT channel_id, state, consecutive_failures, open_until_ms, probing, updated_ms FROM channel_breakers`,
+    const rows = await this.db.query<BreakerRow & Row>(
+      `SELECT ${BREAKER_COLUMNS} FROM channel_breakers`,
     );
-    return rows.map((r) => ({
-      channelId: r.channel_id,
-      state: {
-        state: r.state,
-        consecutiveFailures: Number(r.consecutive_failures),
-        openUntil: Number(r.open_until_ms),
-        probing: Number(r.probing) === 1,
-      },
-      updatedMs: Number(r.updated_ms),
-    }));
+    return rows.map(breakerFromRow);
   }
 
   async saveBreaker(channelId: string, state: BreakerState, nowMs: number): Promise<void> {
     await this.db.query(
-      `INSERT INTO channel_breakers (channel_id, state, consecutive_failures, open_until_ms, probing, updated_ms)
-       VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO channel_breakers (${BREAKER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (channel_id) DO UPDATE SET state = excluded.state,
          consecutive_failures = excluded.consecutive_failures, open_until_ms = excluded.open_until_ms,
          probing = excluded.probing, updated_ms = excluded.updated_ms`,
-      [
-        channelId,
-        state.state,
-        state.consecutiveFailures,
-        state.openUntil,
-        state.probing ? 1 : 0,
-        nowMs,
-      ],
+      breakerValues(channelId, state, nowMs),
     );
   }
 }

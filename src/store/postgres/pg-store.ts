@@ -17,7 +17,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type pg from "pg";
-import type { FailureCode, StoredImage } from "../../core/types.js";
+import type { FailureCode } from "../../core/types.js";
 import type {
   AccountBalance,
   ActiveTaskCount,
@@ -47,7 +47,14 @@ import {
   taskPosition,
   type CountRow,
 } from "../keyset-plan.js";
-import { principalFromRow, taskFromRow, TASK_VIEW_COLUMNS, viewFromRaw } from "../rows.js";
+import {
+  idsCreatedBefore,
+  principalFromRow,
+  taskFromRow,
+  taskImagesFromRow,
+  TASK_VIEW_COLUMNS,
+  viewFromRaw,
+} from "../rows.js";
 import type { KeyRow, TaskRow } from "../rows.js";
 import { createdTask, toSubmitRow, type SubmitRow } from "../submission.js";
 import type { PgDatabase, Row } from "./database.js";
@@ -566,20 +573,13 @@ export class PgStore implements Store {
       `SELECT id, status, results FROM tasks WHERE id = ANY($1::text[])`,
       [taskIds],
     );
-    for (const r of rows) {
-      const images = r.results ? (JSON.parse(r.results) as StoredImage[]) : [];
-      found.set(r.id, {
-        finished: r.status === "completed" || r.status === "failed",
-        keys: images.map((img) => img.key),
-      });
-    }
+    for (const r of rows) found.set(r.id, taskImagesFromRow(r));
     return found;
   }
 
   async purgeTasks(createdBeforeMs: number, limit: number): Promise<number> {
-    // Ids begin with their creation second (core/ids.ts): the oldest are a walk of the
-    // primary key. A callback still being delivered keeps its task.
-    const bound = `task-unified-${Math.floor(createdBeforeMs / 1000)}`;
+    // The oldest are a walk of the primary key; a callback still being delivered keeps its task.
+    const bound = idsCreatedBefore(createdBeforeMs);
     return this.db.tx(async (c) => {
       const ids = (
         await c.query<{ id: string }>(

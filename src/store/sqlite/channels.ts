@@ -1,8 +1,16 @@
 /** Admin-defined channels on SQLite (see store/channels.ts). */
 import type { Statement } from "better-sqlite3";
-import type { BreakerState, BreakerStateName } from "../../core/breaker.js";
+import type { BreakerState } from "../../core/breaker.js";
 import type { ChannelDefinition } from "../../core/channel-definition.js";
-import { channelFromRow, channelParams, type ChannelRow } from "../channel-rows.js";
+import {
+  BREAKER_COLUMNS,
+  breakerFromRow,
+  breakerValues,
+  channelFromRow,
+  channelParams,
+  type BreakerRow,
+  type ChannelRow,
+} from "../channel-rows.js";
 import type { ChannelStore, SharedBreaker, StoredChannel } from "../channels.js";
 import type { SqliteConnection } from "./connection.js";
 
@@ -33,12 +41,9 @@ export class SqliteChannels implements ChannelStore {
       load: conn.prepare(
         `SELECT COUNT(*) AS n FROM tasks WHERE channel_id = ? AND status = 'processing' AND lease_expires_ms >= ?`,
       ),
-      breakers: conn.prepare(
-        `SELECT channel_id, state, consecutive_failures, open_until_ms, probing, updated_ms FROM channel_breakers`,
-      ),
+      breakers: conn.prepare(`SELECT ${BREAKER_COLUMNS} FROM channel_breakers`),
       saveBreaker: conn.prepare(
-        `INSERT INTO channel_breakers (channel_id, state, consecutive_failures, open_until_ms, probing, updated_ms)
-         VALUES (@id, @state, @failures, @open_until, @probing, @now)
+        `INSERT INTO channel_breakers (${BREAKER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (channel_id) DO UPDATE SET state = excluded.state,
            consecutive_failures = excluded.consecutive_failures, open_until_ms = excluded.open_until_ms,
            probing = excluded.probing, updated_ms = excluded.updated_ms`,
@@ -78,37 +83,12 @@ export class SqliteChannels implements ChannelStore {
   }
 
   async listBreakers(): Promise<SharedBreaker[]> {
-    return (this.sql.breakers.all() as BreakerRow[]).map((r) => ({
-      channelId: r.channel_id,
-      state: {
-        state: r.state,
-        consecutiveFailures: Number(r.consecutive_failures),
-        openUntil: Number(r.open_until_ms),
-        probing: Number(r.probing) === 1,
-      },
-      updatedMs: Number(r.updated_ms),
-    }));
+    return (this.sql.breakers.all() as BreakerRow[]).map(breakerFromRow);
   }
 
   async saveBreaker(channelId: string, state: BreakerState, nowMs: number): Promise<void> {
     await this.conn.write(() =>
-      this.sql.saveBreaker.run({
-        id: channelId,
-        state: state.state,
-        failures: state.consecutiveFailures,
-        open_until: state.openUntil,
-        probing: state.probing ? 1 : 0,
-        now: nowMs,
-      }),
+      this.sql.saveBreaker.run(...breakerValues(channelId, state, nowMs)),
     );
   }
-}
-
-interface BreakerRow {
-  channel_id: string;
-  state: BreakerStateName;
-  consecutive_failures: number;
-  open_until_ms: number;
-  probing: number;
-  updated_ms: number;
 }

@@ -3,12 +3,11 @@
  * write batch's transaction (write-batch.ts), on the writer thread, so a purge never
  * holds the event loop.
  *
- * The oldest tasks are found on the primary key: a task id begins with its creation
- * second (`task-unified-<second>-…`, core/ids.ts), so every id created before a moment
- * sorts below `task-unified-<that second>` (seconds have ten digits until the year
- * 2286). No index on creation time is needed for it.
+ * The oldest tasks are found on the primary key (idsCreatedBefore, rows.ts): no index on
+ * creation time is needed for it.
  */
 import type { Database, Statement } from "better-sqlite3";
+import { idsCreatedBefore } from "../rows.js";
 
 export class SqliteRetention {
   private readonly sql: Record<"pick" | "attempts" | "outbox" | "idempotency" | "tasks", Statement>;
@@ -33,7 +32,7 @@ export class SqliteRetention {
 
   /** Deletes up to `limit` finished tasks created before `createdBeforeMs`; how many. */
   purge(createdBeforeMs: number, limit: number): number {
-    const bound = `task-unified-${Math.floor(createdBeforeMs / 1000)}`;
+    const bound = idsCreatedBefore(createdBeforeMs);
     const ids = (this.sql.pick.all(bound, limit) as Array<{ id: string }>).map((r) => r.id);
     for (const id of ids) {
       this.sql.attempts.run(id);

@@ -30,11 +30,17 @@ import type {
   TaskPage,
   TaskView,
 } from "../store.js";
-import type { FailureCode, StoredImage } from "../../core/types.js";
+import type { FailureCode } from "../../core/types.js";
 import type { SqliteConnection } from "./connection.js";
 import { SqliteTaskList } from "./list.js";
 import { readOnThread } from "./read-thread.js";
-import { principalFromRow, TASK_VIEW_COLUMNS, viewFromRaw, type KeyRow } from "../rows.js";
+import {
+  principalFromRow,
+  taskImagesFromRow,
+  TASK_VIEW_COLUMNS,
+  viewFromRaw,
+  type KeyRow,
+} from "../rows.js";
 
 const GET_TASK = `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = ? AND account_id = ?`;
 
@@ -313,13 +319,7 @@ export class SqliteStore implements Store {
           `SELECT id, status, results FROM tasks WHERE id IN (${ids.map(() => "?").join(", ")})`,
         )
         .all(...ids) as Array<{ id: string; status: string; results: string | null }>;
-      for (const r of rows) {
-        const images = r.results ? (JSON.parse(r.results) as StoredImage[]) : [];
-        found.set(r.id, {
-          finished: r.status === "completed" || r.status === "failed",
-          keys: images.map((img) => img.key),
-        });
-      }
+      for (const r of rows) found.set(r.id, taskImagesFromRow(r));
     }
     return found;
   }
