@@ -10,6 +10,7 @@
 import { ConfigError, loadConfig } from "../config/config.js";
 import { createLogger } from "../obs/logger.js";
 import { startDarkroom } from "../server/darkroom.js";
+import { startWithWorkerThread, type Served } from "../server/threaded.js";
 
 export interface ServeOptions {
   /** Wins over DARKROOM_ROLE (commander has checked it is one of the roles). */
@@ -18,8 +19,9 @@ export interface ServeOptions {
 
 export async function serve(opts: ServeOptions = {}): Promise<void> {
   let config;
+  const env = opts.role ? { ...process.env, DARKROOM_ROLE: opts.role } : process.env;
   try {
-    config = loadConfig(opts.role ? { ...process.env, DARKROOM_ROLE: opts.role } : process.env);
+    config = loadConfig(env);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`darkroom: configuration error: ${e.message}\n`);
@@ -28,7 +30,14 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     throw e;
   }
   const log = createLogger(config);
-  const dr = await startDarkroom(config, log);
+  // In role `all`, the worker half gets a thread of its own unless told otherwise.
+  const threaded =
+    config.role === "all" &&
+    config.workerThread &&
+    (config.runner.enabled || config.webhooks.enabled);
+  const dr: Served = threaded
+    ? await startWithWorkerThread(env, config, log)
+    : await startDarkroom(config, log);
   const b = dr.bootstrap;
   if (b.created) {
     // Printed once, on the first start only: only hashes are stored.

@@ -29,6 +29,12 @@ export interface Config {
   role: ProcessRole;
   /** How long `darkroom serve` lets in-flight work finish after SIGTERM/SIGINT. */
   shutdownGraceMs: number;
+  /**
+   * DARKROOM_WORKER_THREAD: `darkroom serve` in role `all` runs its worker half (runner,
+   * callbacks, retention) on a thread of its own, so a busy runner leaves the API its
+   * event loop. false: everything on one event loop.
+   */
+  workerThread: boolean;
   host: string;
   port: number;
   /** Base of the links put in `results` (no trailing slash); null = the address listened on. */
@@ -157,7 +163,7 @@ const fileSchema = z
   })
   .strict();
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 /** DARKROOM_TRUST_PROXY: true/false, a hop count, or comma-separated addresses/CIDRs. */
 function parseTrustProxy(raw: string | undefined): boolean | number | string[] {
@@ -384,6 +390,12 @@ export function loadConfig(env: Env = process.env): Config {
   const retention = loadRetention(env, resultUrlTtlSeconds);
   return {
     role,
+    workerThread: parseEnvValue(
+      env,
+      "DARKROOM_WORKER_THREAD",
+      boolFrom("DARKROOM_WORKER_THREAD"),
+      true,
+    ),
     shutdownGraceMs: parseEnvValue(
       env,
       "DARKROOM_SHUTDOWN_GRACE_MS",

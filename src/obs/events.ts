@@ -103,3 +103,19 @@ export function subscribe(events: DarkroomEventBus, handlers: EventHandlers): ()
     for (const [name, fn] of entries) emitter.off(name, fn);
   };
 }
+
+/** Every event's name, for forwarding them all (the worker thread to the API thread). */
+export const DARKROOM_EVENT_NAMES = [
+  "task:submitted",
+  "task:claimed",
+  "task:upstream_started",
+  "task:upstream_finished",
+  "task:finished",
+  "task:lease_lost",
+  "webhook:attempt",
+] as const satisfies ReadonlyArray<keyof DarkroomEvents>;
+
+// An event added to DarkroomEvents and not to the list above fails to compile here.
+type UnlistedEvent = Exclude<keyof DarkroomEvents, (typeof DARKROOM_EVENT_NAMES)[number]>;
+const everyEventListed: [UnlistedEvent] extends [never] ? true : UnlistedEvent = true;
+void everyEventListed;

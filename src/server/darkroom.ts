@@ -46,11 +46,14 @@ import { WebhookDispatcher } from "../webhooks/dispatcher.js";
 import { DEFAULT_RETENTION, Janitor } from "../retention/janitor.js";
 import { safeWebhookSender } from "../webhooks/sender.js";
 import { bootstrapIfEmpty, type BootstrapOutcome } from "./bootstrap.js";
+import type { RemoteWorker } from "./worker-link.js";
 import { startObservability } from "./observability.js";
 import { shutdown, type ShutdownSummary } from "./shutdown.js";
 
 export interface Darkroom {
   url: string;
+  /** Where result links point: DARKROOM_PUBLIC_URL, or the address listened on. */
+  publicUrl: string;
   config: Config;
   store: Store;
   admin: AdminStore;
@@ -79,6 +82,13 @@ export interface StartOptions {
   extraProviders?: Provider[];
   /** Observers of every HTTP request (the edge's hook point; metrics will use it too). */
   edgeHooks?: EdgeHooks[];
+  /** false: build everything but do not listen (the worker half on a thread of its own). */
+  listen?: boolean;
+  /**
+   * The worker half runs on another thread (server/worker-thread.ts): submissions,
+   * cancels and callback retries are handed to it, and its load and events read from it.
+   */
+  remoteWorker?: RemoteWorker;
 }
 
 export async function startDarkroom(
@@ -195,6 +205,8 @@ export async function startDarkroom(
       )
     : null;
   router.onCapacity = () => runner?.wake();
+  const remote = opts.remoteWorker;
+  const wakeRunner = () => (runner ? runner.wake() : remote?.wake("tasks"));
   // Work queued by other processes: a hint from the backend when it has one (PostgreSQL).
   const unsubscribe = [
     runner ? stores.wakeups?.subscribe("tasks", () => runner.wake()) : undefined,
@@ -236,6 +248,12 @@ export async function startDarkroom(
       )
     : null;
   events.on("task:finished", () => dispatcher?.wake());
+  const wakeDispatcher = () => (dispatcher ? dispatcher.wake() : remote?.wake("callbacks"));
+  const runnerLoad = () => {
+    if (runner) return { inFlight: runner.activeCount, concurrency: config.runner.concurrency };
+    const s = remote?.status();
+    return s ? { inFlight: s.inFlight, concurrency: s.concurrency } : null;
+  };
   if (dispatcher) dispatcher.onAttempt = (e) => events.emit("webhook:attempt", e);
   const obs = startObservability({
     config,
@@ -244,13 +262,14 @@ export async function startDarkroom(
     store,
     router,
     models: () => catalogue.list().map((m) => m.id),
-    runner: () =>
-      runner ? { inFlight: runner.activeCount, concurrency: config.runner.concurrency } : null,
+    runner: runnerLoad,
   });
+  // The worker thread logs its own lifecycle; its events are counted here, where /metrics is.
+  const unwatchRemote = remote && obs.metrics ? obs.metrics.watch(remote.events) : undefined;
 
   // Retention runs where tasks run.
   const janitor =
-    config.role === "api"
+    config.role === "api" || remote
       ? null
       : new Janitor(
           { store, media, log: log.child({ component: "retention" }) },
@@ -272,7 +291,7 @@ export async function startDarkroom(
   const notReady = () =>
     shuttingDown
       ? "The server is shutting down."
-      : runner && !runner.isRunning
+      : (runner && !runner.isRunning) || (remote && !remote.status()?.running)
         ? "The task runner is not running."
         : null;
   // A worker listens only so that an orchestrator can probe it: no API, no credentials.
@@ -299,13 +318,13 @@ export async function startDarkroom(
     signingSecret,
     signLink,
     webhooks: webhookStore,
-    onWebhookQueued: () => dispatcher?.wake(),
+    onWebhookQueued: wakeDispatcher,
     validateOptions: {
       allowHttpCallbacks: allowHttp,
       callbackHostVerdict: (host) => hostVerdict(config.outbound, host),
     },
     onCancelRequested: async (taskId) => {
-      await runner?.cancel(taskId);
+      await (runner ? runner.cancel(taskId) : remote?.cancel(taskId));
     },
     onSubmitted: (task, requestId) => {
       events.emit("task:submitted", {
@@ -316,7 +335,7 @@ export async function startDarkroom(
         requestId,
         reservedMicros: task.creditsReservedMicros,
       });
-      runner?.wake();
+      wakeRunner();
     },
     log,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -341,12 +360,15 @@ export async function startDarkroom(
     monitor,
     role: config.role,
     notReady,
-    runnerStatus: () =>
-      runner ? { in_flight: runner.activeCount, concurrency: config.runner.concurrency } : null,
+    runnerStatus: () => {
+      const load = runnerLoad();
+      return load ? { in_flight: load.inFlight, concurrency: load.concurrency } : null;
+    },
   });
 
-  const address = await app.listen({ host: config.host, port: config.port });
-  if (!config.publicUrl) {
+  const address =
+    opts.listen === false ? "" : await app.listen({ host: config.host, port: config.port });
+  if (!config.publicUrl && opts.listen !== false) {
     const a = app.server.address();
     const port = a && typeof a === "object" ? a.port : config.port;
     const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
@@ -363,12 +385,19 @@ export async function startDarkroom(
       runner: Boolean(runner),
       webhooks: Boolean(dispatcher),
     },
-    "darkroom is ready",
+    // With its worker half on a thread, the process is ready when both halves are
+    // (server/threaded.ts says so).
+    remote
+      ? "api thread is listening"
+      : opts.listen === false
+        ? "worker thread is ready"
+        : "darkroom is ready",
   );
 
   let stopping: Promise<ShutdownSummary> | null = null;
   return {
     url: address,
+    publicUrl,
     config,
     store,
     admin,
@@ -390,6 +419,7 @@ export async function startDarkroom(
           dispatcher,
           quiesce: () => {
             for (const off of unsubscribe) off?.();
+            unwatchRemote?.();
             clearInterval(learning);
             router.stop();
             monitor.stop();

@@ -55,10 +55,10 @@ async function startServer(port: number): Promise<ChildProcess> {
     },
   );
   children.push(child);
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     try {
-      if ((await request(`http://127.0.0.1:${port}/healthz`)).status === 200) return child;
+      if ((await request(`http://127.0.0.1:${port}/readyz`)).status === 200) return child;
     } catch {
       // not listening yet
     }
@@ -83,7 +83,7 @@ describe("kill -9 mid-task", () => {
       ids.push(r.json.id);
     }
     // Wait until the runner is mid-flight on some of them.
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 60_000;
     for (;;) {
       const views = await Promise.all(
         ids.map((id) => request(`${base}/v1/tasks/${id}`, {}, TEST_API_KEY)),
@@ -131,5 +131,5 @@ describe("kill -9 mid-task", () => {
     } finally {
       await stores.close();
     }
-  }, 90_000);
+  }, 300_000);
 });
