@@ -14,8 +14,10 @@
 //   task every 20 ms);
 // - submissions per second while the runner works through a backlog, against the same
 //   gateway with the runner off [≥ 50 %], in interleaved rounds (each with a backlog of
-//   its own, large enough to keep the runner busy for the whole measurement); once with
-//   the runner in the same process, once in a `worker` process beside an `api` one.
+//   its own, large enough to keep the runner busy for the whole measurement); with the
+//   runner in the same process on a thread of its own (the default), in the same
+//   process on one event loop (DARKROOM_WORKER_THREAD=false), and in a `worker`
+//   process beside an `api` one.
 // Images are real 1280x720 JPEGs (rendered once by the emulator, then served from memory):
 // the gateway downloads, checks and stores each one durably as in production.
 import { spawn } from "node:child_process";
@@ -98,7 +100,7 @@ async function main() {
    * A gateway on `dataDir`, with or without its runner; resolves once healthy. `role`:
    * DARKROOM_ROLE (a `worker` beside an `api` process on the same data dir).
    */
-  async function gateway(dataDir, runner, role = "all") {
+  async function gateway(dataDir, runner, role = "all", env = {}) {
     const port = await freePort();
     const args = [...(runner ? RUNNER_NODE_ARGS : []), path.join(root, "bin/darkroom.js"), "serve"];
     const child = spawn(process.execPath, args, {
@@ -118,12 +120,14 @@ async function main() {
         DARKROOM_WEBHOOKS: "false",
         ...(CONCURRENCY ? { DARKROOM_RUNNER_CONCURRENCY: CONCURRENCY } : {}),
         LOG_LEVEL: "warn",
+        ...env,
       },
       stdio: ["ignore", "ignore", "inherit"],
     });
     children.add(child);
     const url = `http://127.0.0.1:${port}`;
-    await waitUp(`${url}/healthz`);
+    // Ready, not just listening: a worker thread's runner is up too.
+    await waitUp(`${url}/readyz`);
     return {
       url,
       pid: child.pid,
@@ -269,15 +273,23 @@ async function main() {
   const rounds = [];
   const backlog = Math.max(TASKS, 1500 * (SECONDS + 2));
   for (let round = 0; round < ROUNDS; round++) {
-    // "split": the same backlog worked by a worker process beside an API process.
-    const order = round % 2 ? ["split", "busy", "off"] : ["off", "busy", "split"];
+    // "busy": one process, its runner on a thread of its own (the default); "loop": one
+    // process, one event loop (DARKROOM_WORKER_THREAD=false); "split": a worker process
+    // beside an API process.
+    const kinds = ["off", "busy", "loop", "split"];
+    const order = round % 2 ? [...kinds].reverse() : kinds;
     const r = {};
     for (const kind of order) {
       const prepared =
         kind === "off"
           ? { dir: mkdtempSync(path.join(scratch, "off-")) }
           : await backlogDir(`${kind}${round}`, backlog);
-      const gw = await gateway(prepared.dir, kind === "busy");
+      const gw = await gateway(
+        prepared.dir,
+        kind === "busy" || kind === "loop",
+        "all",
+        kind === "loop" ? { DARKROOM_WORKER_THREAD: "false" } : {},
+      );
       const worker = kind === "split" ? await gateway(prepared.dir, true, "worker") : null;
       const before = cpuSeconds(gw.pid);
       const res = await cannonFresh({
@@ -315,10 +327,11 @@ async function main() {
   if (ROUNDS > 0) console.log("submissions:");
   const scenario = {
     off: "submissions, runner off",
-    busy: "submissions, runner busy (one process)",
+    busy: "submissions, runner busy (one process, worker thread)",
+    loop: "submissions, runner busy (one process, one event loop)",
     split: "submissions, runner busy (api + worker processes)",
   };
-  const submissions = ["off", "busy", "split"].map((kind) => ({
+  const submissions = ["off", "busy", "loop", "split"].map((kind) => ({
     scenario: scenario[kind],
     requests_per_s: Math.round(pick(kind, "rps")),
     p50_ms: pick(kind, "p50"),
