@@ -5,7 +5,7 @@ import { registerAdminCommands } from "./admin-commands.js";
 import { registerChannelCommands } from "./channel-commands.js";
 import { CliError, EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
 import { registerGenerateCommand } from "./generate-command.js";
-import { serve } from "./serve.js";
+import type { ServeOptions } from "./serve.js";
 import { registerTaskCommands } from "./task-commands.js";
 
 const program = new Command()
@@ -30,7 +30,8 @@ program
       "what this process runs: api (HTTP API), worker (runner + callbacks), all (env DARKROOM_ROLE; default all)",
     ).choices(PROCESS_ROLES),
   )
-  .action(serve);
+  // Loaded on use: the server's modules (sharp, drivers) would slow every other command's start.
+  .action(async (o: ServeOptions) => (await import("./serve.js")).serve(o));
 
 registerGenerateCommand(program);
 registerTaskCommands(program);

@@ -30,7 +30,7 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI from sources; `onStderr` sees stderr as it comes (to send signals on cue). */
+/** Runs the CLI from sources (tsx, found from the repository; every path given is absolute); `onStderr` sees stderr as it comes (to send signals on cue). */
 function cli(
   args: string[],
   env: Record<string, string> = {},
@@ -41,7 +41,7 @@ function cli(
       process.execPath,
       ["--import", "tsx", path.join(root, "src/cli/main.ts"), ...args],
       {
-        cwd: work,
+        cwd: root,
         env: { ...process.env, DARKROOM_URL: s.url, DARKROOM_API_KEY: TEST_API_KEY, ...env },
         stdio: ["ignore", "pipe", "pipe"],
       },
