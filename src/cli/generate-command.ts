@@ -21,8 +21,8 @@ interface GenerateFlags {
   size?: string;
   quality?: string;
   n?: number;
-  imageUrl: string[];
-  image: string[];
+  imageUrl?: string[];
+  image?: string[];
   out: string;
   callbackUrl?: string;
   promptPriority?: string;
@@ -32,7 +32,7 @@ interface GenerateFlags {
   timeout?: number;
 }
 
-const collect = (v: string, all: string[]) => [...all, v];
+const collect = (v: string, all: string[] | undefined) => [...(all ?? []), v];
 
 export function positiveNumber(what: string, integer = false) {
   return (v: string): number => {
@@ -68,12 +68,11 @@ export function registerGenerateCommand(program: Command): void {
     .option("--size <size>", "auto, a ratio (16:9), a tier (2K) or pixels (2048x2048)")
     .option("--quality <quality>", "1K, 2K or 4K (with a ratio size)")
     .option("--n <count>", "how many images, at most", positiveNumber("--n", true))
-    .option("--image-url <url>", "reference image URL (repeatable)", collect, [])
+    .option("--image-url <url>", "reference image URL (repeatable)", collect)
     .option(
       "--image <file>",
       "local reference image, uploaded first (repeatable; JPEG, PNG, GIF, WebP)",
       collect,
-      [],
     )
     .option("--callback-url <url>", "HTTPS URL the server POSTs the finished task to")
     .addOption(new Option("--prompt-priority <priority>", "standard or fast (model permitting)"))
@@ -84,11 +83,11 @@ export function registerGenerateCommand(program: Command): void {
     .option("--no-wait", "print the task id and return at once");
   addWaitOptions(cmd).action(async (prompt: string, flags: GenerateFlags, self: Command) => {
     const g = self.optsWithGlobals<CliGlobals & GenerateFlags>();
+    const local = await readLocalImages(flags.image ?? []);
     const t = resolveApiTarget({ url: g.url, key: g.key, filesUrl: flags.filesUrl });
-    const local = await readLocalImages(flags.image);
     const uploaded: string[] = [];
     for (const image of local) uploaded.push(await uploadImage(t, image));
-    const imageUrls = [...flags.imageUrl, ...uploaded];
+    const imageUrls = [...(flags.imageUrl ?? []), ...uploaded];
     const body = {
       model: flags.model,
       prompt,
