@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type http from "node:http";
+import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -114,6 +115,15 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** A loopback port nothing listens on (fetch refuses low ports such as 9 outright). */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
 const taskCount = async () => (await s.api("/v1/tasks?page_size=1")).json.total as number;
 
 describe("darkroom generate", () => {
@@ -195,9 +205,12 @@ describe("darkroom generate", () => {
       expect(auth.code).toBe(5);
       expect(auth.stderr + auth.stdout).not.toContain(wrongKey);
 
-      const down = await cli(["tasks", "list"], { DARKROOM_URL: "http://127.0.0.1:9" });
+      const closed = await closedPort();
+      const down = await cli(["tasks", "list"], { DARKROOM_URL: `http://127.0.0.1:${closed}` });
       expect(down.code).toBe(4);
-      expect(down.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
+      expect(down.stderr).toContain(
+        `cannot reach http://127.0.0.1:${closed}: connect ECONNREFUSED`,
+      );
       expect(down.stderr).not.toContain(TEST_API_KEY);
     },
     SLOW,
