@@ -4,11 +4,11 @@
  * images (completed) or report the task's error with exit code 3 (failed, cancelled).
  * Ctrl-C leaves the task running on the server and says how to pick it up again.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { apiCall, type ApiTarget } from "./api-client.js";
 import { downloadResults } from "./download.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import { createReporter, type TaskView } from "./progress.js";
-import { setTimeout as sleep } from "node:timers/promises";
 
 export interface WaitOptions {
   outDir: string;
@@ -44,7 +44,9 @@ export async function waitAndSave(t: ApiTarget, first: TaskView, o: WaitOptions)
           EXIT.unavailable,
         );
       await sleep(Math.min(o.intervalMs, Math.max(0, deadline - Date.now())));
-      task = await apiCall<TaskView>(t, "GET", taskPath(id));
+      task = await apiCall<TaskView>(t, "GET", taskPath(id)).catch((e: unknown) => {
+        throw resumable(e, id);
+      });
       reporter.update(task);
     }
     reporter.stop();
@@ -60,6 +62,15 @@ export async function waitAndSave(t: ApiTarget, first: TaskView, o: WaitOptions)
     reporter.stop();
     process.removeListener("SIGINT", onInterrupt);
   }
+}
+
+/** A poll that outlasted its retries: the task is still there to wait for later. */
+function resumable(e: unknown, id: string): unknown {
+  if (!(e instanceof CliError) || e.exitCode !== EXIT.unavailable) return e;
+  return new CliError(
+    `${e.message}; task ${id} goes on, resume with \`darkroom tasks wait ${id}\``,
+    e.exitCode,
+  );
 }
 
 function taskFailure(task: TaskView): CliError {
