@@ -17,7 +17,8 @@ import { startTestServer, TEST_API_KEY, type TestServer } from "../helpers/serve
 import { startHttp, type TestHttpServer } from "../net/servers.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const SLOW = 120_000;
+// Each CLI run is a new process (seconds on a loaded machine); a test makes up to eight.
+const SLOW = 240_000;
 let s: TestServer;
 let files: TestHttpServer;
 let work: string;
