@@ -2,13 +2,13 @@
  * The CLI's client for the admin API: URL and token from flags or the environment
  * (DARKROOM_URL, DARKROOM_ADMIN_TOKEN). Errors come back as the API's own message.
  */
+import { CliError } from "./exit-codes.js";
+
+export { CliError };
+
 export interface AdminTarget {
   url: string;
   token: string;
-}
-
-export class CliError extends Error {
-  override name = "CliError";
 }
 
 export function resolveTarget(

@@ -37,7 +37,8 @@ async function cli(args: string[], env: Record<string, string> = {}) {
   }
 }
 
-describe("darkroom CLI", () => {
+// Each step spawns a CLI process, which takes seconds on a loaded machine.
+describe("darkroom CLI", { timeout: 120_000 }, () => {
   it("creates an account, tops it up, creates and revokes a key, and reads the ledger", async () => {
     const created = await cli(["--json", "accounts", "create", "cli-co", "--credits", "12.5"]);
     expect(created.code, created.stderr).toBe(0);
