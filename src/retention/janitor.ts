@@ -89,7 +89,8 @@ export class Janitor {
     private readonly deps: JanitorDeps,
     private readonly settings: RetentionSettings,
   ) {
-    this.now = deps.now ?? Date.now;
+    // Read through Date.now at each call, so a shifted clock (tests) is seen.
+    this.now = deps.now ?? (() => Date.now());
     this.startedAt = this.now();
   }
 
