@@ -6,19 +6,14 @@
  * from storage (this server's outbound rules refuse loopback, so a fetch would fail)
  * and the task completes with the sandbox provider. Refusals change nothing.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uploadKey } from "../../src/media/uploads.js";
 import { shiftableClock } from "../helpers/clock.js";
 import { startHttp, type TestHttpServer } from "../net/servers.js";
-import {
-  addAccount,
-  request,
-  startTestServer,
-  waitForTask,
-  type TestServer,
-} from "../helpers/server.js";
+import { addAccount, startTestServer, waitForTask, type TestServer } from "../helpers/server.js";
 
 const MAX = 64 * 1024;
 const OTHER_KEY = "sk-fileother00000000000000000000000000000000";
@@ -31,10 +26,10 @@ let gif: Buffer;
 let webp: Buffer;
 let big: Buffer;
 
-const image = (fmt: "png" | "jpeg" | "gif" | "webp", color = "#3366cc") =>
-  sharp({ create: { width: 32, height: 24, channels: 3, background: color } })
-    [fmt]()
-    .toBuffer();
+const image = (fmt: "png" | "jpeg" | "gif" | "webp", color = "#3366cc") => {
+  const blank = sharp({ create: { width: 32, height: 24, channels: 3, background: color } });
+  return blank.toFormat(fmt).toBuffer();
+};
 
 /** Uploaded files' folders in the server's storage. */
 const stored = () => {
@@ -308,11 +303,64 @@ describe("files of an account", () => {
       });
       expect(late.status).toBe(400);
       expect(late.json.error.message).toMatch(/^image_urls\[0\] .*expired/);
+      // An upload that crashed between its reservation and its commit: a pending row
+      // and a temp file in its folder. Its short reservation lapses; the janitor takes both.
+      const crashed = "file_crashedcrashedcrashed00";
+      await s.dr.files.reserveFile(
+        {
+          id: crashed,
+          accountId: "acct_fileother",
+          key: uploadKey(crashed, "x.png"),
+          fileName: "x.png",
+          originalName: "x.png",
+          uploadPath: "images",
+          mimeType: "image/png",
+          bytes: 10,
+          createdMs: Date.now() - 20 * 60_000,
+          expiresMs: Date.now() + 3_600_000,
+        },
+        Date.now() - 60_000,
+        { maxFiles: null, maxBytes: null },
+        Date.now() - 20 * 60_000,
+      );
+      mkdirSync(path.join(s.dataDir, "files", "uploads", crashed), { recursive: true });
+      writeFileSync(path.join(s.dataDir, "files", "uploads", crashed, ".x.png.tmp"), "half");
       const round = await s.dr.janitor!.runOnce();
-      expect(round.filesRemoved).toBeGreaterThanOrEqual(1);
+      expect(round.filesRemoved).toBeGreaterThanOrEqual(2);
       expect(stored()).not.toContain(up.file_id);
+      expect(stored()).not.toContain(crashed);
     } finally {
       clock.restore();
     }
+  });
+});
+
+describe("upload/url where the operator allows the origin", () => {
+  let open: TestServer;
+  beforeAll(async () => {
+    open = await startTestServer({ DARKROOM_OUTBOUND_ALLOW: "127.0.0.1/32" });
+  });
+  afterAll(async () => {
+    await open?.stop();
+  });
+
+  it("fetches the image, names it after the URL, and refuses text by content", async () => {
+    const r = await open.api("/api/v1/files/upload/url", {
+      body: { file_url: `${origin.origin}/pics/cat.webp`, upload_path: "downloads" },
+    });
+    expect(r.status).toBe(200);
+    expect(r.json.data).toMatchObject({
+      original_name: "cat.webp",
+      file_name: "cat.webp",
+      mime_type: "image/webp",
+      upload_path: "downloads",
+      file_size: webp.length,
+    });
+    const text = await open.api("/api/v1/files/upload/url", {
+      body: { file_url: `${origin.origin}/notes.png` },
+    });
+    expect(text.status).toBe(415);
+    const list = (await open.api("/api/v1/files/list")).json.data;
+    expect(list.total).toBe(1);
   });
 });
