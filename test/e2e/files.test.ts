@@ -6,6 +6,7 @@
  * from storage (this server's outbound rules refuse loopback, so a fetch would fail)
  * and the task completes with the sandbox provider. Refusals change nothing.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
@@ -40,6 +41,7 @@ const stored = () => {
 const stream = (
   parts: Array<[name: string, value: string | { data: Buffer; filename: string; type?: string }]>,
   key?: string,
+  server: TestServer = s,
 ) => {
   const form = new FormData();
   for (const [name, v] of parts) {
@@ -51,9 +53,9 @@ const stream = (
         v.filename,
       );
   }
-  return fetch(`${s.url}/api/v1/files/upload/stream`, {
+  return fetch(`${server.url}/api/v1/files/upload/stream`, {
     method: "POST",
-    headers: { authorization: `Bearer ${key ?? s.apiKey}` },
+    headers: { authorization: `Bearer ${key ?? server.apiKey}` },
     body: form,
   }).then(async (r) => ({ status: r.status, json: JSON.parse(await r.text()) }));
 };
@@ -362,5 +364,21 @@ describe("upload/url where the operator allows the origin", () => {
     expect(text.status).toBe(415);
     const list = (await open.api("/api/v1/files/list")).json.data;
     expect(list.total).toBe(1);
+  });
+
+  it("takes a file larger than DARKROOM_BODY_LIMIT but within the file cap", async () => {
+    const noise = randomBytes(700 * 700 * 3);
+    const large = await sharp(noise, { raw: { width: 700, height: 700, channels: 3 } })
+      .png()
+      .toBuffer();
+    expect(large.length).toBeGreaterThan(1024 * 1024);
+    const r = await stream([["file", { data: large, filename: "large.png" }]], undefined, open);
+    expect(r.status).toBe(200);
+    expect(r.json.data.file_size).toBe(large.length);
+    const b64 = await open.api("/api/v1/files/upload/base64", {
+      body: { base64_data: large.toString("base64") },
+    });
+    expect(b64.status).toBe(200);
+    expect(b64.json.data.file_size).toBe(large.length);
   });
 });
