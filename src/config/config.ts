@@ -85,6 +85,17 @@ export interface Config {
   /** What the janitor deletes (src/retention); 0 = keep for ever. */
   retention: { imageHours: number; taskDays: number };
   /**
+   * The file API (docs/files.md): uploads expire `ttlHours` after upload; one is at most
+   * `maxBytes`; an account holds at most `quotaFiles` files and `quotaBytes` bytes
+   * (null = no limit).
+   */
+  files: {
+    ttlHours: number;
+    maxBytes: number;
+    quotaFiles: number | null;
+    quotaBytes: number | null;
+  };
+  /**
    * Tasks waiting for a channel (issue 14): per model at most `maxDepth` pending (more
    * submissions: 503), each for at most `maxWaitMs` (then failed, refunded). null = no limit.
    */
@@ -195,6 +206,20 @@ function parseEnvValue<T>(
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues[0]?.message ?? `${name} is invalid`);
   return r.data;
+}
+
+/** The file API's expiry, size cap and per-account quota (0 = no limit). */
+function loadFiles(env: Env): Config["files"] {
+  const int = (name: string, min: number, max: number, fallback: number) =>
+    parseEnvValue(env, name, intFrom(name, min, max), fallback);
+  const quotaFiles = int("DARKROOM_FILES_QUOTA_FILES", 0, 100_000_000, 2000);
+  const quotaBytes = int("DARKROOM_FILES_QUOTA_BYTES", 0, Number.MAX_SAFE_INTEGER, 1024 ** 3);
+  return {
+    ttlHours: int("DARKROOM_FILES_TTL_HOURS", 1, 8760, 72),
+    maxBytes: int("DARKROOM_FILES_MAX_BYTES", 1024, 100 * 1024 * 1024, 10 * 1024 * 1024),
+    quotaFiles: quotaFiles === 0 ? null : quotaFiles,
+    quotaBytes: quotaBytes === 0 ? null : quotaBytes,
+  };
 }
 
 /** Image and task retention; images must outlive the links made to them. */
@@ -517,6 +542,7 @@ export function loadConfig(env: Env = process.env): Config {
       ),
     },
     retention,
+    files: loadFiles(env),
     queue: loadQueueConfig(env, file),
     models,
     groups: loadGroups(file),

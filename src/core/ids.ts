@@ -56,3 +56,10 @@ export function newAdminToken(): string {
 export function randomToken(bytes = 16): string {
   return randomBytes(bytes).toString("hex");
 }
+
+export const FILE_ID_RE = /^file_[a-z0-9]{24}$/;
+
+/** `file_<24 characters>`: an uploaded file (the file API), as EvoLink spells its ids. */
+export function newFileId(): string {
+  return `file_${randomChars(24)}`;
+}

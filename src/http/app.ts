@@ -20,6 +20,7 @@ import { createPollFastPath } from "./fast-paths/poll.js";
 import { createSubmitFastPath } from "./fast-paths/submit.js";
 import type { FastPath } from "./fast-paths/respond.js";
 import { createListener, type ListenerOptions } from "./listener.js";
+import type { SubmissionDeps } from "./submission.js";
 import { installAdminAudit } from "./plugins/admin-audit.js";
 import { installAdminAuth } from "./plugins/admin-auth.js";
 import { AuthGate, installAuth, type KeyCache } from "./plugins/auth.js";
@@ -32,6 +33,7 @@ import { adminStatusRoutes } from "./routes/admin/status.js";
 import { adminChannelRoutes } from "./routes/admin/channels.js";
 import { adminWebhookRoutes } from "./routes/admin/webhooks.js";
 import { fileRoutes } from "./routes/files.js";
+import { fileApiRoutes, type FileApiDeps } from "./routes/uploads.js";
 import { generationRoutes } from "./routes/generations.js";
 import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes, type MetricsEndpoint } from "./routes/metrics.js";
@@ -76,6 +78,10 @@ export interface AppDeps extends ListenerOptions {
   onWebhookQueued?: () => void;
   /** GET /metrics (routes/metrics.ts); absent = no such route (DARKROOM_METRICS=false). */
   metrics?: MetricsEndpoint;
+  /** The file API (/api/v1/files, routes/uploads.ts); absent = no such routes. */
+  fileApi?: FileApiDeps;
+  /** Submissions' check of image_urls that link to uploads (SubmissionDeps). */
+  checkImageUrls?: SubmissionDeps["checkImageUrls"];
 }
 
 export interface DarkroomApp {
@@ -110,6 +116,7 @@ export function buildApp(deps: AppDeps): DarkroomApp {
   healthRoutes(app, deps);
   if (deps.metrics) metricsRoutes(app, deps.metrics);
   fileRoutes(app, deps);
+  if (deps.fileApi) fileApiRoutes(app, gate, deps.fileApi);
 
   app.register(
     async (v1) => {

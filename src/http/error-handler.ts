@@ -9,7 +9,7 @@ import { ApiError, errorBody } from "../core/errors.js";
 import type { AllowedMethods } from "./allowed-methods.js";
 
 /** Fastify's own error codes that are the client's fault, mapped to our catalogue. */
-function fromFastify(err: FastifyError): ApiError | null {
+export function fromFastify(err: FastifyError): ApiError | null {
   switch (err.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new ApiError(

@@ -23,6 +23,15 @@ export interface SubmissionDeps {
    * null = no limit. Checked by the store, in the submission's own transaction.
    */
   queueMaxDepth: number | null;
+  /**
+   * Checks `image_urls` that link to this Darkroom's own uploads (the file API): an
+   * error naming the entry when one is not a live file of `accountId`. Absent = none.
+   */
+  checkImageUrls?: (
+    accountId: string,
+    urls: readonly string[],
+    nowMs: number,
+  ) => Promise<ApiError | null>;
 }
 
 export type PreparedSubmission =

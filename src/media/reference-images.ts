@@ -29,6 +29,7 @@ import {
   sniffImageFormat,
   type ImageFormat,
 } from "./image-format.js";
+import type { OwnImageSource } from "./uploads.js";
 
 export interface ReferenceLimits {
   maxBytes: number;
@@ -59,6 +60,8 @@ export interface ReferenceLoaderOptions {
   /** Per image, redirects and body included. Default 30 s. */
   timeoutMs?: number;
   connectTimeoutMs?: number;
+  /** Links to this Darkroom's own uploads: read from storage instead of fetched. */
+  ownImages?: OwnImageSource;
 }
 
 const FORMAT_LIST = "jpeg, png, webp, bmp, tiff or gif";
@@ -221,15 +224,25 @@ export function createReferenceLoader(opts: ReferenceLoaderOptions): ReferenceLo
         const i = next++;
         const label = `image_urls[${i}]`;
         try {
-          const res = await opts.client.request(task.imageUrls[i]!, {
-            maxBytes: limits.maxBytes,
-            timeoutMs: opts.timeoutMs ?? 30_000,
-            connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
-            signal: stop.signal,
-            throwOnHttpError: true,
-            headers: { accept: "image/*" },
-          });
-          results[i] = await checkReferenceImage(res.body, label, limits);
+          const url = task.imageUrls[i]!;
+          let body: Buffer;
+          if (opts.ownImages?.recognises(url)) {
+            const own = await opts.ownImages.read(url, limits.maxBytes);
+            if (!own)
+              throw imageError(label, "is an uploaded file that has expired or been deleted");
+            body = own;
+          } else {
+            const res = await opts.client.request(url, {
+              maxBytes: limits.maxBytes,
+              timeoutMs: opts.timeoutMs ?? 30_000,
+              connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
+              signal: stop.signal,
+              throwOnHttpError: true,
+              headers: { accept: "image/*" },
+            });
+            body = res.body;
+          }
+          results[i] = await checkReferenceImage(body, label, limits);
         } catch (err) {
           if (failure !== null) return;
           if (err instanceof OutboundError && err.reason === "too_large")

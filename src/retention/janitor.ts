@@ -11,6 +11,10 @@
  *   its ten minutes are `leftoverGraceMs` old; a process checks the folders of the last
  *   `recheckMs` when it starts, since a crash is followed by a start. Files of tasks
  *   still running, and files whose names Darkroom does not make, are left alone.
+ * - Uploaded files (the file API): rows whose time is up — expired, deleted, or
+ *   reserved by an upload that never finished (a crash between reserve and commit) —
+ *   a batch at a time, oldest first: their folder goes first, then their rows, so a
+ *   crash between the two only repeats the removal next round.
  * - Old tasks: finished tasks older than the task retention are deleted a batch per
  *   write (Store.purgeTasks), with a pause between batches; the ledger keeps its entries.
  *
@@ -24,6 +28,8 @@ import {
   imageFolderStartMs,
 } from "../core/image-keys.js";
 import type { MediaStorage } from "../media/storage.js";
+import { uploadFolder } from "../media/uploads.js";
+import type { FileStore } from "../store/files.js";
 import type { Store } from "../store/store.js";
 
 export interface RetentionSettings {
@@ -54,17 +60,22 @@ export interface JanitorRound {
   foldersRemoved: number;
   leftoversRemoved: number;
   tasksPurged: number;
+  filesRemoved: number;
 }
 
 export interface JanitorDeps {
   store: Pick<Store, "imagesOfTasks" | "purgeTasks">;
   media: MediaStorage;
+  /** Uploaded files' rows; absent = none to remove. */
+  files?: Pick<FileStore, "expiredFiles" | "forgetFiles">;
   log: Logger;
   now?: () => number;
 }
 
 /** Task ids per imagesOfTasks call. */
 const LOOKUP_BATCH = 200;
+/** Uploaded files removed per batch (a storage delete each). */
+const FILE_BATCH = 100;
 
 export class Janitor {
   private readonly now: () => number;
@@ -78,7 +89,8 @@ export class Janitor {
     private readonly deps: JanitorDeps,
     private readonly settings: RetentionSettings,
   ) {
-    this.now = deps.now ?? Date.now;
+    // Read through Date.now at each call, so a shifted clock (tests) is seen.
+    this.now = deps.now ?? (() => Date.now());
     this.startedAt = this.now();
   }
 
@@ -112,7 +124,12 @@ export class Janitor {
   }
 
   private async work(): Promise<JanitorRound> {
-    const done: JanitorRound = { foldersRemoved: 0, leftoversRemoved: 0, tasksPurged: 0 };
+    const done: JanitorRound = {
+      foldersRemoved: 0,
+      leftoversRemoved: 0,
+      tasksPurged: 0,
+      filesRemoved: 0,
+    };
     const { imageRetentionMs, leftoverGraceMs, recheckMs } = this.settings;
     const folders = (await this.deps.media.listFolders(IMAGES_PREFIX)).sort();
     for (const folder of folders) {
@@ -133,12 +150,14 @@ export class Janitor {
       this.checked.add(folder);
     }
     done.tasksPurged = await this.purgeTasks();
-    if (done.foldersRemoved + done.leftoversRemoved + done.tasksPurged > 0)
+    done.filesRemoved = await this.removeExpiredFiles();
+    if (done.foldersRemoved + done.leftoversRemoved + done.tasksPurged + done.filesRemoved > 0)
       this.deps.log.info(
         {
           folders_removed: done.foldersRemoved,
           leftovers_removed: done.leftoversRemoved,
           tasks_purged: done.tasksPurged,
+          files_removed: done.filesRemoved,
         },
         "retention round",
       );
@@ -171,6 +190,20 @@ export class Janitor {
       this.deps.log.info({ folder, files: leftovers.length }, "removed leftover image files");
     }
     return leftovers.length;
+  }
+
+  private async removeExpiredFiles(): Promise<number> {
+    const files = this.deps.files;
+    if (!files) return 0;
+    let removed = 0;
+    for (let i = 0; i < this.settings.purgeBatchesPerRound && !this.stopped; i++) {
+      const batch = await files.expiredFiles(this.now(), FILE_BATCH);
+      for (const f of batch) await this.deps.media.remove(uploadFolder(f.id));
+      removed += await files.forgetFiles(batch.map((f) => f.id));
+      if (batch.length < FILE_BATCH) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return removed;
   }
 
   private async purgeTasks(): Promise<number> {

@@ -35,6 +35,9 @@ import { createEvolinkProvider } from "../providers/evolink/index.js";
 import { createOpenAIProvider } from "../providers/openai/index.js";
 import { createSandboxProvider } from "../providers/sandbox/index.js";
 import { createReferenceLoader } from "../media/reference-images.js";
+import { createOwnImageSource } from "../media/uploads.js";
+import { fileApiRoutesSettings } from "./file-api.js";
+import type { FileStore } from "../store/files.js";
 import { createPipeline } from "../runner/pipeline.js";
 import { Runner } from "../runner/runner.js";
 import type { AdminStore } from "../store/admin.js";
@@ -59,6 +62,8 @@ export interface Darkroom {
   admin: AdminStore;
   outbox: WebhookStore;
   channelStore: ChannelStore;
+  /** Uploaded files (the file API). */
+  files: FileStore;
   events: DarkroomEventBus;
   runner: Runner | null;
   /** The HTTP edge: connection counts, the request pipeline (http/edge/edge.ts). */
@@ -111,7 +116,7 @@ export async function startDarkroom(
     storage.close();
     throw err;
   });
-  const { store, admin, outbox: webhookStore, channels: channelStore } = stores;
+  const { store, admin, outbox: webhookStore, channels: channelStore, files } = stores;
   const boot = await bootstrapIfEmpty(store, config);
   // DARKROOM_ADMIN_TOKEN, when set, is the admin credential on every start (rotation = restart).
   if (config.adminToken && !boot.created)
@@ -177,6 +182,12 @@ export async function startDarkroom(
           loadReferences: createReferenceLoader({
             client: createSafeClient(config.outbound),
             maxBytesFor: (model) => catalogue.get(model)?.maxReferenceBytes,
+            // Our own uploads' links are read from storage, never fetched.
+            ownImages: createOwnImageSource({
+              publicBase: () => publicUrl,
+              findLive: (id) => files.findLiveFile(id, Date.now()),
+              media,
+            }),
           }),
         }),
         {
@@ -272,7 +283,7 @@ export async function startDarkroom(
     config.role === "api" || remote
       ? null
       : new Janitor(
-          { store, media, log: log.child({ component: "retention" }) },
+          { store, media, files, log: log.child({ component: "retention" }) },
           {
             ...DEFAULT_RETENTION,
             imageRetentionMs: config.retention.imageHours
@@ -314,6 +325,14 @@ export async function startDarkroom(
     media,
     estimator,
     queueMaxDepth: config.queue.maxDepth,
+    ...fileApiRoutesSettings({
+      config: config.files,
+      files,
+      media,
+      outbound: createSafeClient(config.outbound),
+      publicBase: () => publicUrl,
+      secret: signingSecret,
+    }),
     keys: new KeyCache(store, config.authCacheMs),
     signingSecret,
     signLink,
@@ -403,6 +422,7 @@ export async function startDarkroom(
     admin,
     outbox: webhookStore,
     channelStore,
+    files,
     events,
     runner,
     edge,

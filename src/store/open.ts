@@ -5,6 +5,7 @@
  */
 import type { AdminStore } from "./admin.js";
 import type { ChannelStore } from "./channels.js";
+import type { FileStore } from "./files.js";
 import { openPostgresStores } from "./postgres/backend.js";
 import { openSqliteStores } from "./sqlite/backend.js";
 import type { Store } from "./store.js";
@@ -32,6 +33,8 @@ export interface OpenedStores {
   outbox: WebhookStore;
   /** Admin-defined channels. */
   channels: ChannelStore;
+  /** Uploaded files (the file API). */
+  files: FileStore;
   /** Hears of work queued by other processes (wakeups.ts); absent = poll only (SQLite). */
   wakeups?: WorkWakeups;
   /** Writes what is queued, then closes the database. */

@@ -11,6 +11,7 @@ import type { StoredImage } from "../../src/core/types.js";
 import type { OpenedStores } from "../../src/store/open.js";
 import type { KeyPrincipal, SubmitInput, TaskOutcome } from "../../src/store/store.js";
 import { submitInput, type SubmitInputOptions } from "../helpers/store.js";
+import { filesContract } from "./files.contract.js";
 import { listContract } from "./list.contract.js";
 
 /** Opens a fresh, empty, migrated backend; its close() also removes what it made. */
@@ -1256,4 +1257,5 @@ export function storeContract(backend: string, open: OpenBackend): void {
     });
   });
   listContract(backend, open);
+  filesContract(backend, open);
 }

@@ -3,6 +3,7 @@
  * operator would): submit → the sandbox completes it → download the image; poll and
  * list on the way; and the server's own ledger check agrees at the end.
  */
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshSchema, PG_URL, postgresAnswers } from "../helpers/postgres.js";
 import { startTestServer, waitForTask, type TestServer } from "../helpers/server.js";
@@ -57,5 +58,28 @@ describe.skipIf(!up)("the server on PostgreSQL", () => {
     const credits = await s.api("/v1/credits");
     expect(credits.status, credits.text).toBe(200);
     expect(await s.admin.checkLedger()).toEqual([]);
+  });
+
+  it("keeps uploaded files: upload, list, quota, use as image_urls, delete", async () => {
+    const png = await sharp({
+      create: { width: 40, height: 30, channels: 3, background: "#aa2244" },
+    })
+      .png()
+      .toBuffer();
+    const upload = await s.api("/api/v1/files/upload/base64", {
+      body: { base64_data: `data:image/png;base64,${png.toString("base64")}` },
+    });
+    expect(upload.status, upload.text).toBe(200);
+    const { file_id: id, file_url: url } = upload.json.data;
+    const listed = (await s.api("/api/v1/files/list")).json.data;
+    expect(listed.files.map((f: { file_id: string }) => f.file_id)).toEqual([id]);
+    expect((await s.api("/api/v1/files/quota")).json.data.used_files).toBe(1);
+    const sub = await s.api("/v1/images/generations", {
+      body: { model: "doubao-seedream-4.0", prompt: "ref", image_urls: [url] },
+    });
+    expect(sub.status, sub.text).toBe(200);
+    expect((await waitForTask(s, sub.json.id)).final.status).toBe("completed");
+    expect((await s.api(`/api/v1/files/${id}`, { method: "DELETE" })).status).toBe(200);
+    expect((await s.api("/api/v1/files/quota")).json.data.used_files).toBe(0);
   });
 });

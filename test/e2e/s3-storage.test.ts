@@ -223,3 +223,31 @@ describe("failures", () => {
     );
   });
 });
+
+describe("uploaded files (the file API) in the bucket", () => {
+  it("are stored, served by Darkroom's own link, used as image_urls and deleted", async () => {
+    const png = await sharp({
+      create: { width: 40, height: 30, channels: 3, background: "#22aa44" },
+    })
+      .png()
+      .toBuffer();
+    const up = await presigned.api("/api/v1/files/upload/base64", {
+      body: { base64_data: png.toString("base64"), file_name: "ref.png" },
+    });
+    expect(up.status).toBe(200);
+    const { file_id: id, file_url: url } = up.json.data;
+    // Darkroom's own signed link even with presigned result links: recognisable as ours.
+    expect(url.startsWith(`${presigned.url}/files/uploads/${id}/ref.png?`)).toBe(true);
+    const served = await fetch(url);
+    expect(served.status).toBe(200);
+    expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
+    const sub = await presigned.api("/v1/images/generations", {
+      body: { model: "doubao-seedream-4.0", prompt: "ref", size: "1:1", image_urls: [url] },
+    });
+    expect(sub.status).toBe(200);
+    expect((await waitForTask(presigned, sub.json.id)).final.status).toBe("completed");
+    const del = await presigned.api(`/api/v1/files/${id}`, { method: "DELETE" });
+    expect(del.status).toBe(200);
+    expect((await fetch(url)).status).toBe(404);
+  });
+});

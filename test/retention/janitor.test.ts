@@ -87,6 +87,7 @@ describe("janitor", () => {
       foldersRemoved: 0,
       leftoversRemoved: 0,
       tasksPurged: 0,
+      filesRemoved: 0,
     });
     expect(existsSync(file(extra))).toBe(true);
 

@@ -18,3 +18,31 @@ describe("retention settings", () => {
     expect(() => loadConfig({ DARKROOM_TASK_RETENTION_DAYS: "-1" })).toThrow(/whole number/);
   });
 });
+
+describe("file API settings", () => {
+  const base = { DARKROOM_DATA_DIR: "/tmp/darkroom-files-config" };
+  it("default to EvoLink's 72 hours and 2,000 files, 10 MiB a file, 1 GiB an account", () => {
+    expect(loadConfig(base).files).toEqual({
+      ttlHours: 72,
+      maxBytes: 10 * 1024 * 1024,
+      quotaFiles: 2000,
+      quotaBytes: 1024 ** 3,
+    });
+  });
+  it("take the environment, 0 meaning no quota, and refuse nonsense by name", () => {
+    const files = loadConfig({
+      ...base,
+      DARKROOM_FILES_TTL_HOURS: "1",
+      DARKROOM_FILES_MAX_BYTES: "2048",
+      DARKROOM_FILES_QUOTA_FILES: "0",
+      DARKROOM_FILES_QUOTA_BYTES: "0",
+    }).files;
+    expect(files).toEqual({ ttlHours: 1, maxBytes: 2048, quotaFiles: null, quotaBytes: null });
+    expect(() => loadConfig({ ...base, DARKROOM_FILES_TTL_HOURS: "0" })).toThrow(
+      /DARKROOM_FILES_TTL_HOURS/,
+    );
+    expect(() => loadConfig({ ...base, DARKROOM_FILES_MAX_BYTES: "lots" })).toThrow(
+      /DARKROOM_FILES_MAX_BYTES/,
+    );
+  });
+});

@@ -76,17 +76,28 @@ export function createSubmitFastPath(deps: SubmitFastPathDeps): FastPath {
         const prepared = prepareSubmission(parsed.value, principal, deps, null, Date.now());
         if (!prepared.ok) return answer(res, prepared.error);
         if (prepared.refusal) return answer(res, prepared.refusal);
-        deps.store.submitTask(prepared.input).then((result) => {
-          if (result.kind === "created") {
-            deps.onSubmitted(result.task, requestIdOf(req));
-            sendTaskJson(res, serialize(taskView(result.task, deps.signLink)));
-          } else if (result.kind === "replayed") {
-            // Only an Idempotency-Key replays, and those are the route's.
-            failed(new Error("the store replayed a submission that had no idempotency key"));
-          } else {
-            answer(res, refusalFor(result, null, prepared.retryAfterSeconds));
-          }
-        }, failed);
+        const submit = () =>
+          deps.store.submitTask(prepared.input).then((result) => {
+            if (result.kind === "created") {
+              deps.onSubmitted(result.task, requestIdOf(req));
+              sendTaskJson(res, serialize(taskView(result.task, deps.signLink)));
+            } else if (result.kind === "replayed") {
+              // Only an Idempotency-Key replays, and those are the route's.
+              failed(new Error("the store replayed a submission that had no idempotency key"));
+            } else {
+              answer(res, refusalFor(result, null, prepared.retryAfterSeconds));
+            }
+          }, failed);
+        // Links to our own uploads are checked against the store first (one read per
+        // link); a plain submission goes straight to the write, as before.
+        const urls = prepared.input.request.imageUrls;
+        if (deps.checkImageUrls && urls.length > 0) {
+          deps
+            .checkImageUrls(principal.accountId, urls, Date.now())
+            .then((bad) => (bad ? answer(res, bad) : submit()), failed);
+        } else {
+          void submit();
+        }
       } catch (err) {
         failed(err);
       }

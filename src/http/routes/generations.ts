@@ -47,6 +47,14 @@ export function generationRoutes(app: FastifyInstance, deps: GenerationRouteDeps
       // A refusal that does not depend on the body's validity: an idempotent retry of a
       // submission that went through still gets its task back (checked by the store).
       if (refusal && !idempotencyKey) throw refusal;
+      if (!refusal && deps.checkImageUrls && input.request.imageUrls.length > 0) {
+        const bad = await deps.checkImageUrls(
+          req.principal.accountId,
+          input.request.imageUrls,
+          Date.now(),
+        );
+        if (bad) throw bad;
+      }
 
       const result = await deps.store.submitTask(input);
       switch (result.kind) {

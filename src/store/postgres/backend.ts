@@ -7,6 +7,7 @@ import type { OpenedStores } from "../open.js";
 import { PgAdmin } from "./admin.js";
 import { PgChannels } from "./channels.js";
 import { describeUrl, PgDatabase, type PgDatabaseOptions } from "./database.js";
+import { PgFiles } from "./files.js";
 import { migratePostgres } from "./migrate.js";
 import { PgOutbox } from "./outbox.js";
 import { PgStore } from "./pg-store.js";
@@ -60,6 +61,7 @@ export async function openPostgresStores(
     admin: new PgAdmin(db),
     outbox: new PgOutbox(db),
     channels: new PgChannels(db),
+    files: new PgFiles(db),
     db,
     close: async () => {
       await store.close();

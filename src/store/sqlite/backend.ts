@@ -5,6 +5,7 @@
 import type { OpenedStores } from "../open.js";
 import { SqliteAdmin } from "./admin.js";
 import { SqliteChannels } from "./channels.js";
+import { SqliteFiles } from "./files.js";
 import { SqliteConnection, type SqliteConnectionOptions } from "./connection.js";
 import { SqliteOutbox } from "./outbox.js";
 import { SqliteStore } from "./sqlite-store.js";
@@ -32,6 +33,7 @@ export async function openSqliteStores(
     admin: new SqliteAdmin(connection),
     outbox: new SqliteOutbox(connection),
     channels: new SqliteChannels(connection),
+    files: new SqliteFiles(connection),
     connection,
     close: () => connection.close(),
   };
