@@ -31,6 +31,7 @@ import { adminLedgerRoutes } from "./routes/admin/ledger.js";
 import { adminStatusRoutes } from "./routes/admin/status.js";
 import { adminChannelRoutes } from "./routes/admin/channels.js";
 import { adminWebhookRoutes } from "./routes/admin/webhooks.js";
+import { consoleRoutes, type ConsoleRouteOptions } from "./routes/console.js";
 import { fileRoutes } from "./routes/files.js";
 import { generationRoutes } from "./routes/generations.js";
 import { healthRoutes } from "./routes/health.js";
@@ -76,6 +77,8 @@ export interface AppDeps extends ListenerOptions {
   onWebhookQueued?: () => void;
   /** GET /metrics (routes/metrics.ts); absent = no such route (DARKROOM_METRICS=false). */
   metrics?: MetricsEndpoint;
+  /** Where the built web console is (routes/console.ts); default dist/console. */
+  console?: ConsoleRouteOptions;
 }
 
 export interface DarkroomApp {
@@ -110,6 +113,7 @@ export function buildApp(deps: AppDeps): DarkroomApp {
   healthRoutes(app, deps);
   if (deps.metrics) metricsRoutes(app, deps.metrics);
   fileRoutes(app, deps);
+  consoleRoutes(app, deps.console);
 
   app.register(
     async (v1) => {

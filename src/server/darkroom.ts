@@ -79,6 +79,8 @@ export interface StartOptions {
   extraProviders?: Provider[];
   /** Observers of every HTTP request (the edge's hook point; metrics will use it too). */
   edgeHooks?: EdgeHooks[];
+  /** Where the built web console is served from (default dist/console; tests build their own). */
+  consoleDir?: string;
 }
 
 export async function startDarkroom(
@@ -324,6 +326,7 @@ export async function startDarkroom(
     fastPaths: config.fastPaths,
     edgeHooks: [...obs.edgeHooks, ...(opts.edgeHooks ?? [])],
     metrics: obs.endpoint,
+    ...(opts.consoleDir ? { console: { dir: opts.consoleDir } } : {}),
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,
       perAddress:

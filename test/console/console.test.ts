@@ -1,0 +1,249 @@
+/**
+ * The web console in a real browser (chromium through playwright-core) against a real
+ * gateway with the sandbox provider: sign-in, a key created and shown once, a
+ * playground generation to completion, revocation, a failed task's error, and that
+ * no credential ever lands in a URL. A failing test leaves a screenshot in
+ * test-artifacts/console/.
+ */
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import type { Page } from "playwright-core";
+import {
+  buildConsole,
+  chromiumInstalled,
+  launchBrowser,
+  screenshot,
+  type Browser,
+} from "../helpers/browser.js";
+import {
+  defaultAccountId,
+  request,
+  startTestServer,
+  TEST_ADMIN_TOKEN,
+  TEST_API_KEY,
+  type TestServer,
+} from "../helpers/server.js";
+
+const installed = chromiumInstalled();
+const WAIT = { timeout: 30_000 };
+
+describe.skipIf(!installed)("the web console in a browser", () => {
+  let s: TestServer;
+  let built: { dir: string; remove(): void };
+  let browser: Browser;
+  let page: Page;
+  /** Every URL the page asked for, and everything it logged as an error. */
+  const requested: string[] = [];
+  const pageErrors: string[] = [];
+  /** Every API key the console showed during the run. */
+  const keysSeen: string[] = [];
+
+  beforeAll(async () => {
+    built = await buildConsole();
+    s = await startTestServer({}, { consoleDir: built.dir });
+    browser = await launchBrowser();
+    page = browser.page;
+    page.on("request", (r) => requested.push(r.url()));
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    page.on("console", (m) => {
+      if (m.type() === "error" && !m.text().startsWith("Failed to load resource"))
+        pageErrors.push(m.text());
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await s?.stop();
+    built?.remove();
+  });
+
+  const shootOnFailure = (name: string) =>
+    onTestFailed(async () => {
+      if (page) console.error(`screenshot: ${await screenshot(page, name)}`);
+    });
+
+  /** The page's address never holds a credential. */
+  function expectNoSecretInUrl(): void {
+    const url = page.url();
+    for (const secret of [TEST_ADMIN_TOKEN, TEST_API_KEY, ...keysSeen])
+      expect(url).not.toContain(secret);
+  }
+
+  it("serves the console with a strict CSP, long-cached assets and a fresh index", async () => {
+    const root = await fetch(`${s.url}/`, { redirect: "manual" });
+    expect(root.status).toBe(302);
+    expect(root.headers.get("location")).toBe("/console/");
+
+    const index = await request(`${s.url}/console/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get("content-type")).toMatch(/text\/html/);
+    expect(index.headers.get("cache-control")).toBe("no-cache");
+    const csp = index.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:\/\/[a-z]/);
+    // No inline script: every <script> has a src on this origin.
+    expect(index.text).not.toMatch(/<script(?![^>]*\bsrc="\/console\/assets\/)[^>]*>/);
+
+    const asset = /src="(\/console\/assets\/[^"]+\.js)"/.exec(index.text)?.[1];
+    expect(asset).toBeDefined();
+    const js = await request(`${s.url}${asset}`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get("cache-control")).toMatch(/max-age=31536000, immutable/);
+  });
+
+  it("refuses a wrong admin token", async () => {
+    shootOnFailure("wrong-token");
+    await page.goto(`${s.url}/console/`);
+    // The token field has the focus: a keyboard user can type at once.
+    await page.getByLabel("Admin token").waitFor(WAIT);
+    expect(await page.evaluate("document.activeElement && document.activeElement.id")).toBe(
+      "admin-token",
+    );
+    await page.keyboard.type("dra-wrong-token-000000000000000000000");
+    await page.keyboard.press("Enter");
+    await page.getByRole("alert").getByText("That admin token was refused.").waitFor(WAIT);
+    expect(await page.getByRole("navigation").count()).toBe(0);
+    expectNoSecretInUrl();
+  });
+
+  it("signs in, creates a key, generates with it in the playground, then revokes it", async () => {
+    shootOnFailure("key-and-playground");
+    await page.getByLabel("Admin token").fill(TEST_ADMIN_TOKEN);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Overview" }).waitFor(WAIT);
+    expectNoSecretInUrl();
+
+    // Accounts → the bootstrap account → create a key: its secret is shown once.
+    const accountId = await defaultAccountId(s);
+    await page.getByRole("link", { name: "Accounts & keys" }).click();
+    await page
+      .getByRole("row", { name: new RegExp(accountId) })
+      .getByRole("link")
+      .click();
+    await page.getByRole("heading", { name: "API keys" }).waitFor(WAIT);
+    await page.getByLabel("Name", { exact: true }).fill("from-the-console");
+    await page.getByRole("button", { name: "Create key" }).click();
+    const shown = page.getByLabel("Key", { exact: true });
+    await shown.waitFor(WAIT);
+    const key = await shown.inputValue();
+    keysSeen.push(key);
+    expect(key).toMatch(/^sk-[A-Za-z0-9_-]{32,}$/);
+    const stored = (await s.admin.listKeys(accountId)).find((k) => key.startsWith(k.prefix));
+    expect(stored?.name).toBe("from-the-console");
+    expectNoSecretInUrl();
+
+    await page.getByRole("button", { name: "Use in playground" }).click();
+    await page.getByRole("heading", { name: "Playground" }).waitFor(WAIT);
+    await page.getByText(`Using key ${key.slice(0, 10)}…`).waitFor(WAIT);
+    expectNoSecretInUrl();
+
+    // The contract's size checks run as the operator types.
+    await page.getByLabel("Size").selectOption("custom");
+    await page.getByLabel("Width (px)").fill("100");
+    await page.getByLabel("Height (px)").fill("100");
+    await page.getByText(/size 100x100 has 10000 pixels/).waitFor(WAIT);
+    await page.getByLabel("Size").selectOption("1:1");
+    await page.getByLabel("Quality").selectOption("1K");
+    await page.getByText("1024 × 1024 pixels").waitFor(WAIT);
+
+    await page.getByLabel("Prompt", { exact: true }).fill("a lighthouse at dusk");
+    await page.getByLabel("Images (n)").fill("2");
+    await page.getByText("Equivalent curl command").click();
+    const curl = (await page.getByTestId("curl").textContent()) ?? "";
+    expect(curl).toContain("Authorization: Bearer $DARKROOM_API_KEY");
+    expect(curl).toContain(`${s.url}/v1/images/generations`);
+    expect(curl).toContain('"n":2');
+    expect(curl).toContain('"size":"1:1"');
+    expect(curl).not.toContain(key);
+
+    await page.getByRole("button", { name: "Generate" }).click();
+    const run = page.locator("article.run").first();
+    await page.locator('article.run[data-status="completed"]').waitFor(WAIT);
+    const taskId = await run.getAttribute("data-task-id");
+    expect(taskId).toMatch(/^task-unified-/);
+    const images = run.locator(".gallery img");
+    expect(await images.count()).toBe(2);
+    for (let i = 0; i < 2; i++) {
+      await images.nth(i).waitFor(WAIT);
+      // The image really loaded (a broken one has no natural width).
+      await page.waitForFunction(
+        ([id, n]) => {
+          const img = (
+            globalThis as unknown as {
+              document: {
+                querySelectorAll(s: string): Array<{ naturalWidth: number; complete: boolean }>;
+              };
+            }
+          ).document.querySelectorAll(`article[data-task-id="${id}"] .gallery img`)[n];
+          return !!img && img.complete && img.naturalWidth > 0;
+        },
+        [taskId, i] as const,
+        WAIT,
+      );
+    }
+    const downloads = run.getByRole("link", { name: /Download image/ });
+    expect(await downloads.count()).toBe(2);
+    const task = await s.admin.findTask(taskId!);
+    expect(task?.status).toBe("completed");
+    expect(task?.apiKeyId).toBe(stored?.id);
+
+    // Revoke the key on its account's page: the store says so, and the playground's next
+    // submission with it is refused.
+    await page.getByRole("link", { name: "Accounts & keys" }).click();
+    await page
+      .getByRole("row", { name: new RegExp(accountId) })
+      .getByRole("link")
+      .click();
+    const row = page.locator(`tr[data-key-id="${stored!.id}"]`);
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await row.getByRole("button", { name: /Confirm revoke/ }).click();
+    await row.getByText("revoked").waitFor(WAIT);
+    expect((await s.admin.getKey(stored!.id))?.revokedAt).not.toBeNull();
+
+    await page.getByRole("link", { name: "Playground" }).click();
+    await page.getByLabel("Prompt", { exact: true }).fill("after revocation");
+    await page.getByRole("button", { name: "Generate" }).click();
+    await page.getByRole("alert").getByText("unauthorized").waitFor(WAIT);
+    expectNoSecretInUrl();
+  });
+
+  it("shows a failed task's error", async () => {
+    shootOnFailure("failed-task");
+    await page.getByRole("button", { name: "Forget key" }).click();
+    await page.getByLabel("Paste an API key").fill(TEST_API_KEY);
+    await page.getByRole("button", { name: "Use key" }).click();
+    await page
+      .getByLabel("Prompt", { exact: true })
+      .fill("[sandbox:fail=content_policy_violation] a cat");
+    await page.getByRole("button", { name: "Generate" }).click();
+    const failed = page.locator('article.run[data-status="failed"]').first();
+    await failed.waitFor(WAIT);
+    expect(await failed.locator(".error-code").textContent()).toBe("content_policy_violation");
+    const id = await failed.getAttribute("data-task-id");
+    expect((await s.admin.findTask(id!))?.status).toBe("failed");
+    expectNoSecretInUrl();
+  });
+
+  it("fits a phone-sized screen", async () => {
+    shootOnFailure("phone");
+    await page.setViewportSize({ width: 375, height: 740 });
+    for (const name of ["Overview", "Accounts & keys", "Channels", "Webhooks", "Playground"]) {
+      await page.getByRole("link", { name }).click();
+      await page.getByRole("heading", { level: 1 }).waitFor(WAIT);
+      // Nothing pushes the page sideways: wide tables scroll inside their own box.
+      expect(
+        await page.evaluate(
+          "document.documentElement.scrollWidth <= document.documentElement.clientWidth",
+        ),
+      ).toBe(true);
+    }
+  });
+
+  it("never put a credential in a URL and broke no rule of its CSP", () => {
+    expect(requested.length).toBeGreaterThan(10);
+    for (const url of requested)
+      for (const secret of [TEST_ADMIN_TOKEN, TEST_API_KEY, ...keysSeen])
+        expect(url).not.toContain(secret);
+    expect(pageErrors).toEqual([]);
+  });
+});
