@@ -58,7 +58,9 @@ export interface ConsoleRouteOptions {
 export function consoleRoutes(app: FastifyInstance, opts: ConsoleRouteOptions = {}): void {
   const dir = opts.dir ?? DEFAULT_CONSOLE_DIR;
 
+  // Relative asset paths resolve against /console/, so both of these land there.
   app.get("/", async (_req, reply) => reply.redirect("/console/", 302));
+  app.get("/console", async (_req, reply) => reply.redirect("/console/", 301));
 
   if (!existsSync(join(dir, "index.html"))) {
     const notBuilt = async () => {
@@ -67,7 +69,7 @@ export function consoleRoutes(app: FastifyInstance, opts: ConsoleRouteOptions = 
         "The console is not built: run `npm run build` (or `npm start`, which builds it).",
       );
     };
-    app.get("/console", notBuilt);
+    app.get("/console/", notBuilt);
     app.get("/console/*", notBuilt);
     return;
   }
@@ -76,8 +78,6 @@ export function consoleRoutes(app: FastifyInstance, opts: ConsoleRouteOptions = 
     await scope.register(fastifyStatic, {
       root: dir,
       prefix: "/console/",
-      // /console answers a redirect to /console/, so relative asset paths resolve.
-      redirect: true,
       index: ["index.html"],
       decorateReply: false,
       // Answers carry our cache headers, not send's defaults.
