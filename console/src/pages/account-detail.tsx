@@ -4,6 +4,7 @@
  */
 import { useState } from "preact/hooks";
 import { adminApi, query } from "../api";
+import { CopyButton } from "../components/copy";
 import { Badge, Field, LoadError, Notice, TableWrap, useLoad } from "../components/ui";
 import { creditsText, dateTime, errorText } from "../format";
 import { go, href } from "../route";
@@ -104,9 +105,7 @@ export function AccountDetail(props: { id: string }) {
             onFocus={(e) => e.currentTarget.select()}
           />
           <div class="row">
-            <button type="button" onClick={() => navigator.clipboard?.writeText(created.key)}>
-              Copy
-            </button>
+            <CopyButton text={created.key} fallbackId="new-key" />
             <button
               type="button"
               onClick={() => {

@@ -5,6 +5,7 @@
  */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { adminApi, HttpError, publicApi } from "../api";
+import { CopyButton } from "../components/copy";
 import { describedBy, Field, Notice, StatusBadge, useLoad } from "../components/ui";
 import { creditsText, errorText } from "../format";
 import { href } from "../route";
@@ -300,16 +301,10 @@ export function Playground() {
         </button>
         <details>
           <summary>Equivalent curl command</summary>
-          <pre class="curl" data-testid="curl">
+          <pre class="curl" id="curl" data-testid="curl">
             {curl}
           </pre>
-          <button
-            type="button"
-            class="secondary small"
-            onClick={() => navigator.clipboard?.writeText(curl)}
-          >
-            Copy command
-          </button>
+          <CopyButton text={curl} fallbackId="curl" label="Copy command" class="secondary small" />
         </details>
       </form>
 
