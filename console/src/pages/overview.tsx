@@ -94,15 +94,22 @@ export function Overview() {
             ]}
             format={duration}
           />
-          <BarChart
-            title="Queue depth by model"
-            bars={Object.entries(s.queue_depth).map(([model, n]) => ({
-              label: model,
-              values: [n],
-            }))}
-            series={[{ name: "Pending tasks", tone: "s-muted" }]}
-            format={(v) => String(v)}
-          />
+          {Object.keys(s.queue_depth).length === 0 ? (
+            <figure class="chart">
+              <figcaption>Queue depth by model</figcaption>
+              <p>No task is waiting.</p>
+            </figure>
+          ) : (
+            <BarChart
+              title="Queue depth by model"
+              bars={Object.entries(s.queue_depth).map(([model, n]) => ({
+                label: model,
+                values: [n],
+              }))}
+              series={[{ name: "Pending tasks", tone: "s-muted" }]}
+              format={(v) => String(v)}
+            />
+          )}
         </div>
       )}
       {channels.data && (

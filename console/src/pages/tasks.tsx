@@ -127,7 +127,7 @@ export function Tasks() {
                     <StatusBadge status={t.status} />
                     {t.error && <div class="muted">{t.error.code}</div>}
                   </td>
-                  <td>{t.model}</td>
+                  <td class="nowrap">{t.model}</td>
                   <td>
                     <a href={href("accounts", t.account_id)}>{t.account_id}</a>
                   </td>
