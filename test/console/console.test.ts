@@ -36,6 +36,8 @@ describe.skipIf(!installed)("the web console in a browser", () => {
   const pageErrors: string[] = [];
   /** Every line the server logged (at debug, with the access log on). */
   const logLines: string[] = [];
+  /** Tasks the playground ran in this file: one completed, one failed. */
+  const ran: { completed?: string; failed?: string } = {};
   /** Every API key the console showed during the run. */
   const keysSeen: string[] = [];
 
@@ -190,6 +192,7 @@ describe.skipIf(!installed)("the web console in a browser", () => {
     expect(await downloads.count()).toBe(2);
     const task = await s.admin.findTask(taskId!);
     expect(task?.status).toBe("completed");
+    ran.completed = taskId!;
     expect(task?.apiKeyId).toBe(stored?.id);
 
     // Revoke the key on its account's page: the store says so, and the playground's next
@@ -226,6 +229,42 @@ describe.skipIf(!installed)("the web console in a browser", () => {
     expect(await failed.locator(".error-code").textContent()).toBe("content_policy_violation");
     const id = await failed.getAttribute("data-task-id");
     expect((await s.admin.findTask(id!))?.status).toBe("failed");
+    ran.failed = id!;
+    expectNoSecretInUrl();
+  });
+
+  it("lists tasks with filters and shows a failed task's timeline and error", async (ctx) => {
+    shootOnFailure("tasks");
+    // The admin task API (GET /admin/v1/tasks[/{id}]) came with its own change; a server
+    // without it shows "not available", which the console's other tests already cover.
+    const probe = await request(`${s.url}/admin/v1/tasks?limit=1`, { key: TEST_ADMIN_TOKEN });
+    if (probe.status === 404) {
+      console.warn(
+        "\n!!! this server has no GET /admin/v1/tasks: the task pages test is SKIPPED\n",
+      );
+      ctx.skip();
+    }
+    expect(ran.completed && ran.failed).toBeTruthy();
+    await page.getByRole("link", { name: "Tasks", exact: true }).click();
+    await page.getByRole("link", { name: ran.failed! }).waitFor(WAIT);
+    await page.getByRole("link", { name: ran.completed! }).waitFor(WAIT);
+    // The completed task's thumbnail is a loaded image.
+    const thumb = page.locator("tr", { has: page.getByRole("link", { name: ran.completed! }) });
+    await thumb.locator("img").waitFor(WAIT);
+
+    await page.getByLabel("Status").selectOption("failed");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByRole("link", { name: ran.completed! }).waitFor({ state: "detached", ...WAIT });
+    const statuses = await page.locator("table.tasks tbody .badge").allTextContents();
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(new Set(statuses)).toEqual(new Set(["failed"]));
+
+    await page.getByRole("link", { name: ran.failed! }).click();
+    await page.getByRole("heading", { name: `Task ${ran.failed}` }).waitFor(WAIT);
+    await page.getByRole("alert").getByText("content_policy_violation").waitFor(WAIT);
+    const timeline = await page.locator("ol.timeline li").allTextContents();
+    expect(timeline[0]).toContain("submitted");
+    expect(timeline.at(-1)).toContain("finished");
     expectNoSecretInUrl();
   });
 
