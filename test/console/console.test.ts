@@ -268,6 +268,30 @@ describe.skipIf(!installed)("the web console in a browser", () => {
     expectNoSecretInUrl();
   });
 
+  it("disables and enables a channel, and shows built-in ones as read-only", async () => {
+    shootOnFailure("channels");
+    const admin = (p: string, body?: unknown, method?: string) =>
+      request(`${s.url}/admin/v1${p}`, { key: TEST_ADMIN_TOKEN, body, method });
+    const made = await admin("/channels", {
+      id: "console-sandbox",
+      model: "doubao-seedream-4.5",
+      provider: "sandbox",
+      enabled: true,
+    });
+    expect(made.status, made.text).toBe(201);
+    await page.getByRole("link", { name: "Channels" }).click();
+    await page.getByRole("button", { name: "Disable channel console-sandbox" }).click();
+    await page.getByRole("button", { name: "Enable channel console-sandbox" }).waitFor(WAIT);
+    expect((await admin("/channels/console-sandbox")).json.enabled).toBe(false);
+    await page.getByRole("button", { name: "Enable channel console-sandbox" }).click();
+    await page.getByRole("button", { name: "Disable channel console-sandbox" }).waitFor(WAIT);
+    expect((await admin("/channels/console-sandbox")).json.enabled).toBe(true);
+    // A built-in channel has no toggle: it can only change in configuration.
+    const builtin = page.locator("tr", { hasText: "sandbox:doubao-seedream-4.0" });
+    await builtin.getByText("read-only (built in)").waitFor(WAIT);
+    expect(await builtin.getByRole("button").count()).toBe(0);
+  });
+
   it("fits a phone-sized screen", async () => {
     shootOnFailure("phone");
     await page.setViewportSize({ width: 375, height: 740 });

@@ -94,15 +94,25 @@ export function Channels() {
                       {h.successes} / {h.failures}
                     </td>
                     <td>
-                      <button
-                        type="button"
-                        class={c.enabled ? "secondary small" : "small"}
-                        aria-pressed={c.enabled}
-                        aria-label={`${c.enabled ? "Disable" : "Enable"} channel ${c.id}`}
-                        onClick={() => toggle(c)}
-                      >
-                        {c.enabled ? "Disable" : "Enable"}
-                      </button>
+                      {c.source === "admin" ? (
+                        <button
+                          type="button"
+                          class={c.enabled ? "secondary small" : "small"}
+                          aria-pressed={c.enabled}
+                          aria-label={`${c.enabled ? "Disable" : "Enable"} channel ${c.id}`}
+                          onClick={() => toggle(c)}
+                        >
+                          {c.enabled ? "Disable" : "Enable"}
+                        </button>
+                      ) : (
+                        <>
+                          {c.enabled ? "yes" : "no"}
+                          {/* Config-file and built-in channels change in the file, not here. */}
+                          <div class="muted">
+                            read-only ({c.source === "builtin" ? "built in" : "config file"})
+                          </div>
+                        </>
+                      )}
                     </td>
                   </tr>
                 );
