@@ -22,12 +22,16 @@ import {
   TEST_API_KEY,
   type TestServer,
 } from "../helpers/server.js";
+import { makeTestCa, startReceiver, type Receiver, type TestCa } from "../webhooks/receiver.js";
 
 const installed = chromiumInstalled();
 const WAIT = { timeout: 30_000 };
 
 describe.skipIf(!installed)("the web console in a browser", () => {
   let s: TestServer;
+  /** An https callback receiver on loopback (the gateway trusts its test CA). */
+  let ca: TestCa;
+  let rx: Receiver;
   let built: { dir: string; remove(): void };
   let browser: Browser;
   let page: Page;
@@ -43,8 +47,15 @@ describe.skipIf(!installed)("the web console in a browser", () => {
 
   beforeAll(async () => {
     built = await buildConsole();
+    ca = makeTestCa();
+    rx = await startReceiver(ca);
     s = await startTestServer(
-      { LOG_LEVEL: "debug", DARKROOM_ACCESS_LOG: "true" },
+      {
+        LOG_LEVEL: "debug",
+        DARKROOM_ACCESS_LOG: "true",
+        DARKROOM_OUTBOUND_ALLOW: "127.0.0.1",
+        DARKROOM_WEBHOOK_CA_FILE: ca.caFile,
+      },
       { consoleDir: built.dir, logTo: { write: (line: string) => void logLines.push(line) } },
     );
     browser = await launchBrowser();
@@ -60,6 +71,8 @@ describe.skipIf(!installed)("the web console in a browser", () => {
   afterAll(async () => {
     await browser?.close();
     await s?.stop();
+    await rx?.close();
+    ca?.remove();
     built?.remove();
   });
 
@@ -268,6 +281,41 @@ describe.skipIf(!installed)("the web console in a browser", () => {
     expectNoSecretInUrl();
   });
 
+  it("re-queues a failed webhook delivery", async () => {
+    shootOnFailure("webhooks");
+    // Four refusals fail the delivery (1 + 3 retries); the re-queued fifth is taken.
+    rx.script("/console-hook", [500, 500, 500, 500, 204]);
+    await page.getByRole("link", { name: "Playground" }).click();
+    await page.getByLabel("Prompt", { exact: true }).fill("with a callback");
+    await page.getByLabel("Callback URL").fill("http://example.com/hook");
+    await page.getByText("The callback URL must be an https URL").waitFor(WAIT);
+    await page.getByLabel("Callback URL").fill(`${rx.origin}/console-hook`);
+    await page.getByRole("button", { name: "Generate" }).click();
+    const run = page.locator("article.run").first();
+    await page.locator('article.run[data-status="completed"]').first().waitFor(WAIT);
+    const taskId = (await run.getAttribute("data-task-id"))!;
+    const failed = async () =>
+      (await request(`${s.url}/admin/v1/webhooks?task_id=${taskId}`, { key: TEST_ADMIN_TOKEN }))
+        .json.data[0];
+    // The retries take 1 + 2 + 4 s: wait for the store to say the delivery failed.
+    for (let i = 0; i < 200 && (await failed())?.status !== "failed"; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const delivery = await failed();
+    expect(delivery?.status).toBe("failed");
+
+    await page.getByRole("link", { name: "Webhooks" }).click();
+    await page.getByLabel("Status").selectOption("failed");
+    const row = page.locator("tr", { hasText: delivery.id });
+    await row.getByRole("button", { name: "Re-queue" }).click();
+    await page.getByText(`Delivery ${delivery.id} re-queued.`).waitFor(WAIT);
+    for (let i = 0; i < 200 && (await failed())?.status !== "delivered"; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect((await failed())?.status).toBe("delivered");
+    expect(rx.arrivals("/console-hook")).toHaveLength(5);
+    await page.getByLabel("Status").selectOption("delivered");
+    await page.locator("tr", { hasText: delivery.id }).getByText("delivered").waitFor(WAIT);
+  });
+
   it("disables and enables a channel, and shows built-in ones as read-only", async () => {
     shootOnFailure("channels");
     const admin = (p: string, body?: unknown, method?: string) =>
@@ -295,8 +343,15 @@ describe.skipIf(!installed)("the web console in a browser", () => {
   it("fits a phone-sized screen", async () => {
     shootOnFailure("phone");
     await page.setViewportSize({ width: 375, height: 740 });
-    for (const name of ["Overview", "Accounts & keys", "Channels", "Webhooks", "Playground"]) {
-      await page.getByRole("link", { name }).click();
+    for (const name of [
+      "Overview",
+      "Tasks",
+      "Accounts & keys",
+      "Channels",
+      "Webhooks",
+      "Playground",
+    ]) {
+      await page.getByRole("link", { name, exact: true }).click();
       await page.getByRole("heading", { level: 1 }).waitFor(WAIT);
       // Nothing pushes the page sideways: wide tables scroll inside their own box.
       expect(
