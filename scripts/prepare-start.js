@@ -12,10 +12,28 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const at = (...parts) => join(root, ...parts);
 
-/** Written after a successful build, dated when that build started. */
-const BUILD_STAMP = at("dist", ".build-stamp");
-/** What the build reads: a change to any of these makes dist/ stale. */
-const BUILD_INPUTS = ["src", "tsconfig.json", "tsconfig.build.json"];
+/**
+ * What `npm run build` makes, each part rebuilt on its own when its inputs changed: the
+ * server (tsc) and the web console (Vite). A stamp is written after a successful build,
+ * dated when that build started; `output` must exist too (a deleted dist/console).
+ */
+const TARGETS = [
+  {
+    name: "server",
+    script: "build:server",
+    stamp: at("dist", ".build-stamp"),
+    output: at("dist"),
+    inputs: ["src", "tsconfig.json", "tsconfig.build.json"],
+  },
+  {
+    name: "console",
+    script: "build:console",
+    stamp: at("dist", ".console-build-stamp"),
+    output: at("dist", "console", "index.html"),
+    // The console bundles the server's model catalogue and size rules from src/core.
+    inputs: ["console", "src/core/models.ts", "src/core/size.ts", "src/core/types.ts"],
+  },
+];
 const DEPENDENCY_FIELDS = [
   "dependencies",
   "devDependencies",
@@ -78,8 +96,8 @@ function canonical(deps) {
   );
 }
 
-/** The newest modification under the build's inputs (directories count: a deleted file). */
-function newestInput() {
+/** The newest modification under `inputs` (directories count: a deleted file). */
+function newestInput(inputs) {
   let newest = { path: "", mtimeMs: 0 };
   const visit = (path) => {
     let stat;
@@ -91,19 +109,20 @@ function newestInput() {
     if (stat.mtimeMs > newest.mtimeMs) newest = { path, mtimeMs: stat.mtimeMs };
     if (stat.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
   };
-  for (const input of BUILD_INPUTS) visit(at(input));
+  for (const input of inputs) visit(at(input));
   return newest;
 }
 
-/** Why the build must run, or undefined when dist/ is newer than everything it is built from. */
-function buildReason() {
+/** Why `target` must be built, or undefined when it is newer than everything it is built from. */
+function buildReason(target) {
   let stamp;
   try {
-    stamp = statSync(BUILD_STAMP);
+    stamp = statSync(target.stamp);
   } catch {
-    return "dist/ has not been built here yet";
+    return `the ${target.name} has not been built here yet`;
   }
-  const newest = newestInput();
+  if (!exists(target.output)) return `${relative(root, target.output)} is missing`;
+  const newest = newestInput(target.inputs);
   // >=: on a file system with coarse timestamps, an edit in the build's first second counts.
   if (newest.mtimeMs >= stamp.mtimeMs) return `${relative(root, newest.path)} changed`;
   return undefined;
@@ -122,12 +141,12 @@ function npm(args) {
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
-function build() {
+function build(target) {
   const startedAt = new Date();
-  npm(["run", "build"]);
-  // Dated when the build started, so an edit made while tsc ran is seen as newer next time.
-  closeSync(openSync(BUILD_STAMP, "w"));
-  utimesSync(BUILD_STAMP, startedAt, startedAt);
+  npm(["run", target.script]);
+  // Dated when the build started, so an edit made while it ran is seen as newer next time.
+  closeSync(openSync(target.stamp, "w"));
+  utimesSync(target.stamp, startedAt, startedAt);
 }
 
 const began = performance.now();
@@ -137,11 +156,15 @@ if (whyInstall) {
   npm(["install", "--no-audit", "--no-fund", "--loglevel=error"]);
 }
 // New dependencies may change types or emitted code: always build after an install.
-const whyBuild = whyInstall ? "dependencies were installed" : buildReason();
-if (whyBuild) {
-  console.log(`prepare-start: building (${whyBuild})`);
-  build();
-} else {
+let built = 0;
+for (const target of TARGETS) {
+  const why = whyInstall ? "dependencies were installed" : buildReason(target);
+  if (!why) continue;
+  console.log(`prepare-start: building the ${target.name} (${why})`);
+  build(target);
+  built++;
+}
+if (!whyInstall && built === 0) {
   const ms = Math.round(performance.now() - began);
   console.log(`prepare-start: dependencies and build up to date (checked in ${ms} ms)`);
 }

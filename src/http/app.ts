@@ -36,6 +36,7 @@ import { fileRoutes } from "./routes/files.js";
 import { fileApiRoutes, type FileApiDeps } from "./routes/uploads.js";
 import { generationRoutes } from "./routes/generations.js";
 import { healthRoutes } from "./routes/health.js";
+import { consoleRoutes, type ConsoleRouteOptions } from "./routes/console.js";
 import { metricsRoutes, type MetricsEndpoint } from "./routes/metrics.js";
 import { accountRoutes } from "./routes/account.js";
 import { taskRoutes } from "./routes/tasks.js";
@@ -82,6 +83,8 @@ export interface AppDeps extends ListenerOptions {
   fileApi?: FileApiDeps;
   /** Submissions' check of image_urls that link to uploads (SubmissionDeps). */
   checkImageUrls?: SubmissionDeps["checkImageUrls"];
+  /** Where the built web console is (routes/console.ts); default dist/console. */
+  console?: ConsoleRouteOptions;
 }
 
 export interface DarkroomApp {
@@ -117,6 +120,7 @@ export function buildApp(deps: AppDeps): DarkroomApp {
   if (deps.metrics) metricsRoutes(app, deps.metrics);
   fileRoutes(app, deps);
   if (deps.fileApi) fileApiRoutes(app, gate, deps.fileApi);
+  consoleRoutes(app, deps.console);
 
   app.register(
     async (v1) => {

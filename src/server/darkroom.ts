@@ -94,6 +94,8 @@ export interface StartOptions {
    * cancels and callback retries are handed to it, and its load and events read from it.
    */
   remoteWorker?: RemoteWorker;
+  /** Where the built web console is served from (default dist/console; tests build their own). */
+  consoleDir?: string;
 }
 
 export async function startDarkroom(
@@ -362,6 +364,7 @@ export async function startDarkroom(
     fastPaths: config.fastPaths,
     edgeHooks: [...obs.edgeHooks, ...(opts.edgeHooks ?? [])],
     metrics: obs.endpoint,
+    ...(opts.consoleDir ? { console: { dir: opts.consoleDir } } : {}),
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,
       perAddress:
