@@ -79,6 +79,8 @@ export interface StartOptions {
   extraProviders?: Provider[];
   /** Observers of every HTTP request (the edge's hook point; metrics will use it too). */
   edgeHooks?: EdgeHooks[];
+  /** Test hook: told of every route the API registers. */
+  onRoute?: AppDeps["onRoute"];
 }
 
 export async function startDarkroom(
@@ -324,6 +326,7 @@ export async function startDarkroom(
     fastPaths: config.fastPaths,
     edgeHooks: [...obs.edgeHooks, ...(opts.edgeHooks ?? [])],
     metrics: obs.endpoint,
+    ...(opts.onRoute ? { onRoute: opts.onRoute } : {}),
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,
       perAddress:
