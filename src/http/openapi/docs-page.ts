@@ -38,11 +38,14 @@ const SCRIPT = `
 "use strict";
 (async () => {
   const main = document.querySelector("main"), nav = document.querySelector("nav");
+  const fill = (node, ...kids) => {
+    node.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined));
+    return node;
+  };
   const el = (tag, attrs, ...kids) => {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k);
-    return e;
+    return fill(e, ...kids);
   };
   // Markdown enough for our prose: code spans, and tables kept as preformatted text.
   const prose = (text) => {
@@ -61,7 +64,7 @@ const SCRIPT = `
     const res = await fetch("openapi.json", { headers: { accept: "application/json" } });
     doc = await res.json();
   } catch (err) {
-    main.replaceChildren(el("p", {}, "Could not load openapi.json: " + err));
+    fill(main, el("p", {}, "Could not load openapi.json: " + err));
     return;
   }
   const resolve = (s) => {
@@ -153,11 +156,11 @@ const SCRIPT = `
     if (!byTag.has(tag)) byTag.set(tag, []);
     byTag.get(tag).push(e);
   });
-  nav.replaceChildren(el("strong", {}, doc.info.title), " ", el("span", { class: "muted" }, doc.info.version),
+  fill(nav, el("strong", {}, doc.info.title), " ", el("span", { class: "muted" }, doc.info.version),
     el("p", {}, el("a", { href: "openapi.json" }, "openapi.json")),
     [...byTag].map(([tag, ops]) => [el("h2", {}, tag), el("ul", {}, ops.map((e) =>
       el("li", {}, el("a", { href: "#" + e.id }, e.op.summary || e.path))))]));
-  main.replaceChildren(el("h1", {}, doc.info.title), prose(doc.info.description),
+  fill(main, el("h1", {}, doc.info.title), prose(doc.info.description),
     [...byTag].map(([tag, ops]) => [el("h2", {}, tag), ops.map((e) => operation(e.method, e.path, e.op, e.id))]));
   if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
 })();
