@@ -13,7 +13,14 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { request, startTestServer, type TestServer } from "../helpers/server.js";
+import {
+  request,
+  startTestServer,
+  TEST_ADMIN_TOKEN,
+  waitForTask,
+  type ApiInit,
+  type TestServer,
+} from "../helpers/server.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const apiMd = readFileSync(path.resolve(here, "../../docs/spec/api.md"), "utf8");
@@ -222,6 +229,90 @@ describe("GET /openapi.json", () => {
     expect(Object.keys(doc.components.securitySchemes)).toEqual(
       expect.arrayContaining(["apiKey", "adminToken"]),
     );
+  });
+});
+
+describe("what the server answers is what the document says", () => {
+  it("for the public and admin routes, successes and errors alike", async () => {
+    const doc = await fetchDoc();
+    const ajv = new Ajv2020({ strict: false });
+    addFormats.default(ajv);
+    ajv.addSchema({ $id: "doc", components: doc.components, paths: doc.paths });
+    const pointer = (...parts: string[]) =>
+      parts.map((p) => p.replace(/~/g, "~0").replace(/\//g, "~1")).join("/");
+    const checked = new Set<string>();
+
+    const call = async (method: string, p: string, init: ApiInit = {}) => {
+      const r = await s.api(p, { method, ...init });
+      const bare = p.split("?")[0]!;
+      const template = Object.keys(doc.paths).find((t) =>
+        new RegExp(`^${t.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(bare),
+      );
+      expect(template, `${method} ${bare} is documented`).toBeDefined();
+      const where = `${method} ${p} → ${r.status}`;
+      let res = doc.paths[template!][method.toLowerCase()]?.responses?.[String(r.status)];
+      expect(res, `${where} is a documented answer`).toBeDefined();
+      let at = pointer("paths", template!, method.toLowerCase(), "responses", String(r.status));
+      if (res.$ref) {
+        at = String(res.$ref).slice(2);
+        res = doc.components.responses[String(res.$ref).split("/").pop()!];
+      }
+      const validate = ajv.getSchema(
+        `doc#/${at}/${pointer("content", "application/json", "schema")}`,
+      );
+      expect(validate, `${where} has a JSON schema`).toBeDefined();
+      expect(validate!(r.json), `${where}: ${JSON.stringify(validate!.errors)}`).toBe(true);
+      checked.add(`${method} ${template} ${r.status}`);
+      return r;
+    };
+    const admin = (method: string, p: string, body?: unknown) =>
+      call(method, `/admin/v1${p}`, { key: TEST_ADMIN_TOKEN, ...(body ? { body } : {}) });
+
+    const sub = await call("POST", "/v1/images/generations", {
+      body: { model: "doubao-seedream-4.0", prompt: "a red kite", n: 2, size: "16:9" },
+    });
+    await waitForTask(s, sub.json.id);
+    await call("GET", `/v1/tasks/${sub.json.id}`);
+    await call("GET", "/v1/tasks?page_size=5");
+    await call("POST", `/v1/tasks/${sub.json.id}/cancel`);
+    await call("GET", "/v1/tasks/nope");
+    await call("GET", "/v1/tasks/task-unified-1-zzzzzzzz");
+    await call("POST", "/v1/images/generations", { body: { model: "doubao-seedream-4.0" } });
+    await call("POST", "/v1/images/generations", { body: { model: "nope", prompt: "x" } });
+    await call("GET", "/v1/models");
+    await call("GET", "/v1/credits");
+    await call("GET", "/v1/webhook-secret");
+    await call("GET", "/v1/credits", { key: "sk-wrong" });
+    await call("GET", "/healthz");
+    await call("GET", "/readyz");
+
+    const acct = await admin("POST", "/accounts", { name: "doc-check", credits: "10" });
+    const id: string = acct.json.id;
+    await admin("GET", `/accounts/${id}`);
+    await admin("PATCH", `/accounts/${id}`, { disabled: false });
+    await admin("POST", `/accounts/${id}/credits`, { amount: "2.5", reason: "doc check" });
+    await admin("GET", "/accounts?page_size=2");
+    await admin("GET", "/accounts/acct_missing");
+    const key = await admin("POST", `/accounts/${id}/keys`, { name: "k", rpm_limit: 60 });
+    await admin("GET", `/accounts/${id}/keys`);
+    await admin("GET", `/keys/${key.json.id}`);
+    await admin("PATCH", `/keys/${key.json.id}`, { credit_limit: "3" });
+    await admin("POST", `/keys/${key.json.id}/revoke`);
+    await admin("GET", "/groups");
+    await admin("PUT", "/groups/gold", { multiplier: "0.8" });
+    await admin("GET", "/models");
+    await admin("PUT", "/models/doubao-seedream-4.0/price", { price: "1.8" });
+    await admin("GET", "/ledger?page_size=3");
+    await admin("GET", "/ledger/check");
+    await admin("GET", "/status");
+    const channels = await admin("GET", "/channels");
+    await admin("GET", `/channels/${channels.json.data[0].id}`);
+    await admin("GET", "/webhooks");
+    await admin("GET", `/accounts/${id}/webhook-secret`);
+    await admin("POST", `/accounts/${id}/webhook-secret/rotate`);
+    await admin("POST", "/accounts", { name: "" });
+
+    expect(checked.size).toBeGreaterThanOrEqual(35);
   });
 });
 

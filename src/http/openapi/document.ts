@@ -16,6 +16,7 @@ import {
   type RequestSchemaOptions,
 } from "../../core/request-schema.js";
 import {
+  ADMIN_SCHEMAS,
   OPERATIONS,
   TASK_LIST_SCHEMA,
   type Auth,
@@ -321,25 +322,13 @@ export function buildOpenApiDocument(opts: OpenApiOptions): JsonSchema {
           },
         },
         Error: error,
-        AdminObject: { type: "object", description: "An admin answer (see docs/operations.md)." },
-        AdminAccount: {
+        AdminStatus: {
           type: "object",
-          description:
-            "An account: `id`, `name`, `group`, `balance`, `held`, `available`, `used`, `disabled`, `created`.",
+          description: "This process: `role`, memory, event-loop delay and `runner` load.",
+          properties: { object: { const: "status" }, role: { type: "string" } },
+          required: ["object", "role"],
         },
-        AdminApiKey: {
-          type: "object",
-          description:
-            "An API key's settings and usage; never its secret, except once, in `key`, at creation.",
-        },
-        AdminList: {
-          type: "object",
-          properties: {
-            object: { const: "list" },
-            data: { type: "array", items: { type: "object" } },
-          },
-          required: ["object", "data"],
-        },
+        ...ADMIN_SCHEMAS,
       },
       responses,
       examples,

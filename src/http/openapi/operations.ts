@@ -16,6 +16,19 @@ import {
 import { groupBody, priceBody } from "../routes/admin/catalogue.js";
 import { settings as keySettingsBody } from "../routes/admin/keys.js";
 import { ledgerQuery } from "../routes/admin/ledger.js";
+import {
+  accountSchema,
+  apiKeySchema,
+  channelViewSchema,
+  createdKeySchema,
+  deliverySchema,
+  groupSchema,
+  ledgerEntrySchema,
+  modelPriceSchema,
+  pagedList,
+  shortList,
+  webhookSecretSchema,
+} from "../routes/admin/view-schemas.js";
 import { pageQuery } from "../routes/admin/parse.js";
 import { listQuery as deliveryListQuery } from "../routes/admin/webhooks.js";
 import { listQuery as taskListQuery, taskListSchema } from "../routes/tasks.js";
@@ -55,6 +68,15 @@ export interface Operation {
 
 const TASK = { ref: "Task" } as const;
 const adminObject = (name: string) => ({ ref: name });
+const named = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const short = (item: string) => ({ schema: shortList(named(item)) });
+const paged = (item: string) => ({ schema: pagedList(named(item)) });
+const exactObject = (properties: Record<string, JsonSchema>): JsonSchema => ({
+  type: "object",
+  properties,
+  required: Object.keys(properties),
+  additionalProperties: false,
+});
 const ok = (description: string, body?: SchemaRef) => ({
   description,
   ...(body ? { body } : {}),
@@ -262,7 +284,7 @@ export const OPERATIONS: Operation[] = [
     summary: "List accounts",
     auth: "admin",
     query: pageQuery,
-    ok: ok("One page of accounts.", adminObject("AdminList")),
+    ok: ok("One page of accounts.", paged("AdminAccount")),
     errors: ["invalid_request"],
   },
   {
@@ -308,7 +330,9 @@ export const OPERATIONS: Operation[] = [
     auth: "admin",
     params: account,
     body: creditsBody,
-    ok: ok("The ledger entry and the account.", adminObject("AdminObject")),
+    ok: ok("The ledger entry and the account.", {
+      schema: exactObject({ entry: named("AdminLedgerEntry"), account: named("AdminAccount") }),
+    }),
     errors: ["not_found"],
   },
   {
@@ -319,7 +343,7 @@ export const OPERATIONS: Operation[] = [
     summary: "List an account's API keys",
     auth: "admin",
     params: account,
-    ok: ok("The keys.", adminObject("AdminList")),
+    ok: ok("The keys.", short("AdminApiKey")),
     errors: ["not_found"],
   },
   {
@@ -331,7 +355,7 @@ export const OPERATIONS: Operation[] = [
     auth: "admin",
     params: account,
     body: keySettingsBody,
-    ok: ok("The key with its secret in `key`.", adminObject("AdminApiKey")),
+    ok: ok("The key with its secret in `key`.", adminObject("AdminCreatedApiKey")),
     errors: ["not_found"],
   },
   {
@@ -375,7 +399,7 @@ export const OPERATIONS: Operation[] = [
     tag: "Admin: catalogue",
     summary: "List groups and their price multipliers",
     auth: "admin",
-    ok: ok("The groups.", adminObject("AdminList")),
+    ok: ok("The groups.", short("AdminGroup")),
     errors: [],
   },
   {
@@ -387,7 +411,7 @@ export const OPERATIONS: Operation[] = [
     auth: "admin",
     params: { name: "1 to 64 letters, digits and . _ -" },
     body: groupBody,
-    ok: ok("The group.", adminObject("AdminObject")),
+    ok: ok("The group.", adminObject("AdminGroup")),
     errors: [],
   },
   {
@@ -397,7 +421,7 @@ export const OPERATIONS: Operation[] = [
     tag: "Admin: catalogue",
     summary: "List models and their prices",
     auth: "admin",
-    ok: ok("The models.", adminObject("AdminList")),
+    ok: ok("The models.", short("AdminModel")),
     errors: [],
   },
   {
@@ -409,7 +433,7 @@ export const OPERATIONS: Operation[] = [
     auth: "admin",
     params: { id: "The model's id." },
     body: priceBody,
-    ok: ok("The model.", adminObject("AdminObject")),
+    ok: ok("The model.", adminObject("AdminModel")),
     errors: ["model_not_found"],
   },
   {
@@ -420,7 +444,7 @@ export const OPERATIONS: Operation[] = [
     summary: "The append-only money trail",
     auth: "admin",
     query: ledgerQuery,
-    ok: ok("One page of ledger entries.", adminObject("AdminList")),
+    ok: ok("One page of ledger entries.", paged("AdminLedgerEntry")),
     errors: ["invalid_request"],
   },
   {
@@ -446,7 +470,7 @@ export const OPERATIONS: Operation[] = [
     tag: "Admin: operations",
     summary: "This process: role, memory, event-loop delay, runner load",
     auth: "admin",
-    ok: ok("The status.", adminObject("AdminObject")),
+    ok: ok("The status.", adminObject("AdminStatus")),
     errors: [],
   },
   {
@@ -460,7 +484,7 @@ export const OPERATIONS: Operation[] = [
       type: "object",
       properties: { model: { type: "string", description: "Only this model's channels." } },
     },
-    ok: ok("The channels.", adminObject("AdminList")),
+    ok: ok("The channels.", short("AdminChannel")),
     errors: [],
   },
   {
@@ -472,7 +496,7 @@ export const OPERATIONS: Operation[] = [
     description: "A secret is only ever a reference: `api_key_env` or `api_key_file`.",
     auth: "admin",
     body: channelSchema,
-    ok: { status: 201, description: "The channel.", body: adminObject("AdminObject") },
+    ok: { status: 201, description: "The channel.", body: adminObject("AdminChannel") },
     errors: ["conflict"],
   },
   {
@@ -483,7 +507,7 @@ export const OPERATIONS: Operation[] = [
     summary: "Read a channel",
     auth: "admin",
     params: { id: "The channel's id." },
-    ok: ok("The channel.", adminObject("AdminObject")),
+    ok: ok("The channel.", adminObject("AdminChannel")),
     errors: ["not_found"],
   },
   {
@@ -495,7 +519,7 @@ export const OPERATIONS: Operation[] = [
     auth: "admin",
     params: { id: "The channel's id." },
     body: channelPatchSchema,
-    ok: ok("The channel.", adminObject("AdminObject")),
+    ok: ok("The channel.", adminObject("AdminChannel")),
     errors: ["not_found", "conflict"],
   },
   {
@@ -506,7 +530,13 @@ export const OPERATIONS: Operation[] = [
     summary: "Delete an admin-defined channel",
     auth: "admin",
     params: { id: "The channel's id." },
-    ok: ok("Deleted.", adminObject("AdminObject")),
+    ok: ok("Deleted.", {
+      schema: exactObject({
+        id: { type: "string" },
+        object: { enum: ["channel"] },
+        deleted: { const: true },
+      }),
+    }),
     errors: ["not_found", "conflict"],
   },
   {
@@ -517,7 +547,7 @@ export const OPERATIONS: Operation[] = [
     summary: "Callback deliveries with their attempts",
     auth: "admin",
     query: deliveryListQuery,
-    ok: ok("One page of deliveries.", adminObject("AdminList")),
+    ok: ok("One page of deliveries.", paged("AdminDelivery")),
     errors: ["invalid_request"],
   },
   {
@@ -528,7 +558,7 @@ export const OPERATIONS: Operation[] = [
     summary: "Read a callback delivery",
     auth: "admin",
     params: { id: "The delivery's id." },
-    ok: ok("The delivery.", adminObject("AdminObject")),
+    ok: ok("The delivery.", adminObject("AdminDelivery")),
     errors: ["not_found"],
   },
   {
@@ -539,7 +569,7 @@ export const OPERATIONS: Operation[] = [
     summary: "Re-queue a failed delivery",
     auth: "admin",
     params: { id: "The delivery's id." },
-    ok: ok("The delivery, pending again.", adminObject("AdminObject")),
+    ok: ok("The delivery, pending again.", adminObject("AdminDelivery")),
     errors: ["not_found", "conflict"],
   },
   {
@@ -550,7 +580,7 @@ export const OPERATIONS: Operation[] = [
     summary: "Read an account's callback signing secret",
     auth: "admin",
     params: account,
-    ok: ok("The secret.", adminObject("AdminObject")),
+    ok: ok("The secret.", adminObject("AdminWebhookSecret")),
     errors: ["not_found"],
   },
   {
@@ -561,7 +591,7 @@ export const OPERATIONS: Operation[] = [
     summary: "Rotate an account's callback signing secret",
     auth: "admin",
     params: account,
-    ok: ok("The new secret.", adminObject("AdminObject")),
+    ok: ok("The new secret.", adminObject("AdminWebhookSecret")),
     errors: ["not_found"],
   },
 ];
@@ -573,6 +603,19 @@ function statusSchema(values: string[]): JsonSchema {
     required: ["status"],
   };
 }
+
+/** The admin answers' schemas, by component name. */
+export const ADMIN_SCHEMAS: Record<string, JsonSchema> = {
+  AdminAccount: accountSchema,
+  AdminApiKey: apiKeySchema,
+  AdminCreatedApiKey: createdKeySchema,
+  AdminLedgerEntry: ledgerEntrySchema,
+  AdminGroup: groupSchema,
+  AdminModel: modelPriceSchema,
+  AdminChannel: channelViewSchema,
+  AdminDelivery: deliverySchema,
+  AdminWebhookSecret: webhookSecretSchema,
+};
 
 /** The task list's schema is the route's own serializer schema. */
 export const TASK_LIST_SCHEMA: JsonSchema = taskListSchema;
