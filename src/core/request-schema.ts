@@ -69,22 +69,31 @@ function sizeSchema(spec: ModelSpec): JsonSchema {
 const ratioText = (x: number) => (x >= 1 ? String(x) : `1/${Math.round(1 / x)}`);
 
 function modelParamSchema(rule: ModelParamRule): JsonSchema {
-  if (rule.kind === "enum") {
-    return {
-      type: "string",
-      enum: rule.values,
-      ...(rule.default !== undefined ? { default: rule.default } : {}),
-    };
+  // A switch over every kind: a new kind of rule does not compile until it is described.
+  switch (rule.kind) {
+    case "enum":
+      return {
+        type: "string",
+        enum: rule.values,
+        ...(rule.default !== undefined ? { default: rule.default } : {}),
+      };
+    case "tools":
+      return {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { type: { type: "string", enum: rule.allowed } },
+          required: ["type"],
+          additionalProperties: false,
+        },
+      };
+    default:
+      return unreachable(rule);
   }
-  return {
-    type: "array",
-    items: {
-      type: "object",
-      properties: { type: { type: "string", enum: rule.allowed } },
-      required: ["type"],
-      additionalProperties: false,
-    },
-  };
+}
+
+function unreachable(rule: never): never {
+  throw new Error(`no schema for model parameter rule ${JSON.stringify(rule)}`);
 }
 
 /** The request body for one model: its enums, ranges and parameters. */
