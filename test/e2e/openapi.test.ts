@@ -4,7 +4,10 @@
  * and error code of the contract (docs/spec/api.md), and describes the models this
  * server was configured with.
  */
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { promisify } from "node:util";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -339,5 +342,40 @@ describe("GET /docs", () => {
       headers: { "if-none-match": r.headers.get("etag")! },
     });
     expect(again.status).toBe(304);
+  });
+
+  // The CSP must let the page's own script run and fetch the document: render it in a
+  // real browser (Debian's chromium, when installed) and read the resulting DOM.
+  const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
+  it.skipIf(!chromium)("renders every operation in a real browser", async () => {
+    const profile = mkdtempSync(path.join(tmpdir(), "darkroom-docs-chromium-"));
+    try {
+      const { stdout } = await promisify(execFile)(
+        chromium!,
+        [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          `--user-data-dir=${profile}`,
+          "--virtual-time-budget=10000",
+          "--dump-dom",
+          `${s.url}/docs`,
+        ],
+        { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      );
+      const doc = await fetchDoc();
+      const sections = stdout.match(/<section class="op"/g) ?? [];
+      const operations = Object.values(doc.paths as Record<string, object>).reduce(
+        (n, item) => n + Object.keys(item).length,
+        0,
+      );
+      // One section per operation, and one for the callback.
+      expect(sections.length).toBe(operations + 1);
+      expect(stdout).toContain("/v1/images/generations");
+      expect(stdout).toContain("house-seedream");
+      expect(stdout).not.toContain("[object ");
+    } finally {
+      rmSync(profile, { recursive: true, force: true });
+    }
   });
 });
