@@ -11,7 +11,7 @@
  * in the descriptions here.
  */
 import type { ModelParamRule, ModelSpec } from "./models.js";
-import { PIXEL_SIZE_PATTERN, RATIOS } from "./size.js";
+import { RATIOS } from "./size.js";
 
 /** A JSON Schema object; its keywords are checked by the OpenAPI validator in the tests. */
 export type JsonSchema = { [keyword: string]: unknown };
@@ -31,6 +31,9 @@ export interface RequestSchemaOptions {
 }
 
 const TIERS = ["1K", "2K", "3K", "4K"];
+
+/** `WxH` as size.ts reads it: positive whole numbers of up to six digits. */
+const PIXEL_SIZE_PATTERN = "^([1-9]\\d{0,5})[xX]([1-9]\\d{0,5})$";
 
 /** Null means "not set" for every optional field (validate.ts drops nulls first). */
 const orNull = (schema: JsonSchema): JsonSchema => ({ anyOf: [schema, { type: "null" }] });
@@ -61,7 +64,7 @@ function sizeSchema(spec: ModelSpec): JsonSchema {
       { const: "auto" },
       { enum: [...RATIOS], description: "A ratio, combined with a pixel-tier `quality`." },
       ...(tiers.length > 0 ? [{ enum: tiers, description: "A tier alone: a square." }] : []),
-      { pattern: PIXEL_SIZE_PATTERN.source, description: "Pixels, width x height." },
+      { pattern: PIXEL_SIZE_PATTERN, description: "Pixels, width x height." },
     ],
   };
 }

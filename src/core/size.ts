@@ -47,9 +47,6 @@ export const RATIO_TABLE: Record<Ratio, Record<"1K" | "2K" | "4K", [number, numb
 
 const TIER_SIDE: Record<Quality, number> = { "1K": 1024, "2K": 2048, "3K": 3072, "4K": 4096 };
 
-/** Pixels `WxH`: positive whole numbers of up to six digits (the limits check the rest). */
-export const PIXEL_SIZE_PATTERN = /^([1-9]\d{0,5})[xX]([1-9]\d{0,5})$/;
-
 const round16 = (x: number) => Math.max(16, Math.round(x / 16) * 16);
 
 export function ratioPixels(ratio: Ratio, quality: Quality): [number, number] {
@@ -120,7 +117,7 @@ export function resolveSize(size: string, quality: string, model: ModelSpec): Re
     }
     spec = { kind: "tier", tier, width: TIER_SIDE[tier], height: TIER_SIDE[tier] };
   } else {
-    const m = PIXEL_SIZE_PATTERN.exec(size);
+    const m = /^([1-9]\d{0,5})[xX]([1-9]\d{0,5})$/.exec(size);
     if (!m) {
       return {
         ok: false,

@@ -7,9 +7,9 @@
 import { ApiError } from "./errors.js";
 import { checkCallbackUrl } from "./ip-rules.js";
 import type { ModelCatalogue, ModelSpec } from "./models.js";
-import { GENERATION_FIELDS } from "./request-schema.js";
 import { resolveSize } from "./size.js";
 import type { GenerationRequest, PromptPriority } from "./types.js";
+import { GENERATION_FIELDS } from "./request-schema.js";
 
 type Result =
   { ok: true; request: GenerationRequest; spec: ModelSpec } | { ok: false; error: ApiError };
