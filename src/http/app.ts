@@ -117,9 +117,9 @@ export function buildApp(deps: AppDeps): DarkroomApp {
     done();
   });
   healthRoutes(app, deps);
+  openApiRoutes(app, deps);
   if (deps.metrics) metricsRoutes(app, deps.metrics);
   fileRoutes(app, deps);
-  openApiRoutes(app, deps);
 
   app.register(
     async (v1) => {
