@@ -75,12 +75,12 @@ export interface Darkroom {
 }
 
 export interface StartOptions {
+  /** Test hook: told of every route the API registers. */
+  onRoute?: AppDeps["onRoute"];
   /** Test hook: providers registered next to the built-in ones (e.g. a scripted fake upstream). */
   extraProviders?: Provider[];
   /** Observers of every HTTP request (the edge's hook point; metrics will use it too). */
   edgeHooks?: EdgeHooks[];
-  /** Test hook: told of every route the API registers. */
-  onRoute?: AppDeps["onRoute"];
 }
 
 export async function startDarkroom(
@@ -285,6 +285,7 @@ export async function startDarkroom(
     admin,
     catalogue,
     registry,
+    ...(opts.onRoute ? { onRoute: opts.onRoute } : {}),
     channels: router,
     channelAdmin: {
       router,
@@ -326,7 +327,6 @@ export async function startDarkroom(
     fastPaths: config.fastPaths,
     edgeHooks: [...obs.edgeHooks, ...(opts.edgeHooks ?? [])],
     metrics: obs.endpoint,
-    ...(opts.onRoute ? { onRoute: opts.onRoute } : {}),
     connectionLimits: {
       total: config.edge.maxConnections ?? connectionDefaults.total,
       perAddress:
