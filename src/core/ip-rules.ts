@@ -9,6 +9,7 @@
  * NAT64, 6to4) when the embedded address is blocked. Teredo is refused outright.
  */
 import { isIP } from "node:net";
+import { GENERATION_FIELDS } from "./request-schema.js";
 
 type Verdict = { blocked: false } | { blocked: true; reason: string };
 
@@ -185,7 +186,8 @@ export function checkCallbackUrl(
   raw: string,
   opts: { allowHttp: boolean; hostVerdict?: (hostname: string) => string | null },
 ): string | null {
-  if (raw.length > 2048) return "callback_url must be at most 2048 characters.";
+  const max = GENERATION_FIELDS.callbackUrlMaxChars;
+  if (raw.length > max) return `callback_url must be at most ${max} characters.`;
   let url: URL;
   try {
     url = new URL(raw);

@@ -9,6 +9,7 @@ import { checkCallbackUrl } from "./ip-rules.js";
 import type { ModelCatalogue, ModelSpec } from "./models.js";
 import { resolveSize } from "./size.js";
 import type { GenerationRequest, PromptPriority } from "./types.js";
+import { GENERATION_FIELDS } from "./request-schema.js";
 
 type Result =
   { ok: true; request: GenerationRequest; spec: ModelSpec } | { ok: false; error: ApiError };
@@ -83,11 +84,13 @@ export function validateGenerationRequest(
     );
   }
 
-  let n = 1;
+  let n: number = GENERATION_FIELDS.n.default;
   if (body.n !== undefined) {
     if (typeof body.n !== "number" || !Number.isInteger(body.n))
       return bad("n", "n must be an integer.");
-    if (body.n < 1 || body.n > spec.maxN) return bad("n", `n must be between 1 and ${spec.maxN}.`);
+    const min = GENERATION_FIELDS.n.min;
+    if (body.n < min || body.n > spec.maxN)
+      return bad("n", `n must be between ${min} and ${spec.maxN}.`);
     n = body.n;
   }
 
@@ -99,7 +102,7 @@ export function validateGenerationRequest(
     quality = body.quality;
   }
 
-  let promptPriority: PromptPriority = "standard";
+  let promptPriority: PromptPriority = GENERATION_FIELDS.promptPriorityDefault;
   if (body.prompt_priority !== undefined) {
     if (
       typeof body.prompt_priority !== "string" ||
@@ -113,7 +116,7 @@ export function validateGenerationRequest(
     promptPriority = body.prompt_priority as PromptPriority;
   }
 
-  let sizeText = "auto";
+  let sizeText: string = GENERATION_FIELDS.sizeDefault;
   if (body.size !== undefined) {
     if (typeof body.size !== "string") return bad("size", "size must be a string.");
     sizeText = body.size;
@@ -208,7 +211,8 @@ export function validateGenerationRequest(
 
 function checkImageUrl(u: unknown): string | null {
   if (typeof u !== "string") return "must be a string URL.";
-  if (u.length > 2048) return "must be at most 2048 characters.";
+  const max = GENERATION_FIELDS.imageUrlMaxChars;
+  if (u.length > max) return `must be at most ${max} characters.`;
   let url: URL;
   try {
     url = new URL(u);

@@ -39,6 +39,7 @@ import { healthRoutes } from "./routes/health.js";
 import { consoleRoutes, type ConsoleRouteOptions } from "./routes/console.js";
 import { metricsRoutes, type MetricsEndpoint } from "./routes/metrics.js";
 import { accountRoutes } from "./routes/account.js";
+import { openApiRoutes } from "./routes/openapi.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { webhookSecretRoutes } from "./routes/webhook-secret.js";
 
@@ -77,6 +78,8 @@ export interface AppDeps extends ListenerOptions {
   webhooks: WebhookStore;
   /** A delivery was re-queued: the dispatcher (if it runs here) should look now. */
   onWebhookQueued?: () => void;
+  /** Told of every route as it registers (method, URL); tests compare them with /openapi.json. */
+  onRoute?: (route: { method: string; url: string }) => void;
   /** GET /metrics (routes/metrics.ts); absent = no such route (DARKROOM_METRICS=false). */
   metrics?: MetricsEndpoint;
   /** The file API (/api/v1/files, routes/uploads.ts); absent = no such routes. */
@@ -99,6 +102,12 @@ export function buildApp(deps: AppDeps): DarkroomApp {
       ? []
       : [createPollFastPath({ ...deps, gate }), createSubmitFastPath({ ...deps, gate })];
   const { app, edge } = createListener(deps, fastPaths);
+  const onRoute = deps.onRoute;
+  if (onRoute) {
+    app.addHook("onRoute", (r) => {
+      for (const method of [r.method].flat()) onRoute({ method, url: r.url });
+    });
+  }
   // rpm limits hold across API processes: this process's counts are shared every second.
   const shareRpm = setInterval(() => {
     gate.rpm
@@ -117,6 +126,7 @@ export function buildApp(deps: AppDeps): DarkroomApp {
     done();
   });
   healthRoutes(app, deps);
+  openApiRoutes(app, deps);
   if (deps.metrics) metricsRoutes(app, deps.metrics);
   fileRoutes(app, deps);
   if (deps.fileApi) fileApiRoutes(app, gate, deps.fileApi);

@@ -83,6 +83,8 @@ export interface Darkroom {
 }
 
 export interface StartOptions {
+  /** Test hook: told of every route the API registers. */
+  onRoute?: AppDeps["onRoute"];
   /** Test hook: providers registered next to the built-in ones (e.g. a scripted fake upstream). */
   extraProviders?: Provider[];
   /** Observers of every HTTP request (the edge's hook point; metrics will use it too). */
@@ -315,6 +317,7 @@ export async function startDarkroom(
     admin,
     catalogue,
     registry,
+    ...(opts.onRoute ? { onRoute: opts.onRoute } : {}),
     channels: router,
     channelAdmin: {
       router,

@@ -4,10 +4,76 @@ import { ApiError } from "../../core/errors.js";
 import { microsToCredits } from "../../core/money.js";
 import type { AppDeps } from "../app.js";
 
+const credit = { type: "number" } as const;
+
+/** GET /v1/credits: the account's and the key's credits (EvoLink's shape). */
+export const creditsSchema = {
+  type: "object",
+  properties: {
+    success: { type: "boolean" },
+    message: { type: "string" },
+    data: {
+      type: "object",
+      properties: {
+        user: {
+          type: "object",
+          properties: { remaining_credits: credit, used_credits: credit },
+          required: ["remaining_credits", "used_credits"],
+        },
+        token: {
+          type: "object",
+          properties: {
+            remaining_credits: credit,
+            used_credits: credit,
+            unlimited_credits: { type: "boolean" },
+          },
+          required: ["remaining_credits", "used_credits", "unlimited_credits"],
+        },
+      },
+      required: ["user", "token"],
+    },
+  },
+  required: ["success", "message", "data"],
+} as const;
+
+/** GET /v1/models: the models the key may use. */
+export const modelListSchema = {
+  type: "object",
+  properties: {
+    object: { type: "string" },
+    data: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          id: { type: "string" },
+          object: { type: "string" },
+          owned_by: { type: "string" },
+          type: { type: "string" },
+          price_per_image: credit,
+          qualities: { type: "array", items: { type: "string" } },
+          max_images: { type: "integer" },
+        },
+        additionalProperties: false,
+        required: [
+          "id",
+          "object",
+          "owned_by",
+          "type",
+          "price_per_image",
+          "qualities",
+          "max_images",
+        ],
+      },
+    },
+  },
+  required: ["object", "data"],
+} as const;
+
 export type AccountRouteDeps = Pick<AppDeps, "store" | "catalogue">;
 
 export function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps): void {
-  app.get("/credits", async (req) => {
+  app.get("/credits", { schema: { response: { 200: creditsSchema } } }, async (req) => {
     const p = req.principal;
     const c = await deps.store.getCredits(p.accountId, p.keyId);
     if (!c) throw new ApiError("unauthorized", "The API key is not valid.");
@@ -33,6 +99,8 @@ export function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps): voi
     };
   });
 
+  // Not a serializer schema: a field added to this answer must not be dropped silently
+  // (the OpenAPI test checks real answers against modelListSchema instead).
   app.get("/models", async (req) => {
     const allowed = req.principal.allowedModels;
     const models = deps.catalogue.list().filter((m) => (allowed ? allowed.includes(m.id) : true));

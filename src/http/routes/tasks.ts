@@ -27,7 +27,7 @@ function checkId(taskId: string): void {
 // An empty parameter is no filter: the contract writes the route as
 // `GET /v1/tasks?status=&model=&page=&page_size=`, and clients send it that way.
 const blankIsAbsent = (v: unknown) => (v === "" ? undefined : v);
-const listQuery = z.object({
+export const listQuery = z.object({
   status: z.preprocess(
     blankIsAbsent,
     z.enum(["pending", "processing", "completed", "failed"]).optional(),
@@ -38,6 +38,19 @@ const listQuery = z.object({
   cursor: z.preprocess(blankIsAbsent, z.string().optional()),
 });
 
+/** GET /v1/tasks: one page of the account's tasks. */
+export const taskListSchema = {
+  type: "object",
+  properties: {
+    data: { type: "array", items: taskSchema },
+    total: { type: "integer" },
+    page: { type: ["integer", "null"] },
+    page_size: { type: "integer" },
+    next_cursor: { type: ["string", "null"] },
+  },
+  required: ["data", "total", "page", "page_size", "next_cursor"],
+} as const;
+
 export type TaskRouteDeps = Pick<AppDeps, "store" | "signLink" | "onCancelRequested">;
 
 export function taskRoutes(app: FastifyInstance, deps: TaskRouteDeps): void {
@@ -45,19 +58,7 @@ export function taskRoutes(app: FastifyInstance, deps: TaskRouteDeps): void {
     "/tasks",
     {
       schema: {
-        response: {
-          200: {
-            type: "object",
-            properties: {
-              data: { type: "array", items: taskSchema },
-              total: { type: "integer" },
-              page: { type: ["integer", "null"] },
-              page_size: { type: "integer" },
-              next_cursor: { type: ["string", "null"] },
-            },
-            required: ["data", "total", "page", "page_size", "next_cursor"],
-          },
-        },
+        response: { 200: taskListSchema },
       },
     },
     async (req) => {

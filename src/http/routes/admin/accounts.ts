@@ -10,7 +10,7 @@ import { credits, listAnswer, listStart, pageQuery, parseBody } from "./parse.js
 import { audit } from "../../plugins/admin-audit.js";
 import { accountView, ledgerView, moneyMove } from "./views.js";
 
-const createBody = z
+export const createBody = z
   .object({
     name: z
       .string()
@@ -24,12 +24,12 @@ const createBody = z
   })
   .strict();
 
-const patchBody = z
+export const patchBody = z
   .object({ group: z.string().min(1).optional(), disabled: z.boolean().optional() })
   .strict()
   .refine((b) => b.group !== undefined || b.disabled !== undefined, "give group or disabled");
 
-const creditsBody = z
+export const creditsBody = z
   .object({
     kind: z.enum(["topup", "adjust"]).default("topup"),
     amount: credits({ allowNegative: true }),

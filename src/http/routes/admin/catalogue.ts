@@ -7,6 +7,9 @@ import type { AppDeps } from "../../app.js";
 import { audit } from "../../plugins/admin-audit.js";
 import { credits, multiplier, parseBody } from "./parse.js";
 
+export const groupBody = z.object({ multiplier }).strict();
+export const priceBody = z.object({ price: credits() }).strict();
+
 export type AdminCatalogueRouteDeps = Pick<AppDeps, "admin" | "keys" | "catalogue">;
 
 export function adminCatalogueRoutes(app: FastifyInstance, deps: AdminCatalogueRouteDeps): void {
@@ -25,7 +28,7 @@ export function adminCatalogueRoutes(app: FastifyInstance, deps: AdminCatalogueR
         param: "name",
       });
     }
-    const b = parseBody(z.object({ multiplier }).strict(), req.body);
+    const b = parseBody(groupBody, req.body);
     const before = (await deps.admin.listGroups()).find((g) => g.name === req.params.name);
     await deps.admin.putGroup(req.params.name, b.multiplier, Date.now());
     audit(req, {
@@ -49,7 +52,7 @@ export function adminCatalogueRoutes(app: FastifyInstance, deps: AdminCatalogueR
   app.put<{ Params: { id: string } }>("/models/:id/price", async (req) => {
     const spec = deps.catalogue.get(req.params.id);
     if (!spec) throw new ApiError("model_not_found", `No model ${req.params.id}.`);
-    const b = parseBody(z.object({ price: credits() }).strict(), req.body);
+    const b = parseBody(priceBody, req.body);
     const before = spec.priceMicros;
     await deps.admin.putModelPrice(spec.id, b.price, Date.now());
     audit(req, {

@@ -12,7 +12,7 @@ import { credits, parseBody } from "./parse.js";
 import { audit } from "../../plugins/admin-audit.js";
 import { keyView } from "./views.js";
 
-const settings = z
+export const settings = z
   .object({
     name: z.string().trim().max(100).optional(),
     allowed_models: z.array(z.string().min(1)).max(100).nullable().optional(),

@@ -7,7 +7,7 @@ import type { LedgerPosition } from "../../../store/admin.js";
 import { listAnswer, listStart, pageQuery, parseBody } from "./parse.js";
 import { ledgerView } from "./views.js";
 
-const ledgerQuery = pageQuery.extend({
+export const ledgerQuery = pageQuery.extend({
   account_id: z.string().optional(),
   task_id: z.string().optional(),
 });

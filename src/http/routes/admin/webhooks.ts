@@ -14,7 +14,7 @@ import { decodeRowCursor, encodeRowCursor } from "../../../core/paging.js";
 import { audit } from "../../plugins/admin-audit.js";
 import { listAnswer, listStart, pageQuery, parseBody } from "./parse.js";
 
-const listQuery = pageQuery.extend({
+export const listQuery = pageQuery.extend({
   account_id: z.string().optional(),
   task_id: z.string().optional(),
   status: z.enum(["pending", "delivered", "failed"]).optional(),

@@ -1,0 +1,168 @@
+/**
+ * The JSON Schema (2020-12, as OpenAPI 3.1 embeds it) of POST /v1/images/generations,
+ * derived from the model catalogue. Pure: a function of the ModelSpecs alone, so the
+ * document served at /openapi.json describes the models this server was configured
+ * with, operator-declared ones included.
+ *
+ * validate.ts takes its field limits from GENERATION_FIELDS and the same ModelSpec, and
+ * test/core/request-schema.test.ts runs generated bodies through both and requires the
+ * same verdict. Rules JSON Schema cannot say (pixel area and aspect of a `WxH`, n plus
+ * reference images, the callback host) are refused by the validator alone and written
+ * in the descriptions here.
+ */
+import type { ModelParamRule, ModelSpec } from "./models.js";
+import { RATIOS } from "./size.js";
+
+/** A JSON Schema object; its keywords are checked by the OpenAPI validator in the tests. */
+export type JsonSchema = { [keyword: string]: unknown };
+
+/** Field rules of a submission that do not depend on the model. */
+export const GENERATION_FIELDS = {
+  n: { min: 1, default: 1 },
+  promptPriorityDefault: "standard",
+  sizeDefault: "auto",
+  imageUrlMaxChars: 2048,
+  callbackUrlMaxChars: 2048,
+} as const;
+
+export interface RequestSchemaOptions {
+  /** DARKROOM_ALLOW_HTTP_CALLBACKS: plain-http callback URLs are accepted. */
+  allowHttpCallbacks?: boolean;
+}
+
+const TIERS = ["1K", "2K", "3K", "4K"];
+
+/** `WxH` as size.ts reads it: positive whole numbers of up to six digits. */
+const PIXEL_SIZE_PATTERN = "^([1-9]\\d{0,5})[xX]([1-9]\\d{0,5})$";
+
+/** Null means "not set" for every optional field (validate.ts drops nulls first). */
+const orNull = (schema: JsonSchema): JsonSchema => ({ anyOf: [schema, { type: "null" }] });
+
+/** Case-insensitive scheme prefix: URL parsing accepts `HTTPS://`. */
+const schemePattern = (schemes: string[]) =>
+  `^(${schemes
+    .map((s) => [...s].map((c) => (/[a-z]/.test(c) ? `[${c}${c.toUpperCase()}]` : c)).join(""))
+    .join("|")})://`;
+
+function sizeSchema(spec: ModelSpec): JsonSchema {
+  if (spec.sizePresets) {
+    return {
+      type: "string",
+      enum: ["auto", ...spec.sizePresets],
+      description: `\`auto\` (${(spec.autoSize ?? [2048, 2048]).join("x")}) or one of the model's sizes.`,
+    };
+  }
+  const tiers = spec.qualities.filter((q) => TIERS.includes(q));
+  const auto = spec.autoSize ?? [2048, 2048];
+  return {
+    type: "string",
+    description:
+      `\`auto\` (${auto.join("x")}); a ratio, sized by \`quality\`; a tier alone (a square); ` +
+      `or pixels \`WxH\` with W·H in [${spec.minPixels}, ${spec.maxPixels}] and W/H in ` +
+      `[${ratioText(spec.minAspect)}, ${ratioText(spec.maxAspect)}] (checked by the server).`,
+    anyOf: [
+      { const: "auto" },
+      { enum: [...RATIOS], description: "A ratio, combined with a pixel-tier `quality`." },
+      ...(tiers.length > 0 ? [{ enum: tiers, description: "A tier alone: a square." }] : []),
+      { pattern: PIXEL_SIZE_PATTERN, description: "Pixels, width x height." },
+    ],
+  };
+}
+
+const ratioText = (x: number) => (x >= 1 ? String(x) : `1/${Math.round(1 / x)}`);
+
+function modelParamSchema(rule: ModelParamRule): JsonSchema {
+  // A switch over every kind: a new kind of rule does not compile until it is described.
+  switch (rule.kind) {
+    case "enum":
+      return {
+        type: "string",
+        enum: rule.values,
+        ...(rule.default !== undefined ? { default: rule.default } : {}),
+      };
+    case "tools":
+      return {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { type: { type: "string", enum: rule.allowed } },
+          required: ["type"],
+          additionalProperties: false,
+        },
+      };
+    default:
+      return unreachable(rule);
+  }
+}
+
+function unreachable(rule: never): never {
+  throw new Error(`no schema for model parameter rule ${JSON.stringify(rule)}`);
+}
+
+/** The request body for one model: its enums, ranges and parameters. */
+export function modelRequestSchema(spec: ModelSpec, opts: RequestSchemaOptions = {}): JsonSchema {
+  const callbackSchemes = opts.allowHttpCallbacks ? ["https", "http"] : ["https"];
+  const params = Object.entries(spec.modelParams);
+  return {
+    title: spec.id,
+    type: "object",
+    required: ["model", "prompt"],
+    properties: {
+      model: { const: spec.id },
+      prompt: {
+        type: "string",
+        minLength: 1,
+        maxLength: spec.promptMaxChars,
+        // Not only white space (validate.ts also refuses control characters).
+        pattern: "\\S",
+        description: `At most ${spec.promptMaxChars} characters (Unicode code points); no control characters other than tab and line breaks.`,
+      },
+      n: orNull({
+        type: "integer",
+        minimum: GENERATION_FIELDS.n.min,
+        maximum: spec.maxN,
+        default: GENERATION_FIELDS.n.default,
+        description: `Images to generate; n plus the number of image_urls is at most ${spec.maxTotalImages}.`,
+      }),
+      size: orNull({ ...sizeSchema(spec), default: GENERATION_FIELDS.sizeDefault }),
+      quality: orNull({ type: "string", enum: spec.qualities, default: spec.defaultQuality }),
+      prompt_priority: orNull({
+        type: "string",
+        enum: spec.promptPriorities,
+        default: GENERATION_FIELDS.promptPriorityDefault,
+      }),
+      image_urls: orNull({
+        type: "array",
+        maxItems: spec.maxReferenceImages,
+        description: `Reference images, each at most ${spec.maxReferenceBytes} bytes (checked when the task runs).`,
+        items: {
+          type: "string",
+          format: "uri",
+          maxLength: GENERATION_FIELDS.imageUrlMaxChars,
+          pattern: schemePattern(["https", "http"]),
+        },
+      }),
+      callback_url: orNull({
+        type: "string",
+        format: "uri",
+        maxLength: GENERATION_FIELDS.callbackUrlMaxChars,
+        pattern: schemePattern(callbackSchemes),
+        description:
+          "Where the finished task is POSTed (Standard Webhooks signature). Its host must not be private, loopback or link-local.",
+      }),
+      model_params: orNull({
+        type: "object",
+        properties: Object.fromEntries(params.map(([k, rule]) => [k, modelParamSchema(rule)])),
+        additionalProperties: false,
+      }),
+    },
+  };
+}
+
+/** One schema per model, keyed by `model`; the request body is exactly one of them. */
+export function generationRequestSchema(
+  models: readonly ModelSpec[],
+  opts: RequestSchemaOptions = {},
+): JsonSchema {
+  return { oneOf: models.map((m) => modelRequestSchema(m, opts)) };
+}
