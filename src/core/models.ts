@@ -244,7 +244,7 @@ export const BUILTIN_MODELS: ModelSpec[] = [
       "21:9": { "1K": [1584, 672], "2K": [3168, 1344], "4K": [6336, 2688] },
     },
     minPixels: 1_000_000,
-    maxPixels: 6336 * 2688,
+    maxPixels: 3584 * 4800, // the largest entry of the table (3:4 at 4K)
     minAspect: 672 / 1584,
     maxAspect: 1584 / 672,
     maxReferenceImages: 14,
