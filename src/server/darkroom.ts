@@ -29,6 +29,7 @@ import { createLogger } from "../obs/logger.js";
 import { ProcessMonitor } from "../obs/process-monitor.js";
 import type { Provider } from "../providers/contract.js";
 import { ProviderRegistry } from "../providers/registry.js";
+import { createGeminiProvider } from "../providers/gemini/index.js";
 import { createArkProvider } from "../providers/ark/index.js";
 import { createComfyUiProvider } from "../providers/comfyui/index.js";
 import { createEvolinkProvider } from "../providers/evolink/index.js";
@@ -133,7 +134,8 @@ export async function startDarkroom(
     .register(createComfyUiProvider())
     .register(createOpenAIProvider())
     .register(createEvolinkProvider())
-    .register(createArkProvider());
+    .register(createArkProvider())
+    .register(createGeminiProvider());
   for (const p of opts.extraProviders ?? []) registry.register(p);
   const events = new DarkroomEventBus();
 
