@@ -11,7 +11,8 @@
  * | `size` pixels            | the nearest of Gemini's aspect ratios (a model declared with     |
  * |                          | the pixel form in the config file)                               |
  * | `size` auto              | no aspectRatio: the model chooses (a square, or the references') |
- * | `quality` 2K / 4K        | `imageConfig.imageSize`; 1K is every model's default, not sent   |
+ * | `quality` (or the tier)   | `imageConfig.imageSize` 2K / 4K; 1K is every model's default,    |
+ * |                          | not sent                                                         |
  * |                          | (gemini-2.5-flash-image knows no imageSize at all)               |
  *
  * One call asks for one image: n images are n calls (index.ts).
@@ -83,7 +84,9 @@ export function buildGeminiBody(req: GenerationRequest, refs: ReferenceImage[]):
   const imageConfig: { aspectRatio?: string; imageSize?: string } = {};
   const aspectRatio = aspectRatioOf(req.size);
   if (aspectRatio) imageConfig.aspectRatio = aspectRatio;
-  if (IMAGE_SIZES.has(req.quality)) imageConfig.imageSize = req.quality;
+  // A tier alone (`4K`) is its own size class, whatever the quality in force.
+  const sizeClass = req.size.kind === "tier" ? req.size.tier : req.quality;
+  if (IMAGE_SIZES.has(sizeClass)) imageConfig.imageSize = sizeClass;
   return {
     contents: [{ role: "user", parts }],
     generationConfig: {
