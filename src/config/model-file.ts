@@ -201,6 +201,14 @@ function withFileFields(
   }
   if (m.size_presets !== undefined) next.sizePresets = m.size_presets;
   if (m.ratio_sizes !== undefined) next.ratioSizes = m.ratio_sizes;
+  else if (m.qualities !== undefined && next.ratioSizes)
+    // Narrowed qualities narrow the inherited ratio table with them.
+    next.ratioSizes = Object.fromEntries(
+      Object.entries(next.ratioSizes).map(([r, row]) => [
+        r,
+        Object.fromEntries(Object.entries(row).filter(([q]) => m.qualities!.includes(q))),
+      ]),
+    );
   if (m.auto_size !== undefined) next.autoSize = m.auto_size;
   if (m.min_pixels !== undefined) next.minPixels = m.min_pixels;
   if (m.max_pixels !== undefined) next.maxPixels = m.max_pixels;

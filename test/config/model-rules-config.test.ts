@@ -102,6 +102,16 @@ describe("models in DARKROOM_CONFIG", () => {
     expect(m).toMatchObject({ maxN: 2, priceMicros: 1_000_000, sideMultiple: 16, maxSide: 3840 });
   });
 
+  it("narrows a built-in model, its ratio table following its qualities", () => {
+    // docs/models.md: seedream 5.0 lite as third-party pages describe it.
+    const c = load([
+      { id: "doubao-seedream-5.0-lite", qualities: ["2K", "3K"], max_pixels: 10_404_496 },
+    ]);
+    const m = c.models.find((x) => x.id === "doubao-seedream-5.0-lite")!;
+    expect(m.ratioSizes!["16:9"]).toEqual({ "2K": [2848, 1600], "3K": [4096, 2304] });
+    expect(m.defaultQuality).toBe("2K");
+  });
+
   it("refuses bounds out of order, naming the entry and the field", () => {
     expect(refusal([{ ...flux, min_pixels: 5_000_000 }])).toBe(
       'config: models[0] ("my-flux").max_pixels: must be at least min_pixels',
