@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import sharp from "sharp";
+import { startHttp, type TestHttpServer } from "../../net/servers.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   startGeminiEmulator,
@@ -24,6 +25,8 @@ import {
 
 let s: TestServer;
 let emu: GeminiEmulator;
+let refs: TestHttpServer;
+let wide: Buffer;
 const dir = mkdtempSync(path.join(tmpdir(), "gemini-e2e-"));
 const BUSY_KEY = "gemini-busy-key";
 const DOWN_KEY = "gemini-down-key";
@@ -39,6 +42,10 @@ const channel = (id: string, model: string, keyEnv: string, priority: number) =>
 });
 
 beforeAll(async () => {
+  wide = await sharp({ create: { width: 160, height: 90, channels: 3, background: "#2a7" } })
+    .png()
+    .toBuffer();
+  refs = await startHttp({ "/wide.png": (_req, res) => res.end(wide) });
   emu = await startGeminiEmulator({ failingKeys: { [BUSY_KEY]: 429, [DOWN_KEY]: 503 } });
   const file = path.join(dir, "darkroom.json");
   writeFileSync(
@@ -60,11 +67,14 @@ beforeAll(async () => {
     GEM_KEY: emu.apiKey,
     GEM_BUSY_KEY: BUSY_KEY,
     GEM_DOWN_KEY: DOWN_KEY,
+    // The reference image server is on loopback, which the safe fetcher refuses by default.
+    DARKROOM_OUTBOUND_ALLOW: "127.0.0.1/32",
   });
 });
 afterAll(async () => {
   await s?.stop();
   await emu?.close();
+  await refs?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -89,6 +99,23 @@ describe("gemini through the gateway", () => {
     // The busy channel was asked once and refused with 429; the good one made both.
     expect(keysOf(callsFor("#e2e-ok"))).toEqual([BUSY_KEY, emu.apiKey, emu.apiKey]);
     await ledgerInvariants(s.admin);
+  });
+
+  it("a reference image is fetched by the gateway and sent inline", async () => {
+    const sub = await submit({
+      prompt: "like this #e2e-ref",
+      image_urls: [`${refs.origin}/wide.png`],
+    });
+    expect(sub.status).toBe(200);
+    const { final } = await waitForTask(s, sub.json.id);
+    expect(final.status).toBe("completed");
+    const call = callsFor("#e2e-ref").find((r) => r.headers["x-goog-api-key"] === emu.apiKey)!;
+    expect(call.images).toEqual([{ mimeType: "image/png", bytes: wide.length }]);
+    // size auto: the model followed the reference's 16:9 shape.
+    const meta = await sharp(
+      Buffer.from(await (await fetch(final.results[0])).arrayBuffer()),
+    ).metadata();
+    expect([meta.width, meta.height]).toEqual([1344, 768]);
   });
 
   it("a 503 channel is failed over too", async () => {
