@@ -147,6 +147,7 @@ export async function startDarkroom(
       config: config.channels,
       store: channelStore,
       modelIds: () => catalogue.list().map((m) => m.id),
+      modelParams: (m) => Object.keys(catalogue.get(m)?.modelParams ?? {}),
       log: log.child({ component: "channels" }),
     });
   } catch (err) {

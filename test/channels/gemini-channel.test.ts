@@ -63,6 +63,28 @@ describe("gemini channels", () => {
     expect(String(err)).toMatch(/channel "gem-main": gemini: options\.api_version must be/);
   });
 
+  it("a channel whose provider would drop one of its model's parameters stops the start", async () => {
+    const c = loadConfig({
+      DARKROOM_CONFIG: configFile({
+        models: [
+          {
+            id: "gemini-steps",
+            extends: "gemini-2.5-flash-image",
+            model_params: { steps: { type: "integer", min: 1, max: 50 } },
+          },
+        ],
+        channels: [{ ...gemini, model: "gemini-steps" }],
+      }),
+      DARKROOM_DATA_DIR: path.join(dir, "d3"),
+      GEMINI_TEST_KEY: "k",
+    });
+    const err = await startDarkroom(c, pino({ level: "silent" })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(String(err)).toMatch(
+      /channel "gem-main": model "gemini-steps" declares model_params\.steps, which provider gemini does not send \(it sends none\)/,
+    );
+  });
+
   it("a config channel whose key variable is unset stops the start", () => {
     expect(() =>
       loadConfig({

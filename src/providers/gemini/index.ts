@@ -92,6 +92,8 @@ export function createGeminiProvider(opts: GeminiProviderOptions = {}): Provider
     name: "gemini",
     safeToRepeat: false,
     canCancel: false,
+    // generateContent has no per-model extras: the prompt and imageConfig are all.
+    modelParams: [],
     validateChannel(ch) {
       const problem = geminiChannelProblem(ch);
       if (problem) throw new Error(`gemini channel: ${problem}`);
