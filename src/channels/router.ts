@@ -122,6 +122,8 @@ export interface RouterDeps {
   store: ChannelStore;
   /** The catalogue's model ids (for the built-in sandbox channels). */
   modelIds: () => readonly string[];
+  /** The `model_params` a model declares, to check them against a channel's provider. */
+  modelParams?: (model: string) => readonly string[];
   log: Logger;
   now?: () => number;
   random?: () => number;
@@ -130,6 +132,12 @@ export interface RouterDeps {
 }
 
 const BUILTIN_TIMEOUT_MS = 600_000;
+
+/** The first of a model's parameters its provider would drop, if the provider says what it sends. */
+function unsentParams(provider: Provider, declared: readonly string[]): string | undefined {
+  const sent = provider.modelParams;
+  return sent ? declared.find((p) => !sent.includes(p)) : undefined;
+}
 
 export class ChannelRouter {
   private live = new Map<string, LiveChannel>();
@@ -158,6 +166,11 @@ export class ChannelRouter {
       // Provider-specific settings (a comfyui workflow, ark's upstream_model) stop the boot.
       const bad = providerProblem(provider, d);
       if (bad) throw new Error(`config: channel "${d.id}": ${d.provider}: ${bad.message}`);
+      const unsent = unsentParams(provider, deps.modelParams?.(d.model) ?? []);
+      if (unsent)
+        throw new Error(
+          `config: channel "${d.id}": model "${d.model}" declares model_params.${unsent}, which provider ${d.provider} does not send (it sends ${provider.modelParams!.join(", ") || "none"})`,
+        );
     }
   }
 

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { BUILTIN_MODELS, type ModelSpec } from "../core/models.js";
+import { fileModelSchema, loadModels } from "./model-file.js";
 import { parseOutboundAllow, type OutboundPolicy } from "../net/policy.js";
 import { parseCredits, ppmFromMultiplier } from "../core/money.js";
 import { channelFileFields, loadChannelsConfig, type ChannelsConfig } from "./channels.js";
@@ -145,18 +146,6 @@ const QUEUE_MAX_DEPTH_LIMIT = 100_000_000;
 /** A week: a task older than that in a queue is a mistake, not a plan. */
 const QUEUE_MAX_WAIT_LIMIT_MS = 7 * 24 * 3600 * 1000;
 
-const fileModelSchema = z
-  .object({
-    id: z.string().min(1),
-    /** Start from a built-in model's rules; unspecified fields are inherited. */
-    extends: z.string().optional(),
-    price: z.union([z.string(), z.number()]).optional(),
-    owned_by: z.string().optional(),
-    prompt_max_chars: z.number().int().positive().optional(),
-    estimated_seconds: z.number().int().positive().optional(),
-  })
-  .strict();
-
 const fileSchema = z
   .object({
     models: z.array(fileModelSchema).optional(),
@@ -243,29 +232,6 @@ function loadRetention(env: Env, resultUrlTtlSeconds: number): Config["retention
     );
   }
   return { imageHours, taskDays };
-}
-
-function loadModels(file: z.infer<typeof fileSchema> | null): ModelSpec[] {
-  const byId = new Map(BUILTIN_MODELS.map((m) => [m.id, { ...m }]));
-  for (const m of file?.models ?? []) {
-    const base = byId.get(m.extends ?? m.id);
-    if (!base) {
-      throw new ConfigError(
-        `config: model "${m.id}" must extend a built-in model (one of ${[...BUILTIN_MODELS.map((b) => b.id)].join(", ")})`,
-      );
-    }
-    const next: ModelSpec = { ...base, id: m.id };
-    if (m.price !== undefined) {
-      const micros = parseCredits(m.price);
-      if (micros === null) throw new ConfigError(`config: model "${m.id}" has an invalid price`);
-      next.priceMicros = micros;
-    }
-    if (m.owned_by) next.ownedBy = m.owned_by;
-    if (m.prompt_max_chars) next.promptMaxChars = m.prompt_max_chars;
-    if (m.estimated_seconds) next.defaultEstimatedSeconds = m.estimated_seconds;
-    byId.set(m.id, next);
-  }
-  return [...byId.values()];
 }
 
 function loadGroups(file: z.infer<typeof fileSchema> | null): GroupConfig[] {
@@ -376,7 +342,7 @@ export function loadConfig(env: Env = process.env): Config {
   const port = parseEnvValue(env, "PORT", intFrom("PORT", 0, 65535), 8080);
   const dataDir = path.resolve(env.DARKROOM_DATA_DIR || "./data");
   const file = readConfigFile(env.DARKROOM_CONFIG);
-  const models = loadModels(file);
+  const models = loadModels(BUILTIN_MODELS, file?.models ?? [], (m) => new ConfigError(m));
   const credits = env.DARKROOM_BOOTSTRAP_CREDITS ?? "100";
   const bootstrapCreditsMicros = parseCredits(credits);
   if (bootstrapCreditsMicros === null) {

@@ -1,11 +1,25 @@
 /**
- * The model catalogue: each model declares every rule it is validated by in one
- * place. Operators add models (extending a built-in one) and prices in configuration.
+ * The model catalogue: each model declares every rule it is validated by, as plain
+ * data (no functions), in one place. The built-in models are the table below; an
+ * operator declares more, or changes these, in the DARKROOM_CONFIG file in the same
+ * terms (config/model-file.ts), checked at start by model-rules.ts and published by
+ * GET /v1/models. validate.ts and size.ts read nothing but this data.
+ *
+ * Where each built-in model's numbers come from: docs/models.md.
  */
+import { seedreamRatioSizes } from "./size.js";
 import type { PromptPriority } from "./types.js";
 
 export type ModelParamRule =
-  { kind: "enum"; values: string[]; default?: string } | { kind: "tools"; allowed: string[] };
+  | { kind: "enum"; values: string[]; default?: string }
+  | { kind: "tools"; allowed: string[] }
+  | { kind: "integer"; min: number; max: number; default?: number }
+  | { kind: "number"; min: number; max: number; default?: number }
+  | { kind: "boolean"; default?: boolean };
+
+/** The forms `size` may take (api.md): `auto`, a ratio with `quality`, a tier alone, `WxH`. */
+export type SizeForm = "auto" | "ratio" | "tier" | "pixels";
+export const SIZE_FORMS: readonly SizeForm[] = ["auto", "ratio", "tier", "pixels"];
 
 export interface ModelSpec {
   id: string;
@@ -21,15 +35,28 @@ export interface ModelSpec {
   /**
    * A model with a fixed list of sizes (OpenAI style) declares them here: `size` must
    * then be `auto` or one of these `WxH`, and ratios, tiers and free pixels are refused.
-   * Absent: the seedream forms (api.md) within the pixel and aspect limits below.
+   * Absent: the forms of `sizeForms` within the pixel and aspect limits below.
    */
   sizePresets?: string[];
+  /** Which forms of `size` the model takes; absent: all four. */
+  sizeForms?: SizeForm[];
+  /**
+   * The ratio form's pixels: ratio → quality tier → [width, height]. Its keys are the
+   * ratios the model takes. Absent: api.md's seedream table (every ratio of RATIOS).
+   */
+  ratioSizes?: Record<string, Record<string, [number, number]>>;
   /** What `size: auto` means in pixels (default 2048x2048, the seedream upstream's own). */
   autoSize?: [number, number];
   minPixels: number;
   maxPixels: number;
   minAspect: number;
   maxAspect: number;
+  /** `WxH`: both sides a multiple of this (gpt-image-2: 16); absent: any. */
+  sideMultiple?: number;
+  /** `WxH`: the longest side at most this many pixels; absent: only the pixel bounds. */
+  maxSide?: number;
+  /** `WxH`: the shortest side at least this many pixels; absent: only the pixel bounds. */
+  minSide?: number;
   promptPriorities: PromptPriority[];
   maxReferenceImages: number;
   maxReferenceBytes: number;
@@ -53,11 +80,27 @@ const seedream = {
   maxN: 15,
 };
 
+/**
+ * What the Gemini image models share: the ratio form (and a tier alone, a square) only,
+ * since generateContent takes an aspect ratio and a size class, never pixels; `auto`
+ * lets the model choose (a square, or the first reference image's shape).
+ */
+const gemini = {
+  ownedBy: "google",
+  sizeForms: ["auto", "ratio", "tier"] as SizeForm[],
+  autoSize: [1024, 1024] as [number, number],
+  promptPriorities: ["standard"] as PromptPriority[],
+  // Inline images: the whole request must stay under 20 MB.
+  maxReferenceBytes: 7 * 1024 * 1024,
+  modelParams: {},
+};
+
 export const BUILTIN_MODELS: ModelSpec[] = [
   {
     ...seedream,
     id: "doubao-seedream-4.0",
     qualities: ["1K", "2K", "4K"],
+    ratioSizes: seedreamRatioSizes(["1K", "2K", "4K"]),
     defaultQuality: "2K",
     minPixels: 921_600,
     promptPriorities: ["standard", "fast"],
@@ -69,6 +112,7 @@ export const BUILTIN_MODELS: ModelSpec[] = [
     ...seedream,
     id: "doubao-seedream-4.5",
     qualities: ["2K", "4K"],
+    ratioSizes: seedreamRatioSizes(["2K", "4K"]),
     defaultQuality: "2K",
     minPixels: 3_686_400,
     promptPriorities: ["standard"],
@@ -80,6 +124,7 @@ export const BUILTIN_MODELS: ModelSpec[] = [
     ...seedream,
     id: "doubao-seedream-5.0-lite",
     qualities: ["2K", "3K", "4K"],
+    ratioSizes: seedreamRatioSizes(["2K", "3K", "4K"]),
     defaultQuality: "2K",
     minPixels: 3_686_400,
     promptPriorities: ["standard"],
@@ -100,6 +145,7 @@ export const BUILTIN_MODELS: ModelSpec[] = [
     qualities: ["low", "medium", "high", "auto"],
     defaultQuality: "auto",
     sizePresets: ["1024x1024", "1536x1024", "1024x1536"],
+    sizeForms: ["auto", "pixels"],
     autoSize: [1024, 1024],
     minPixels: 1024 * 1024,
     maxPixels: 1536 * 1024,
@@ -116,6 +162,96 @@ export const BUILTIN_MODELS: ModelSpec[] = [
       output_format: { kind: "enum", values: ["png", "jpeg", "webp"], default: "png" },
       background: { kind: "enum", values: ["transparent", "opaque", "auto"] },
     },
+  },
+  {
+    // OpenAI's gpt-image-2 (src/providers/openai): any WxH with both sides multiples of
+    // 16, the longest at most 3840, long/short at most 3:1, 655,360..8,294,400 pixels;
+    // otherwise gpt-image-1's limits. No transparent background.
+    id: "gpt-image-2",
+    ownedBy: "openai",
+    promptMaxChars: 32_000,
+    qualities: ["low", "medium", "high", "auto"],
+    defaultQuality: "auto",
+    sizeForms: ["auto", "pixels"],
+    autoSize: [1024, 1024],
+    minPixels: 655_360,
+    maxPixels: 8_294_400,
+    minAspect: 1 / 3,
+    maxAspect: 3,
+    sideMultiple: 16,
+    maxSide: 3840,
+    promptPriorities: ["standard"],
+    maxReferenceImages: 16,
+    maxReferenceBytes: 50 * 1024 * 1024,
+    maxTotalImages: 26,
+    maxN: 10,
+    priceMicros: 5_000_000,
+    defaultEstimatedSeconds: 60,
+    modelParams: {
+      output_format: { kind: "enum", values: ["png", "jpeg", "webp"], default: "png" },
+      output_compression: { kind: "integer", min: 0, max: 100 },
+      background: { kind: "enum", values: ["opaque", "auto"] },
+      moderation: { kind: "enum", values: ["auto", "low"] },
+    },
+  },
+  {
+    // Google's Gemini 2.5 Flash Image (src/providers/gemini): one size per aspect
+    // ratio, about a megapixel; up to 3 reference images work best.
+    ...gemini,
+    id: "gemini-2.5-flash-image",
+    promptMaxChars: 32_000,
+    qualities: ["1K"],
+    defaultQuality: "1K",
+    ratioSizes: {
+      "1:1": { "1K": [1024, 1024] },
+      "2:3": { "1K": [832, 1248] },
+      "3:2": { "1K": [1248, 832] },
+      "3:4": { "1K": [864, 1184] },
+      "4:3": { "1K": [1184, 864] },
+      "4:5": { "1K": [896, 1152] },
+      "5:4": { "1K": [1152, 896] },
+      "9:16": { "1K": [768, 1344] },
+      "16:9": { "1K": [1344, 768] },
+      "21:9": { "1K": [1536, 672] },
+    },
+    minPixels: 1_000_000,
+    maxPixels: 1_100_000,
+    minAspect: 672 / 1536,
+    maxAspect: 1536 / 672,
+    maxReferenceImages: 3,
+    maxTotalImages: 7,
+    maxN: 4,
+    priceMicros: 2_000_000,
+    defaultEstimatedSeconds: 15,
+  },
+  {
+    // Gemini 3 Pro Image: 1K, 2K or 4K per aspect ratio; up to 14 reference images.
+    ...gemini,
+    id: "gemini-3-pro-image-preview",
+    promptMaxChars: 64_000,
+    qualities: ["1K", "2K", "4K"],
+    defaultQuality: "1K",
+    ratioSizes: {
+      "1:1": { "1K": [1024, 1024], "2K": [2048, 2048], "4K": [4096, 4096] },
+      "2:3": { "1K": [848, 1264], "2K": [1696, 2528], "4K": [3392, 5056] },
+      "3:2": { "1K": [1264, 848], "2K": [2528, 1696], "4K": [5056, 3392] },
+      "3:4": { "1K": [896, 1200], "2K": [1792, 2400], "4K": [3584, 4800] },
+      "4:3": { "1K": [1200, 896], "2K": [2400, 1792], "4K": [4800, 3584] },
+      "4:5": { "1K": [928, 1152], "2K": [1856, 2304], "4K": [3712, 4608] },
+      "5:4": { "1K": [1152, 928], "2K": [2304, 1856], "4K": [4608, 3712] },
+      "9:16": { "1K": [768, 1376], "2K": [1536, 2752], "4K": [3072, 5504] },
+      "16:9": { "1K": [1376, 768], "2K": [2752, 1536], "4K": [5504, 3072] },
+      "21:9": { "1K": [1584, 672], "2K": [3168, 1344], "4K": [6336, 2688] },
+    },
+    minPixels: 1_000_000,
+    maxPixels: 3584 * 4800, // the largest entry of the table (3:4 at 4K)
+    minAspect: 672 / 1584,
+    maxAspect: 1584 / 672,
+    maxReferenceImages: 14,
+    maxTotalImages: 18,
+    maxN: 4,
+    priceMicros: 8_000_000,
+    defaultEstimatedSeconds: 30,
   },
 ];
 

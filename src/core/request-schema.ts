@@ -90,6 +90,16 @@ function modelParamSchema(rule: ModelParamRule): JsonSchema {
           additionalProperties: false,
         },
       };
+    case "integer":
+    case "number":
+      return {
+        type: rule.kind,
+        minimum: rule.min,
+        maximum: rule.max,
+        ...(rule.default !== undefined ? { default: rule.default } : {}),
+      };
+    case "boolean":
+      return { type: "boolean", ...(rule.default !== undefined ? { default: rule.default } : {}) };
     default:
       return unreachable(rule);
   }

@@ -6,7 +6,7 @@
  */
 import { ApiError } from "./errors.js";
 import { checkCallbackUrl } from "./ip-rules.js";
-import type { ModelCatalogue, ModelSpec } from "./models.js";
+import type { ModelCatalogue, ModelParamRule, ModelSpec } from "./models.js";
 import { resolveSize } from "./size.js";
 import type { GenerationRequest, PromptPriority } from "./types.js";
 import { GENERATION_FIELDS } from "./request-schema.js";
@@ -160,35 +160,20 @@ export function validateGenerationRequest(
   if (body.model_params !== undefined) {
     if (!isObject(body.model_params)) return bad("model_params", "model_params must be an object.");
     for (const [key, value] of Object.entries(body.model_params)) {
-      const rule = spec.modelParams[key];
+      // Own keys only: "toString" is no parameter.
+      const rule = Object.hasOwn(spec.modelParams, key) ? spec.modelParams[key] : undefined;
       const param = `model_params.${key}`;
       if (!rule) return bad(param, `${spec.id} has no parameter ${key}.`);
-      if (rule.kind === "enum") {
-        if (typeof value !== "string" || !rule.values.includes(value)) {
-          return bad(param, `${param} must be one of ${rule.values.join(", ")}.`);
-        }
-        modelParams[key] = value;
-      } else {
-        const ok =
-          Array.isArray(value) &&
-          value.every(
-            (t) =>
-              isObject(t) &&
-              typeof t.type === "string" &&
-              rule.allowed.includes(t.type) &&
-              Object.keys(t).length === 1,
-          );
-        if (!ok)
-          return bad(
-            param,
-            `${param} must be a list of {"type": ${rule.allowed.map((a) => `"${a}"`).join(" | ")}}.`,
-          );
-        modelParams[key] = (value as Array<{ type: string }>).map((t) => ({ type: t.type }));
-      }
+      const problem = checkModelParam(rule, value, param);
+      if (problem !== null) return bad(param, problem);
+      modelParams[key] =
+        rule.kind === "tools"
+          ? (value as Array<{ type: string }>).map((t) => ({ type: t.type }))
+          : value;
     }
   }
   for (const [key, rule] of Object.entries(spec.modelParams)) {
-    if (rule.kind === "enum" && rule.default !== undefined && modelParams[key] === undefined)
+    if (rule.kind !== "tools" && rule.default !== undefined && modelParams[key] === undefined)
       modelParams[key] = rule.default;
   }
 
@@ -207,6 +192,46 @@ export function validateGenerationRequest(
       modelParams,
     },
   };
+}
+
+/** Why `value` breaks the parameter's rule (a sentence naming `param`), or null. */
+function checkModelParam(rule: ModelParamRule, value: unknown, param: string): string | null {
+  switch (rule.kind) {
+    case "enum":
+      return typeof value === "string" && rule.values.includes(value)
+        ? null
+        : `${param} must be one of ${rule.values.join(", ")}.`;
+    case "integer":
+      return typeof value === "number" &&
+        Number.isInteger(value) &&
+        value >= rule.min &&
+        value <= rule.max
+        ? null
+        : `${param} must be an integer between ${rule.min} and ${rule.max}.`;
+    case "number":
+      return typeof value === "number" &&
+        Number.isFinite(value) &&
+        value >= rule.min &&
+        value <= rule.max
+        ? null
+        : `${param} must be a number between ${rule.min} and ${rule.max}.`;
+    case "boolean":
+      return typeof value === "boolean" ? null : `${param} must be true or false.`;
+    case "tools": {
+      const ok =
+        Array.isArray(value) &&
+        value.every(
+          (t) =>
+            isObject(t) &&
+            typeof t.type === "string" &&
+            rule.allowed.includes(t.type) &&
+            Object.keys(t).length === 1,
+        );
+      return ok
+        ? null
+        : `${param} must be a list of {"type": ${rule.allowed.map((a) => `"${a}"`).join(" | ")}}.`;
+    }
+  }
 }
 
 function checkImageUrl(u: unknown): string | null {

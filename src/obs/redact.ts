@@ -13,6 +13,8 @@ const SECRET_PARAMS =
 const SECRET_TEXT: Array<[RegExp, string]> = [
   [/\b(sk-)[A-Za-z0-9_-]{8,}/g, "$1[redacted]"],
   [/\b(whsec_)[A-Za-z0-9+/=_-]{8,}/g, "$1[redacted]"],
+  // Google API keys (a gemini channel's): "AIza" and 35 more characters.
+  [/\b(AIza)[A-Za-z0-9_-]{30,}/g, "$1[redacted]"],
   [/\b(Bearer\s+)[^\s"',]+/gi, "$1[redacted]"],
   [
     /([?&](?:sig|signature|token|access_token|key|api_key|apikey|secret|password|x-amz-signature|x-amz-credential|x-amz-security-token)=)[^&\s"'#]*/gi,

@@ -84,6 +84,13 @@ export interface Provider {
    */
   readonly canCancel?: boolean;
   /**
+   * The `model_params` this provider sends upstream. A config-file channel whose model
+   * declares a parameter outside this list stops the start: callers would ask for
+   * something silently dropped. Absent: the provider passes every parameter on (evolink)
+   * or has its own way to use them.
+   */
+  readonly modelParams?: readonly string[];
+  /**
    * Checks a channel's provider-specific settings when the channel is loaded (config
    * file at boot, admin API create/change, admin channels on reload); throws an Error
    * whose message names the problem and the field (e.g. comfyui's workflow template,

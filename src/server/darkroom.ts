@@ -29,6 +29,7 @@ import { createLogger } from "../obs/logger.js";
 import { ProcessMonitor } from "../obs/process-monitor.js";
 import type { Provider } from "../providers/contract.js";
 import { ProviderRegistry } from "../providers/registry.js";
+import { createGeminiProvider } from "../providers/gemini/index.js";
 import { createArkProvider } from "../providers/ark/index.js";
 import { createComfyUiProvider } from "../providers/comfyui/index.js";
 import { createEvolinkProvider } from "../providers/evolink/index.js";
@@ -152,7 +153,8 @@ export async function startDarkroom(
     .register(createComfyUiProvider())
     .register(createOpenAIProvider())
     .register(createEvolinkProvider())
-    .register(createArkProvider());
+    .register(createArkProvider())
+    .register(createGeminiProvider());
   for (const p of opts.extraProviders ?? []) registry.register(p);
   const events = new DarkroomEventBus();
 
@@ -164,6 +166,7 @@ export async function startDarkroom(
       config: config.channels,
       store: channelStore,
       modelIds: () => catalogue.list().map((m) => m.id),
+      modelParams: (m) => Object.keys(catalogue.get(m)?.modelParams ?? {}),
       log: log.child({ component: "channels" }),
     });
   } catch (err) {

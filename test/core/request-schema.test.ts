@@ -176,6 +176,17 @@ function casesFor(m: ModelSpec): Case[] {
       for (const v of rule.values) add(`${key} ${v}`, { model_params: { [key]: v } });
       add(`${key} unknown`, { model_params: { [key]: "zzz" } });
       add(`${key} null`, { model_params: { [key]: null } });
+    } else if (rule.kind === "integer" || rule.kind === "number") {
+      add(`${key} min`, { model_params: { [key]: rule.min } });
+      add(`${key} max`, { model_params: { [key]: rule.max } });
+      add(`${key} below`, { model_params: { [key]: rule.min - 1 } });
+      add(`${key} above`, { model_params: { [key]: rule.max + 1 } });
+      add(`${key} a string`, { model_params: { [key]: String(rule.min) } });
+      if (rule.kind === "integer")
+        add(`${key} fraction`, { model_params: { [key]: rule.min + 0.5 } });
+    } else if (rule.kind === "boolean") {
+      add(`${key} true`, { model_params: { [key]: true } });
+      add(`${key} a string`, { model_params: { [key]: "true" } });
     } else {
       const ok = rule.allowed.map((type) => ({ type }));
       add(`${key} allowed`, { model_params: { [key]: ok } });

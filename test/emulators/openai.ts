@@ -83,6 +83,26 @@ const KNOWN_FIELDS = new Set([
   "output_compression",
 ]);
 
+/**
+ * gpt-image-2's sizes: `auto`, or WxH with both sides multiples of 16, the longest at
+ * most 3840, long/short at most 3:1, and 655,360..8,294,400 pixels in all.
+ */
+function gptImage2SizeOk(size: string): boolean {
+  if (size === "auto") return true;
+  const m = /^(\d+)x(\d+)$/.exec(size);
+  if (!m) return false;
+  const w = Number(m[1]);
+  const h = Number(m[2]);
+  return (
+    w % 16 === 0 &&
+    h % 16 === 0 &&
+    Math.max(w, h) <= 3840 &&
+    Math.max(w, h) <= 3 * Math.min(w, h) &&
+    w * h >= 655_360 &&
+    w * h <= 8_294_400
+  );
+}
+
 export function parseDirectives(prompt: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const m of prompt.matchAll(/\[openai:([^\]]*)\]/g)) {
@@ -122,7 +142,8 @@ export async function startOpenAIEmulator(
   let base = "";
 
   const familyOf = (model: string): Family | null => {
-    if (model === "gpt-image-1" || model === "gpt-image-1-mini") return "gpt-image";
+    if (model === "gpt-image-1" || model === "gpt-image-1-mini" || model === "gpt-image-2")
+      return "gpt-image";
     if (model === "dall-e-3") return "dall-e-3";
     if (model === "dall-e-2") return "dall-e-2";
     return compatible.has(model) ? "compatible" : null;
@@ -222,8 +243,40 @@ export async function startOpenAIEmulator(
       );
     const size =
       typeof body.size === "string" ? body.size : family === "gpt-image" ? "auto" : "1024x1024";
-    if (rules.sizes ? !rules.sizes.includes(size) : !/^(auto|\d+x\d+)$/.test(size))
+    const sizeOk =
+      model === "gpt-image-2"
+        ? gptImage2SizeOk(size)
+        : rules.sizes
+          ? rules.sizes.includes(size)
+          : /^(auto|\d+x\d+)$/.test(size);
+    if (!sizeOk)
       return error(res, 400, `Invalid value: '${size}'.`, "invalid_value", undefined, "size");
+    if (model === "gpt-image-2" && body.background === "transparent")
+      return error(
+        res,
+        400,
+        "Transparent background is not supported for this model.",
+        "invalid_value",
+        undefined,
+        "background",
+      );
+    const compression = body.output_compression;
+    if (
+      compression !== undefined &&
+      !(
+        Number.isInteger(Number(compression)) &&
+        Number(compression) >= 0 &&
+        Number(compression) <= 100
+      )
+    )
+      return error(
+        res,
+        400,
+        "output_compression must be between 0 and 100.",
+        "invalid_value",
+        undefined,
+        "output_compression",
+      );
     if (
       body.quality !== undefined &&
       rules.qualities.length &&

@@ -31,6 +31,11 @@ describe("redactText", () => {
     expect(out).toContain("sk-[redacted]");
     expect(out).toContain("whsec_[redacted]");
   });
+
+  it("hides Google API keys (gemini channels)", () => {
+    const out = redactText("API key AIzaSyD0123456789abcdefghijklmnopqrstu not valid");
+    expect(out).toBe("API key AIza[redacted] not valid");
+  });
 });
 
 describe("the logger", () => {

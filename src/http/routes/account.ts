@@ -1,6 +1,7 @@
 /** GET /v1/credits and GET /v1/models: what the caller's key may spend and use. */
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.js";
+import { modelRulesJson } from "../../core/model-rules.js";
 import { microsToCredits } from "../../core/money.js";
 import type { AppDeps } from "../app.js";
 
@@ -114,6 +115,8 @@ export function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps): voi
         price_per_image: microsToCredits(m.priceMicros),
         qualities: m.qualities,
         max_images: m.maxN,
+        // Everything a submission is checked against, in the config file's terms.
+        rules: modelRulesJson(m),
       })),
     };
   });

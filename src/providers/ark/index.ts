@@ -27,6 +27,7 @@ export function createArkProvider(opts: ArkProviderOptions = {}): Provider {
     name: "ark",
     safeToRepeat: false,
     canCancel: false,
+    modelParams: ["output_format", "tools"],
     validateChannel(ch) {
       const problem = arkChannelProblem(ch);
       if (problem) throw new Error(`ark channel: ${problem}`);

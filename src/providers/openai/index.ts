@@ -112,6 +112,7 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions = {}): Provider
   return {
     name: "openai",
     safeToRepeat: false,
+    modelParams: ["output_format", "background", "output_compression", "moderation"],
     validateChannel(channel) {
       const f = channel.options.response_format;
       if (f !== undefined && f !== "url" && f !== "b64_json")

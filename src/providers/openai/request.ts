@@ -67,7 +67,15 @@ const FIELDS: Array<[name: string, value: (i: MapInput) => FieldValue]> = [
         ? str(i.req.modelParams.background)
         : undefined,
   ],
+  ["output_compression", (i) => gptImageOnly(i, num(i.req.modelParams.output_compression))],
+  ["moderation", (i) => gptImageOnly(i, str(i.req.modelParams.moderation))],
 ];
+
+const num = (x: unknown): number | undefined => (typeof x === "number" ? x : undefined);
+
+/** A GPT image model's own field (gpt-image-2's compression, moderation): others never get it. */
+const gptImageOnly = <T>(i: MapInput, v: T | undefined): T | undefined =>
+  i.family === "gpt-image" || i.family === "compatible" ? v : undefined;
 
 function sizeField({ req, family }: MapInput): string {
   if (req.size.kind === "auto" && family === "gpt-image") return "auto";
