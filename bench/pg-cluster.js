@@ -3,6 +3,7 @@
 //
 //   npm run bench:pg-cluster
 //   BENCH_TASKS=500 BENCH_SECONDS=2 BENCH_ROUNDS=1 BENCH_WORKERS=1,2 npm run bench:pg-cluster
+//   BENCH_SCENARIOS=workers npm run bench:pg-cluster     # some of api,workers,latency
 //
 // Every gateway is a process of its own (bin/darkroom.js, built code), on one database
 // (BENCH_DATABASE_URL, default the test server), in a schema made for the scenario and
@@ -43,6 +44,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
 const WORKERS = (process.env.BENCH_WORKERS || "1,2,4").split(",").map(Number);
 const LATENCY_TASKS = Number(process.env.BENCH_LATENCY_TASKS || 200);
 const LATENCY_GAP_MS = Number(process.env.BENCH_LATENCY_GAP_MS || 20);
+const SCENARIOS = (process.env.BENCH_SCENARIOS || "api,workers,latency").split(",");
 const POLL_PATHS = 10_000;
 const API_KEY = "sk-bench" + "0".repeat(40);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -338,22 +340,29 @@ async function main() {
   children.add(ark);
   const configFile = writeArkConfig(scratch, arkUrl);
 
-  console.log("API processes (round-robin proxy in front of both cases):");
-  const api = await apiScenario(configFile);
-  console.table(api);
-
-  console.log(`Workers, a backlog of ${TASKS} tasks, zero-latency emulator:`);
-  const workers = [];
-  for (const n of WORKERS) workers.push(await workerScenario(configFile, n));
-  console.table(workers);
-
-  console.log("Enqueue in an API process → claim in a worker process:");
-  const latency = await latencyScenario(configFile);
-  console.table([latency]);
+  let api = null;
+  if (SCENARIOS.includes("api")) {
+    console.log("API processes (round-robin proxy in front of both cases):");
+    api = await apiScenario(configFile);
+    console.table(api);
+  }
+  let workers = null;
+  if (SCENARIOS.includes("workers")) {
+    console.log(`Workers, a backlog of ${TASKS} tasks, zero-latency emulator:`);
+    workers = [];
+    for (const n of WORKERS) workers.push(await workerScenario(configFile, n));
+    console.table(workers);
+  }
+  let latency = null;
+  if (SCENARIOS.includes("latency")) {
+    console.log("Enqueue in an API process → claim in a worker process:");
+    latency = await latencyScenario(configFile);
+    console.table([latency]);
+  }
 
   const meta = {
     date: new Date().toISOString(),
-    command: `BENCH_TASKS=${TASKS} BENCH_SECONDS=${SECONDS} BENCH_ROUNDS=${ROUNDS} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_WORKERS=${WORKERS.join(",")} BENCH_LATENCY_TASKS=${LATENCY_TASKS} npm run bench:pg-cluster`,
+    command: `BENCH_TASKS=${TASKS} BENCH_SECONDS=${SECONDS} BENCH_ROUNDS=${ROUNDS} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_WORKERS=${WORKERS.join(",")} BENCH_LATENCY_TASKS=${LATENCY_TASKS} BENCH_SCENARIOS=${SCENARIOS.join(",")} npm run bench:pg-cluster`,
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, node ${process.version}`,
     load_average: os.loadavg().map((x) => Math.round(x * 10) / 10),
   };
