@@ -115,7 +115,8 @@ async function gateway(db, role, configFile, dataDir) {
   });
   children.add(child);
   const url = `http://127.0.0.1:${port}`;
-  await waitUp(`${url}/healthz`);
+  // Several starting at once on a loaded machine may take a while.
+  await waitUp(`${url}/healthz`, 120_000);
   return {
     url,
     port,
@@ -276,6 +277,10 @@ async function workerScenario(configFile, workers) {
     await sleep(100);
   }
   const cpu1 = started.map((w) => cpuSeconds(w.pid));
+  const failed = await inSchema(
+    db.schema,
+    `SELECT error_code, COUNT(*)::int AS n FROM tasks WHERE status = 'failed' GROUP BY error_code`,
+  );
   const [span] = await inSchema(
     db.schema,
     `SELECT COUNT(*)::int AS n, (COUNT(*) FILTER (WHERE status = 'completed'))::int AS completed,
@@ -294,6 +299,7 @@ async function workerScenario(configFile, workers) {
       cpu0.includes(null) || cpu1.includes(null)
         ? null
         : round1(((sum(cpu1) - sum(cpu0)) * 1000) / Math.max(1, span.completed)),
+    failed: failed.map((f) => `${f.n} ${f.error_code}`).join(", "),
   };
 }
 
