@@ -279,7 +279,8 @@ async function workerScenario(configFile, workers) {
   const cpu1 = started.map((w) => cpuSeconds(w.pid));
   const failed = await inSchema(
     db.schema,
-    `SELECT error_code, COUNT(*)::int AS n FROM tasks WHERE status = 'failed' GROUP BY error_code`,
+    `SELECT error_code, left(error_message, 60) AS why, COUNT(*)::int AS n FROM tasks
+     WHERE status = 'failed' GROUP BY 1, 2`,
   );
   const [span] = await inSchema(
     db.schema,
@@ -299,7 +300,7 @@ async function workerScenario(configFile, workers) {
       cpu0.includes(null) || cpu1.includes(null)
         ? null
         : round1(((sum(cpu1) - sum(cpu0)) * 1000) / Math.max(1, span.completed)),
-    failed: failed.map((f) => `${f.n} ${f.error_code}`).join(", "),
+    failed: failed.map((f) => `${f.n} ${f.error_code} (${f.why})`).join(", "),
   };
 }
 
