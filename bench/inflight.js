@@ -16,7 +16,8 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { cannon, freePort, startArkProcess, waitUp } from "./lib.js";
+import { ARK_KEY, startArk, writeArkConfig } from "./ark-setup.js";
+import { cannon, freePort, waitUp } from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TASKS = Number(process.env.BENCH_TASKS || 10_000);
@@ -24,7 +25,6 @@ const HOLD_MS = Number(process.env.BENCH_HOLD_MS || 60_000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
 const API_KEY = "sk-bench" + "0".repeat(40);
 const ADMIN = "dra-bench-admin-token-000000000000000000";
-const ARK_KEY = "ark-bench-key";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const cannonAt = (opts) => cannon({ connections: CONNECTIONS, ...opts });
@@ -46,27 +46,13 @@ async function main() {
   };
   process.on("exit", cleanup);
 
-  const { child: ark, url: arkUrl } = await startArkProcess(root, { ARK_API_KEY: ARK_KEY });
+  const { child: ark, url: arkUrl } = await startArk(root);
   children.push(ark);
 
-  const configFile = path.join(dataDir, "config.json");
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      channels: [
-        {
-          id: "ark-bench",
-          model: "doubao-seedream-4.0",
-          provider: "ark",
-          base_url: arkUrl,
-          api_key_env: "ARK_API_KEY",
-          upstream_model: "doubao-seedream-4-0-250828",
-          max_concurrency: TASKS,
-          timeout_ms: HOLD_MS * 3,
-        },
-      ],
-    }),
-  );
+  const configFile = writeArkConfig(dataDir, arkUrl, {
+    max_concurrency: TASKS,
+    timeout_ms: HOLD_MS * 3,
+  });
   const port = await freePort();
   const gw = spawn(process.execPath, [path.join(root, "bin/darkroom.js"), "serve"], {
     env: {

@@ -18,9 +18,9 @@ export function freePort() {
   });
 }
 
-/** Resolves once `url` answers 2xx; throws after 30 s. */
-export async function waitUp(url) {
-  const deadline = Date.now() + 30_000;
+/** Resolves once `url` answers 2xx; throws after `timeoutMs` (30 s). */
+export async function waitUp(url, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
       const r = await fetch(url);

@@ -31,7 +31,7 @@ await admin.query(`CREATE SCHEMA ${schema}`);
 const opened = [];
 async function open() {
   const s = await openPostgresStores(URL, { schema, max: POOL });
-  if (IN_FLIGHT !== undefined) s.store.maxInFlight = IN_FLIGHT; // bench only: a private knob
+  if (IN_FLIGHT !== undefined) s.store.submissions.maxInFlight = IN_FLIGHT;
   opened.push(s);
   return s;
 }

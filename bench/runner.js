@@ -27,7 +27,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
-import { cannonFresh, cpuSeconds, freePort, median, startArkProcess, waitUp } from "./lib.js";
+import { ARK_KEY, startArk, writeArkConfig } from "./ark-setup.js";
+import { cannonFresh, cpuSeconds, freePort, median, waitUp } from "./lib.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TASKS = Number(process.env.BENCH_TASKS || 3000);
@@ -45,7 +46,6 @@ const POLL_MS = 1;
 const TRICKLE_TASKS = 100;
 const TRICKLE_MS = 20;
 const API_KEY = "sk-bench" + "0".repeat(40);
-const ARK_KEY = "ark-bench-key";
 const SIZE = "1280x720";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const wallMs = () => performance.timeOrigin + performance.now();
@@ -68,9 +68,9 @@ async function main() {
   // The emulator: real 1280x720 JPEGs, and a line for every answer.
   const answered = new Map();
   const answerWaiters = new Map();
-  const { child: ark, url: arkUrl } = await startArkProcess(
+  const { child: ark, url: arkUrl } = await startArk(
     root,
-    { ARK_API_KEY: ARK_KEY, ARK_RENDER_SIDE: "1280", ARK_ANSWER_LOG: "1" },
+    { ARK_RENDER_SIDE: "1280", ARK_ANSWER_LOG: "1" },
     (m) => {
       answered.set(m.answered, m.t);
       answerWaiters.get(m.answered)?.(m.t);
@@ -78,23 +78,7 @@ async function main() {
   );
   children.add(ark);
 
-  const configFile = path.join(scratch, "config.json");
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      channels: [
-        {
-          id: "ark-bench",
-          model: "doubao-seedream-4.0",
-          provider: "ark",
-          base_url: arkUrl,
-          api_key_env: "ARK_API_KEY",
-          upstream_model: "doubao-seedream-4-0-250828",
-          max_concurrency: 1000,
-        },
-      ],
-    }),
-  );
+  const configFile = writeArkConfig(scratch, arkUrl);
 
   /**
    * A gateway on `dataDir`, with or without its runner; resolves once healthy. `role`:

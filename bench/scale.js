@@ -6,6 +6,13 @@
 //   npm run bench:scale                                  # 10k, 1M, 10M (~25 min, ~20 GB in /tmp)
 //   BENCH_SCALE_SIZES=10000,1000000 npm run bench:scale  # a quicker pair
 //   BENCH_SECONDS=5 BENCH_CONNECTIONS=64 BENCH_ROUNDS=3 npm run bench:scale
+//   BENCH_SCALE_BACKEND=postgres npm run bench:scale     # the same on PostgreSQL
+//
+// BENCH_SCALE_BACKEND=postgres measures the same on PostgreSQL (BENCH_DATABASE_URL,
+// default the test server): each store is a schema of its own (made for the run,
+// dropped after it), filled by bench/scale-fill-pg.js with the same mix of rows, and
+// the smallest size's reference is a second schema filled to that size. A filled
+// schema is VACUUM ANALYZEd and checkpointed before it is measured, as a store at rest.
 //
 // The gateway starts once on a fresh data dir (its migrations make the schema, its
 // bootstrap the benchmark's account and key) and stops; then, for each size, the store
@@ -35,7 +42,7 @@
 // fill's balances. The tasks a measurement submitted are removed before the next fill
 // (bench/scale-fill.js removeSubmitted), so each size is measured on exactly its filled
 // tasks. Results: console tables (each size, and each figure against the smallest size)
-// and bench/results/scale-latest.json (not committed).
+// and bench/results/scale-latest.json (scale-postgres-latest.json; not committed).
 import { spawn } from "node:child_process";
 import { once as eventOnce } from "node:events";
 import {
@@ -61,7 +68,9 @@ import {
   median,
   waitUp,
 } from "./lib.js";
+import pg from "pg";
 import { ScaleFill } from "./scale-fill.js";
+import { PgScaleFill } from "./scale-fill-pg.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SIZES = (process.env.BENCH_SCALE_SIZES || "10000,1000000,10000000")
@@ -78,6 +87,11 @@ const SPAN_MS = 120 * 86_400_000; // the largest size's history: four months
 const DEEP = 0.9;
 const PAGE_SIZE = 20; // GET /v1/tasks's default
 const STEADY_SECONDS = 10;
+const BACKEND = process.env.BENCH_SCALE_BACKEND || "sqlite";
+if (!["sqlite", "postgres"].includes(BACKEND))
+  throw new Error(`BENCH_SCALE_BACKEND must be sqlite or postgres, not ${BACKEND}`);
+const PG = BACKEND === "postgres";
+const DB_URL = process.env.BENCH_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
 // The gateway's scenarios, in the tables' order.
 const SCENARIOS = [
   "submit",
@@ -100,6 +114,27 @@ const refDir = path.join(dataDir, "reference"); // a fresh copy of the smallest,
 const pristine = path.join(dataDir, "smallest.sqlite");
 const children = new Set();
 let floor; // the bare node:http floor, measured in every round
+const schemas = []; // PostgreSQL: the run's schemas, dropped at the end
+
+/** PostgreSQL: a fresh schema for a store, and the URL a gateway reaches it by. */
+async function pgSchema(tag) {
+  const name = `bench_scale_${tag}_${Math.random().toString(36).slice(2, 8)}`;
+  const c = new pg.Client({ connectionString: DB_URL });
+  await c.connect();
+  await c.query(`CREATE SCHEMA ${name}`);
+  await c.end();
+  schemas.push(name);
+  const sep = DB_URL.includes("?") ? "&" : "?";
+  return { schema: name, url: `${DB_URL}${sep}options=-c%20search_path%3D${name}` };
+}
+
+async function dropSchemas() {
+  if (schemas.length === 0) return;
+  const c = new pg.Client({ connectionString: DB_URL });
+  await c.connect();
+  for (const name of schemas.splice(0)) await c.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
+  await c.end();
+}
 const cleanup = () => {
   for (const c of children) c.kill("SIGKILL");
   rmSync(dataDir, { recursive: true, force: true });
@@ -125,8 +160,11 @@ function fileBytes(file) {
   }
 }
 
-/** Starts a gateway on `dir`; resolves once /healthz answers, with the time it took. */
-async function startGateway(dir) {
+/**
+ * Starts a gateway on `dir` (and on PostgreSQL, on `db`'s schema); resolves once
+ * /healthz answers, with the time it took.
+ */
+async function startGateway(dir, db = null) {
   const port = await freePort();
   const loopFile = path.join(dir, "loop.jsonl");
   const t0 = performance.now();
@@ -144,6 +182,7 @@ async function startGateway(dir) {
         HOST: "127.0.0.1",
         PORT: String(port),
         DARKROOM_DATA_DIR: dir,
+        ...(db ? { DATABASE_URL: db.url } : {}),
         DARKROOM_BOOTSTRAP_API_KEY: API_KEY,
         DARKROOM_BOOTSTRAP_CREDITS: "1000000000",
         DARKROOM_ADMIN_TOKEN: ADMIN,
@@ -335,8 +374,8 @@ async function lone(url) {
 }
 
 /** The database's bytes by kind of row, per task (dbstat), or null without dbstat. */
-function breakdown(fill) {
-  const sizes = fill.sizes();
+async function breakdown(fill) {
+  const sizes = await fill.sizes();
   if (!sizes) return null;
   const group = (name) =>
     name.startsWith("ledger")
@@ -361,7 +400,7 @@ function breakdown(fill) {
  * over the whole history (a uniform sample, shuffled) and over the newest tasks (what
  * clients poll: their tasks in flight and just finished), and the deep position.
  */
-function fixture(fill, dir) {
+async function fixture(fill, dir) {
   const paths = (name, ids) => {
     const file = path.join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify(ids.map((id) => `/v1/tasks/${id}`)));
@@ -375,7 +414,7 @@ function fixture(fill, dir) {
   return {
     spread: paths("poll-spread", spread),
     newest: paths("poll-newest", fill.newest),
-    cursor: encodeTaskCursor(fill.positionAt(DEEP)),
+    cursor: encodeTaskCursor(await fill.positionAt(DEEP)),
     deepPage: Math.floor((fill.bigTasks * DEEP) / PAGE_SIZE) + 1,
   };
 }
@@ -460,22 +499,36 @@ function paired(floorTarget, main, ref) {
   return list;
 }
 
+/** PostgreSQL: the smallest size's reference store, a schema of its own. */
+let pgRef = null;
+
 async function measureSize(size, fill, filled, refFx) {
-  const fx = fixture(fill, dataDir);
+  const fx = await fixture(fill, dataDir);
   // dbstat reads every page: a minute or more of a 10-million-task file, for a
   // breakdown that is the same at every size. Up to 1 million tasks only.
   const t = performance.now();
-  const bytesBy = size <= 1_000_000 ? breakdown(fill) : null;
+  const bytesBy = size <= 1_000_000 ? await breakdown(fill) : null;
   const breakdownS = (performance.now() - t) / 1000;
-  const flushS = fill.close();
+  const pgBytes = PG ? await fill.bytes() : null;
+  const flushS = await fill.close();
   const dbFile = path.join(storeDir, "darkroom.sqlite");
-  const dbBytes = fileBytes(dbFile) + fileBytes(`${dbFile}-wal`);
+  const dbBytes = pgBytes ?? fileBytes(dbFile) + fileBytes(`${dbFile}-wal`);
   let ownFx = null;
-  if (!refFx) {
+  if (PG && !refFx) {
+    // The reference: a second schema filled to the smallest size.
+    mkdirSync(refDir, { recursive: true });
+    const db = await pgSchema("ref");
+    await stopGateway(await startGateway(refDir, db));
+    const refFill = await PgScaleFill.create(DB_URL, db.schema, fillOptions());
+    await refFill.grow(size);
+    ownFx = await fixture(refFill, refDir);
+    await refFill.close();
+    pgRef = { db, fill: refFill };
+  } else if (!refFx) {
     // The smallest store, kept as the reference the larger ones are measured against.
     copyFileSync(dbFile, pristine);
     mkdirSync(refDir, { recursive: true });
-    ownFx = fixture(fill, refDir);
+    ownFx = await fixture(fill, refDir);
   }
 
   // Three starts (the first right after the fill); the third gateway is measured.
@@ -484,7 +537,7 @@ async function measureSize(size, fill, filled, refFx) {
   let g;
   for (let i = 0; i < 3; i++) {
     if (g) await stopGateway(g);
-    g = await startGateway(storeDir);
+    g = await startGateway(storeDir, mainDb);
     starts.push(g.startS);
     startsCpu.push(g.startCpuS);
   }
@@ -501,7 +554,13 @@ async function measureSize(size, fill, filled, refFx) {
     if (!ledger.consistent) log("the filled ledger is not consistent:", JSON.stringify(ledger));
   }
   let ref = null;
-  if (refFx) {
+  if (refFx && PG) {
+    // The smallest store again, without the submissions of earlier sizes.
+    await pgRef.fill.open();
+    await pgRef.fill.removeSubmitted();
+    await pgRef.fill.close();
+    ref = await startGateway(refDir, pgRef.db);
+  } else if (refFx) {
     // A fresh copy of the smallest store, without the submissions of earlier sizes.
     for (const f of ["darkroom.sqlite", "darkroom.sqlite-wal", "darkroom.sqlite-shm"])
       rmSync(path.join(refDir, f), { force: true });
@@ -650,8 +709,20 @@ function tables(results) {
   return { values, ratios };
 }
 
+/** PostgreSQL: the main store's schema. */
+let mainDb = null;
+const fillEndMs = Date.now() - 3_600_000;
+const fillOptions = () => ({
+  accounts: ACCOUNTS,
+  bigShare: BIG_SHARE,
+  maxTasks: SIZES[SIZES.length - 1],
+  spanMs: SPAN_MS,
+  endMs: fillEndMs,
+  sample: POLL_TASKS,
+});
+
 async function main() {
-  log(`data dir ${dataDir}; sizes ${SIZES.map(short).join(", ")}`);
+  log(`backend ${BACKEND}; data dir ${dataDir}; sizes ${SIZES.map(short).join(", ")}`);
   const floorPort = await freePort();
   const floorChild = spawn(process.execPath, ["-e", BARE_SERVER], {
     env: { ...process.env, PORT: String(floorPort), BODY: BARE_BODY },
@@ -663,26 +734,22 @@ async function main() {
 
   // The schema and the benchmark's account come from the gateway itself.
   mkdirSync(storeDir);
-  await stopGateway(await startGateway(storeDir));
-  const fill = new ScaleFill(path.join(storeDir, "darkroom.sqlite"), {
-    accounts: ACCOUNTS,
-    bigShare: BIG_SHARE,
-    maxTasks: SIZES[SIZES.length - 1],
-    spanMs: SPAN_MS,
-    endMs: Date.now() - 3_600_000,
-    sample: POLL_TASKS,
-  });
+  if (PG) mainDb = await pgSchema("store");
+  await stopGateway(await startGateway(storeDir, mainDb));
+  const fill = PG
+    ? await PgScaleFill.create(DB_URL, mainDb.schema, fillOptions())
+    : new ScaleFill(path.join(storeDir, "darkroom.sqlite"), fillOptions());
   const results = [];
   let refFx = null;
   for (const size of SIZES) {
     if (results.length) {
-      fill.open();
-      const removed = fill.removeSubmitted();
+      await fill.open();
+      const removed = await fill.removeSubmitted();
       log(`removed the ${removed} tasks the last measurement submitted`);
     }
     const from = fill.tasks;
     log(`filling ${short(from)} → ${short(size)}`);
-    const seconds = fill.grow(size, (n) => {
+    const seconds = await fill.grow(size, (n) => {
       if (n % 1_000_000 === 0) log(`  ${short(n)} tasks`);
     });
     const filled = { seconds, tasks: size - from };
@@ -695,8 +762,9 @@ async function main() {
 
   const meta = {
     date: new Date().toISOString(),
-    command: `BENCH_SCALE_SIZES=${SIZES.join(",")} BENCH_ROUNDS=${ROUNDS} BENCH_SECONDS=${SECONDS} BENCH_CONNECTIONS=${CONNECTIONS} npm run bench:scale`,
+    command: `${PG ? "BENCH_SCALE_BACKEND=postgres " : ""}BENCH_SCALE_SIZES=${SIZES.join(",")} BENCH_ROUNDS=${ROUNDS} BENCH_SECONDS=${SECONDS} BENCH_CONNECTIONS=${CONNECTIONS} npm run bench:scale`,
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, node ${process.version}`,
+    backend: BACKEND,
     sizes: SIZES,
     rounds: ROUNDS,
     seconds: SECONDS,
@@ -711,15 +779,16 @@ async function main() {
   console.log(JSON.stringify(meta, null, 2));
   mkdirSync(path.join(root, "bench/results"), { recursive: true });
   writeFileSync(
-    path.join(root, "bench/results/scale-latest.json"),
+    path.join(root, `bench/results/scale-${PG ? "postgres-" : ""}latest.json`),
     JSON.stringify({ meta, results, table: values, ratios }, null, 2),
   );
 }
 
 main().then(
-  () => process.exit(0),
+  () => dropSchemas().then(() => process.exit(0)),
   (e) => {
     console.error(e);
-    process.exit(1);
+    for (const c of children) c.kill("SIGKILL");
+    dropSchemas().finally(() => process.exit(1));
   },
 );

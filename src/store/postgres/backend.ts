@@ -49,7 +49,11 @@ export async function openPostgresStores(
     db,
     onError: (err) => opts.onIdleError?.(err),
   });
-  const store = new PgStore(db, { onCreated: () => workSignal.notify() });
+  // New work, and work handed back (a drain, a full channel), wake the workers.
+  const store = new PgStore(db, {
+    onCreated: () => workSignal.notify(),
+    onHandedBack: () => workSignal.notify(),
+  });
   return {
     store,
     workSignal,

@@ -8,12 +8,14 @@ import { Kysely, Migrator, PostgresDialect, sql, type Migration } from "kysely";
 import type { PgDatabase } from "./database.js";
 import { files } from "./files-schema.js";
 import { initial } from "./schema.js";
+import { finishBatch } from "./finish-batch.js";
 import { taskFunctions } from "./task-functions.js";
 
 const PG_STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
   ["002_task_functions", taskFunctions],
   ["003_files", files],
+  ["005_finish_batch", finishBatch],
 ];
 
 export async function migratePostgres(db: PgDatabase): Promise<void> {

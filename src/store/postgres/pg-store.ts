@@ -5,11 +5,14 @@
  * Round trips are the cost that matters, so each hot operation is one statement:
  * - submissions: one call of darkroom_submit (task-functions.ts) per batch. Submissions
  *   that arrive while a batch is being written wait and go together in the next
- *   (one transaction, one commit), as on SQLite's writer; a lone one goes at once.
+ *   (one transaction, one commit; group-commit.ts), as on SQLite's writer; a lone one
+ *   goes at once.
  * - a poll: one primary-key read of the public columns (a prepared statement).
  * - a claim: one call of darkroom_claim (FOR UPDATE SKIP LOCKED, per-model budgets).
  * - heartbeats, progress, channel marks, releases: one fenced UPDATE each.
- * - a finish or cancel: one call of darkroom_finish / darkroom_cancel.
+ * - finishes: batched like submissions, one call of darkroom_finish_batch
+ *   (finish-batch.ts) per batch, which takes each account's row once for the batch.
+ * - a cancel: one call of darkroom_cancel.
  *
  * Hot statements are named, so each connection parses and plans them once. A single
  * statement runs in its own transaction; one that loses a serialization or deadlock
@@ -58,6 +61,7 @@ import {
 import type { KeyRow, TaskRow } from "../rows.js";
 import { createdTask, toSubmitRow, type SubmitRow } from "../submission.js";
 import type { PgDatabase, Row } from "./database.js";
+import { GroupCommit } from "./group-commit.js";
 import { numbered, PgKeyset } from "./keyset.js";
 
 /** Enough to amortise a commit many times over while keeping one batch's reply prompt. */
@@ -90,7 +94,7 @@ const SQL = {
   release: `UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_ms = $3::bigint - 1,
       attempts = GREATEST(attempts - 1, 0), updated_ms = $3
     WHERE id = $1 AND lease_token = $2 AND status = 'processing'`,
-  finish: `SELECT darkroom_finish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS moved`,
+  finishBatch: `SELECT out_ord FROM darkroom_finish_batch($1::jsonb)`,
   cancel: `SELECT darkroom_cancel($1, $2, $3, $4) AS result`,
   counts: numbered(TASK_COUNTS_SQL),
   /**
@@ -107,33 +111,64 @@ const SQL = {
 interface QueuedSubmit {
   input: SubmitInput;
   row: SubmitRow;
-  resolve(r: SubmitResult): void;
-  reject(err: unknown): void;
+}
+
+/** A finish as darkroom_finish_batch reads it (jsonb_to_recordset: snake_case). */
+interface FinishItem {
+  id: string;
+  token: string;
+  status: TaskOutcome["kind"];
+  progress: number | null;
+  results: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  charge: number;
+  now_ms: number;
+  outbox_id: string;
 }
 
 export interface PgStoreOptions {
   /** Called after submissions that created tasks have committed (the work signal). */
   onCreated?: () => void;
+  /** Called after a task was handed back to be claimed again (the work signal). */
+  onHandedBack?: () => void;
   /**
    * Submission batches in flight at once: with one, batches form whenever the
    * database is slower than arrivals; more let the pool's connections commit side
    * by side (many accounts). Default 2.
    */
   submitBatchesInFlight?: number;
+  /** Finish batches in flight at once. Default 2. */
+  finishBatchesInFlight?: number;
 }
 
 export class PgStore implements Store {
-  private readonly queue: QueuedSubmit[] = [];
-  private inFlight = 0;
-  private readonly maxInFlight: number;
-  private drained: Array<() => void> = [];
+  readonly submissions: GroupCommit<QueuedSubmit, SubmitResult>;
+  readonly finishes: GroupCommit<FinishItem, boolean>;
   private readonly keyset = new PgKeyset(TASK_LISTING);
 
   constructor(
     private readonly db: PgDatabase,
     private readonly opts: PgStoreOptions = {},
   ) {
-    this.maxInFlight = Math.max(1, opts.submitBatchesInFlight ?? 2);
+    this.submissions = new GroupCommit({
+      write: (batch) => this.submitRows(batch),
+      // A batch whose connection broke as it committed is retried one by one; a task
+      // already there was committed then (its id is new with each submission).
+      alone: async (q, err) => {
+        if (await this.alreadyCreated(q, err))
+          return { kind: "created", task: createdTask(q.input) };
+        throw err;
+      },
+      maxBatch: MAX_BATCH,
+      inFlight: opts.submitBatchesInFlight ?? 2,
+    });
+    this.finishes = new GroupCommit({
+      write: (batch) => this.finishRows(batch),
+      alone: (_item, err) => Promise.reject(err),
+      maxBatch: MAX_BATCH,
+      inFlight: opts.finishBatchesInFlight ?? 2,
+    });
   }
 
   /** One statement, prepared once per connection under `name`, retried on a lost race. */
@@ -231,44 +266,7 @@ export class PgStore implements Store {
   // ---- Submissions: batched, one statement per batch ----
 
   submitTask(input: SubmitInput): Promise<SubmitResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ input, row: toSubmitRow(input), resolve, reject });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      this.inFlight++;
-      void this.writeBatch(batch).finally(() => {
-        this.inFlight--;
-        if (this.queue.length > 0) this.pump();
-        else if (this.inFlight === 0) for (const done of this.drained.splice(0)) done();
-      });
-    }
-  }
-
-  /** Writes a batch; if it fails as a whole, each submission alone, so only the bad one fails. */
-  private async writeBatch(batch: QueuedSubmit[]): Promise<void> {
-    let results: SubmitResult[];
-    try {
-      results = await this.submitRows(batch);
-    } catch (err) {
-      if (batch.length === 1) {
-        const q = batch[0]!;
-        // A batch whose connection broke as it committed is retried one by one; a task
-        // already there was committed then (its id is new with each submission).
-        if (await this.alreadyCreated(q, err))
-          q.resolve({ kind: "created", task: createdTask(q.input) });
-        else q.reject(err);
-        return;
-      }
-      await Promise.all(batch.map((q) => this.writeBatch([q])));
-      return;
-    }
-    if (results.some((r) => r.kind === "created")) this.opts.onCreated?.();
-    batch.forEach((q, i) => q.resolve(results[i]!));
+    return this.submissions.add({ input, row: toSubmitRow(input) });
   }
 
   private async alreadyCreated(q: QueuedSubmit, err: unknown): Promise<boolean> {
@@ -292,6 +290,7 @@ export class PgStore implements Store {
     }>("darkroom_submit", SQL.submit, [items]);
     if (rows.length !== batch.length)
       throw new Error(`darkroom_submit answered ${rows.length} of ${batch.length} submissions`);
+    if (rows.some((r) => r.out_kind === "created")) this.opts.onCreated?.();
     return rows.map((r, i): SubmitResult => {
       switch (r.out_kind) {
         case "created":
@@ -448,7 +447,10 @@ export class PgStore implements Store {
       text: SQL.release,
       values: [taskId, leaseToken, nowMs],
     });
-    return r.rowCount === 1;
+    if (r.rowCount !== 1) return false;
+    // Runnable again at once: wake the workers (coalesced by the signal).
+    this.opts.onHandedBack?.();
+    return true;
   }
 
   async heartbeat(
@@ -491,26 +493,35 @@ export class PgStore implements Store {
     return r.rowCount === 1;
   }
 
-  async finishTask(
+  finishTask(
     taskId: string,
     leaseToken: string,
     outcome: TaskOutcome,
     nowMs: number,
   ): Promise<boolean> {
     const completed = outcome.kind === "completed";
-    const [r] = await this.run<{ moved: boolean }>("darkroom_finish", SQL.finish, [
-      taskId,
-      leaseToken,
-      outcome.kind,
-      completed ? 100 : null,
-      completed ? JSON.stringify(outcome.images) : null,
-      completed ? null : outcome.code,
-      completed ? null : outcome.message,
-      completed ? outcome.chargeMicros : 0,
-      nowMs,
-      `msg_${randomUUID()}`,
+    return this.finishes.add({
+      id: taskId,
+      token: leaseToken,
+      status: outcome.kind,
+      progress: completed ? 100 : null,
+      results: completed ? JSON.stringify(outcome.images) : null,
+      error_code: completed ? null : outcome.code,
+      error_message: completed ? null : outcome.message,
+      charge: completed ? outcome.chargeMicros : 0,
+      now_ms: nowMs,
+      outbox_id: `msg_${randomUUID()}`,
+    });
+  }
+
+  /** A batch of finishes in one statement; true for each that moved its task. */
+  private async finishRows(batch: FinishItem[]): Promise<boolean[]> {
+    const items = JSON.stringify(batch.map((f, ord) => ({ ord, ...f })));
+    const rows = await this.run<{ out_ord: number }>("darkroom_finish_batch", SQL.finishBatch, [
+      items,
     ]);
-    return r?.moved === true;
+    const moved = new Set(rows.map((r) => Number(r.out_ord)));
+    return batch.map((_f, i) => moved.has(i));
   }
 
   async cancelTask(accountId: string, taskId: string, nowMs: number): Promise<CancelResult> {
@@ -629,10 +640,9 @@ export class PgStore implements Store {
     });
   }
 
-  /** Waits for the submissions already asked for to be written (their callers answered). */
+  /** Waits for the writes already asked for to be written (their callers answered). */
   async close(): Promise<void> {
-    if (this.inFlight === 0 && this.queue.length === 0) return;
-    await new Promise<void>((resolve) => this.drained.push(resolve));
+    await Promise.all([this.submissions.drain(), this.finishes.drain()]);
   }
 }
 

@@ -218,7 +218,11 @@ BEGIN
 END
 $$`;
 
-/** The terminal move, fenced by the lease, and its settlement; false when the lease is gone. */
+/**
+ * The terminal move, fenced by the lease, and its settlement; false when the lease is gone.
+ * The store now finishes in batches (darkroom_finish_batch, finish-batch.ts); this one stays
+ * as applied.
+ */
 const FINISH = `
 CREATE FUNCTION darkroom_finish(p_id text, p_token text, p_status text, p_progress integer,
     p_results text, p_error_code text, p_error_message text, p_charge bigint, p_now bigint,

@@ -197,6 +197,114 @@ describe.skipIf(!up)("PostgreSQL under concurrent processes", () => {
     await expectConsistent();
   });
 
+  it("finish batches from many processes at once settle each task once, exactly", async () => {
+    await race(55); // all that 100 credits hold at 1.8 each
+    const leases: Array<{ proc: number; id: string; token: string; charge: number }> = [];
+    await Promise.all(
+      procs.map(async (s, proc) => {
+        for (;;) {
+          const got = await s.store.claimTasks(`w${proc}`, 4, 60_000, T0 + 1000);
+          if (got.length === 0) return;
+          for (const c of got)
+            leases.push({
+              proc,
+              id: c.task.id,
+              token: c.leaseToken,
+              charge: (leases.length % 7) * 250_000,
+            });
+        }
+      }),
+    );
+    expect(leases).toHaveLength(55);
+
+    // Each task finished three times at once: twice by its own process (the two land in
+    // one batch or in two) and once by the next one; a seventh of them fail instead.
+    const outcome = (l: (typeof leases)[number], i: number) =>
+      i % 7 === 3
+        ? { kind: "failed" as const, code: "service_error" as const, message: "upstream down" }
+        : { kind: "completed" as const, images: [], chargeMicros: l.charge };
+    const finishes = await Promise.all(
+      leases.flatMap((l, i) =>
+        [l.proc, l.proc, (l.proc + 1) % PROCESSES].map((proc) =>
+          procs[proc]!.store.finishTask(l.id, l.token, outcome(l, i), T0 + 2000 + i),
+        ),
+      ),
+    );
+    // One of each task's three finishes won.
+    for (let i = 0; i < leases.length; i++)
+      expect(finishes.slice(3 * i, 3 * i + 3).filter(Boolean)).toHaveLength(1);
+
+    const charged = leases.reduce((sum, l, i) => sum + (i % 7 === 3 ? 0 : l.charge), 0);
+    const spent = await one<{ used: number }>(
+      `SELECT COALESCE(SUM(credits_used_micros), 0) AS used FROM tasks`,
+    );
+    expect(spent.used).toBe(charged);
+    const settled = await procs[0]!.db.query<{ task_id: string; n: number }>(
+      `SELECT task_id, COUNT(*) AS n FROM ledger_entries
+       WHERE kind IN ('capture', 'release') GROUP BY task_id`,
+    );
+    expect(settled).toHaveLength(55);
+    for (const r of settled) expect(r.n).toBe(2);
+    await expectConsistent();
+    expect(await procs[0]!.admin.checkLedger()).toEqual([]);
+
+    // Every entry's running balance and hold follow from the one before it, as if each
+    // finish had been settled alone, whatever batch it went in.
+    const entries = await procs[0]!.db.query<{
+      kind: string;
+      amount_micros: number;
+      balance_after_micros: number;
+      held_after_micros: number;
+    }>(
+      `SELECT kind, amount_micros, balance_after_micros, held_after_micros FROM ledger_entries
+       WHERE account_id = $1 ORDER BY id`,
+      [p.accountId],
+    );
+    let balance = 0;
+    let held = 0;
+    for (const e of entries) {
+      const amount = Number(e.amount_micros);
+      if (e.kind === "topup") balance += amount;
+      else if (e.kind === "reserve") held += amount;
+      else if (e.kind === "capture") {
+        balance -= amount;
+        held -= amount;
+      } else if (e.kind === "release") held -= amount;
+      // A capture carries the figures after its release too: both are one settlement.
+      if (e.kind === "capture") continue;
+      expect([e.kind, Number(e.balance_after_micros), Number(e.held_after_micros)]).toEqual([
+        e.kind,
+        balance,
+        held,
+      ]);
+    }
+    expect(held).toBe(0);
+  });
+
+  it("a finish refused in a batch fails alone; the others in it are written", async () => {
+    await race(3);
+    const got = await procs[0]!.store.claimTasks("w", 3, 60_000, T0 + 1000);
+    expect(got).toHaveLength(3);
+    const results = await Promise.allSettled(
+      got.map((c, i) =>
+        procs[0]!.store.finishTask(
+          c.task.id,
+          c.leaseToken,
+          // More than the 1.8 reserved: the database refuses the settlement.
+          { kind: "completed", images: [], chargeMicros: i === 1 ? 5 * C : C },
+          T0 + 2000,
+        ),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const statuses = await procs[0]!.db.query<{ id: string; status: string }>(
+      `SELECT id, status FROM tasks ORDER BY id`,
+    );
+    const byId = new Map(statuses.map((r) => [r.id, r.status]));
+    expect(got.map((c) => byId.get(c.task.id))).toEqual(["completed", "processing", "completed"]);
+    await expectConsistent();
+  });
+
   it("a dead worker's tasks go to the others once its lease lapses", async () => {
     await race(6);
     const dead = await procs[0]!.store.claimTasks("dead", 6, 1_000, T0 + 100);

@@ -84,6 +84,69 @@ describe.skipIf(!up)("work signal across processes", () => {
     expect(claimed.map((c) => c.task.id)).toEqual([input.taskId]);
   });
 
+  it("wakes another process's subscriber when a task is handed back", async () => {
+    const fresh = await freshSchema();
+    drop = fresh.drop;
+    const draining = await openPostgresStores(PG_URL, { schema: fresh.schema, max: 2 });
+    const worker = await openPostgresStores(PG_URL, { schema: fresh.schema, max: 2 });
+    opened.push(draining, worker);
+    await draining.store.bootstrap({
+      nowMs: 1,
+      adminTokenHash: "h",
+      accountName: "default",
+      groupName: "default",
+      groups: [{ name: "default", multiplierPpm: 1_000_000 }],
+      apiKey: { id: "key_boot", hash: "kh", prefix: "sk-boot" },
+      creditsMicros: 100_000_000,
+      webhookSecret: "whsec",
+    });
+    const p = (await draining.store.findKeyByHash("kh"))!;
+    // The submission sends no wake of its own, so only the hand-back can wake the worker.
+    (draining.store as unknown as { opts: { onCreated: () => void } }).opts.onCreated = () => {};
+    const input = submitInput(p, { priceMicros: 1_000_000, nowMs: 2 });
+    await draining.store.submitTask(input);
+    const [held] = await draining.store.claimTasks("draining", 1, 30_000, 3);
+    expect(held?.task.id).toBe(input.taskId);
+
+    let woken: () => void = () => undefined;
+    worker.workSignal.onWork(() => woken());
+    await worker.workSignal.listening();
+    // Armed once listening: the connect's wake has gone by.
+    const seen = new Promise<void>((resolve) => (woken = resolve));
+    expect(await draining.store.releaseTask(input.taskId, held!.leaseToken, 4)).toBe(true);
+    await seen;
+    const claimed = await worker.store.claimTasks("w", 1, 30_000, 5);
+    expect(claimed.map((c) => c.task.id)).toEqual([input.taskId]);
+  });
+
+  it("a hand-back that lost its lease wakes no one", async () => {
+    const fresh = await freshSchema();
+    drop = fresh.drop;
+    const s = await openPostgresStores(PG_URL, { schema: fresh.schema, max: 2 });
+    opened.push(s);
+    let handedBack = 0;
+    (s.store as unknown as { opts: { onHandedBack: () => void } }).opts.onHandedBack = () =>
+      handedBack++;
+    await s.store.bootstrap({
+      nowMs: 1,
+      adminTokenHash: "h",
+      accountName: "default",
+      groupName: "default",
+      groups: [{ name: "default", multiplierPpm: 1_000_000 }],
+      apiKey: { id: "key_boot", hash: "kh", prefix: "sk-boot" },
+      creditsMicros: 100_000_000,
+      webhookSecret: "whsec",
+    });
+    const p = (await s.store.findKeyByHash("kh"))!;
+    const input = submitInput(p, { priceMicros: 1_000_000, nowMs: 2 });
+    await s.store.submitTask(input);
+    const [held] = await s.store.claimTasks("w", 1, 30_000, 3);
+    expect(await s.store.releaseTask(input.taskId, "not-the-token", 4)).toBe(false);
+    expect(handedBack).toBe(0);
+    expect(await s.store.releaseTask(input.taskId, held!.leaseToken, 4)).toBe(true);
+    expect(handedBack).toBe(1);
+  });
+
   it("a refused submission wakes no one", async () => {
     const fresh = await freshSchema();
     drop = fresh.drop;
