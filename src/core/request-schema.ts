@@ -6,12 +6,12 @@
  *
  * validate.ts takes its field limits from GENERATION_FIELDS and the same ModelSpec, and
  * test/core/request-schema.test.ts runs generated bodies through both and requires the
- * same verdict. Rules JSON Schema cannot say (pixel area and aspect of a `WxH`, n plus
- * reference images, the callback host) are refused by the validator alone and written
- * in the descriptions here.
+ * same verdict. Rules JSON Schema cannot say (pixel area and aspect of a size, the side
+ * rules of a `WxH`, which tiers a ratio's row offers, n plus reference images, the
+ * callback host) are refused by the validator alone and written in the descriptions.
  */
-import type { ModelParamRule, ModelSpec } from "./models.js";
-import { RATIOS } from "./size.js";
+import { SIZE_FORMS, type ModelParamRule, type ModelSpec } from "./models.js";
+import { seedreamRatioSizes } from "./size.js";
 
 /** A JSON Schema object; its keywords are checked by the OpenAPI validator in the tests. */
 export type JsonSchema = { [keyword: string]: unknown };
@@ -45,28 +45,62 @@ const schemePattern = (schemes: string[]) =>
     .join("|")})://`;
 
 function sizeSchema(spec: ModelSpec): JsonSchema {
+  const auto = spec.autoSize ?? [2048, 2048];
   if (spec.sizePresets) {
     return {
       type: "string",
       enum: ["auto", ...spec.sizePresets],
-      description: `\`auto\` (${(spec.autoSize ?? [2048, 2048]).join("x")}) or one of the model's sizes.`,
+      description: `\`auto\` (${auto.join("x")}) or one of the model's sizes.`,
     };
   }
+  const forms = spec.sizeForms ?? SIZE_FORMS;
   const tiers = spec.qualities.filter((q) => TIERS.includes(q));
-  const auto = spec.autoSize ?? [2048, 2048];
+  // A ratio is offered only at the tiers of its row that the model also takes; a row
+  // with none of them (or a model with no tier quality) can never be valid.
+  const ratios = Object.entries(spec.ratioSizes ?? seedreamRatioSizes(["1K", "2K", "3K", "4K"]))
+    .filter(([, row]) => Object.keys(row).some((q) => tiers.includes(q)))
+    .map(([r]) => r);
+  const alternatives: JsonSchema[] = [];
+  const words: string[] = [];
+  if (forms.includes("auto")) {
+    alternatives.push({ const: "auto" });
+    words.push(`\`auto\` (${auto.join("x")})`);
+  }
+  if (forms.includes("ratio") && ratios.length > 0) {
+    alternatives.push({
+      enum: ratios,
+      description: "A ratio, sized by a pixel-tier `quality` its row offers.",
+    });
+    words.push("a ratio, sized by `quality`");
+  }
+  if (forms.includes("tier") && tiers.length > 0) {
+    alternatives.push({ enum: tiers, description: "A tier alone: a square." });
+    words.push("a tier alone (a square)");
+  }
+  if (forms.includes("pixels")) {
+    alternatives.push({ pattern: PIXEL_SIZE_PATTERN, description: "Pixels, width x height." });
+    words.push(`pixels \`WxH\`${sideText(spec)}`);
+  }
   return {
     type: "string",
     description:
-      `\`auto\` (${auto.join("x")}); a ratio, sized by \`quality\`; a tier alone (a square); ` +
-      `or pixels \`WxH\` with W·H in [${spec.minPixels}, ${spec.maxPixels}] and W/H in ` +
-      `[${ratioText(spec.minAspect)}, ${ratioText(spec.maxAspect)}] (checked by the server).`,
-    anyOf: [
-      { const: "auto" },
-      { enum: [...RATIOS], description: "A ratio, combined with a pixel-tier `quality`." },
-      ...(tiers.length > 0 ? [{ enum: tiers, description: "A tier alone: a square." }] : []),
-      { pattern: PIXEL_SIZE_PATTERN, description: "Pixels, width x height." },
-    ],
+      `${words.join("; ")}. Every size has W·H in [${spec.minPixels}, ${spec.maxPixels}] and ` +
+      `W/H in [${ratioText(spec.minAspect)}, ${ratioText(spec.maxAspect)}] (checked by the server).`,
+    // No form left (a model whose forms can never resolve): nothing is valid.
+    anyOf: alternatives.length > 0 ? alternatives : [{ not: {} }],
   };
+}
+
+/** The `WxH` side rules, in words: the schema cannot check them (the server does). */
+function sideText(spec: ModelSpec): string {
+  const rules = [
+    spec.sideMultiple !== undefined && spec.sideMultiple > 1
+      ? `both sides multiples of ${spec.sideMultiple}`
+      : "",
+    spec.maxSide !== undefined ? `the longest side at most ${spec.maxSide}` : "",
+    spec.minSide !== undefined ? `the shortest side at least ${spec.minSide}` : "",
+  ].filter(Boolean);
+  return rules.length > 0 ? ` with ${rules.join(", ")}` : "";
 }
 
 const ratioText = (x: number) => (x >= 1 ? String(x) : `1/${Math.round(1 / x)}`);

@@ -11,7 +11,13 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { describe, expect, it } from "vitest";
-import { BUILTIN_MODELS, ModelCatalogue, type ModelSpec } from "../../src/core/models.js";
+import {
+  BUILTIN_MODELS,
+  ModelCatalogue,
+  SIZE_FORMS,
+  type ModelSpec,
+  type SizeForm,
+} from "../../src/core/models.js";
 import { generationRequestSchema } from "../../src/core/request-schema.js";
 import { RATIOS, ratioPixels, type Ratio } from "../../src/core/size.js";
 import type { Quality } from "../../src/core/types.js";
@@ -20,6 +26,8 @@ import { validateGenerationRequest, type ValidateOptions } from "../../src/core/
 /** What the schema cannot say; the validator alone enforces these. */
 const GAPS = {
   pixels: "a size's pixel count and aspect ratio within the model's limits",
+  sides:
+    "WxH sides a multiple of sideMultiple, the longest at most maxSide, the shortest at least minSide",
   totalImages: "n plus the number of reference images at most the model's maxTotalImages",
   control: "no control characters or lone surrogates in the prompt",
   credentials: "no user:password in a URL",
@@ -108,7 +116,17 @@ function casesFor(m: ModelSpec): Case[] {
   add("size an unknown ratio", { size: "16:10" });
   add("size with seven digits", { size: "1000000x1" });
   add("size 0x100", { size: "0x100" });
-  for (const t of TIERS) add(`size tier ${t}`, { size: t });
+  const forms: readonly SizeForm[] = m.sizeForms ?? SIZE_FORMS;
+  for (const t of TIERS) {
+    // Valid only as one of the model's tier qualities, in its forms and limits.
+    const offered = forms.includes("tier") && m.qualities.includes(t) && !m.sizePresets;
+    const side = Number(t[0]) * 1024;
+    add(
+      `size tier ${t}`,
+      { size: t },
+      offered && outOfLimits(side, side, m) ? "pixels" : undefined,
+    );
+  }
   if (m.sizePresets) {
     for (const p of m.sizePresets) add(`size preset ${p}`, { size: p });
     add("size not a preset", { size: "1000x1000" });
@@ -116,25 +134,46 @@ function casesFor(m: ModelSpec): Case[] {
   } else {
     for (const q of m.qualities.filter(isTier)) {
       for (const r of RATIOS) {
-        const [w, h] = ratioPixels(r as Ratio, q);
+        // The model's own ratio table, or api.md's (seedream) when it has none.
+        const px = m.ratioSizes ? m.ratioSizes[r]?.[q] : ratioPixels(r as Ratio, q);
+        const offered = forms.includes("ratio") && px !== undefined;
         add(
           `size ${r} at ${q}`,
           { size: r, quality: q },
-          outOfLimits(w, h, m) ? "pixels" : undefined,
+          offered && outOfLimits(px[0], px[1], m) ? "pixels" : undefined,
         );
       }
     }
-    const lo = Math.ceil(Math.sqrt(m.minPixels));
-    const hi = Math.floor(Math.sqrt(m.maxPixels));
-    add("a square at the fewest pixels", { size: `${lo}x${lo}` });
-    add("a square under the fewest pixels", { size: `${lo - 1}x${lo - 1}` }, "pixels");
-    add("a square at the most pixels", { size: `${hi}X${hi}` });
-    add("a square over the most pixels", { size: `${hi + 1}x${hi + 1}` }, "pixels");
-    const narrow = Math.ceil(Math.sqrt(m.minPixels / m.maxAspect));
-    const wide = Math.ceil(narrow * m.maxAspect);
-    add("the widest aspect", { size: `${wide}x${narrow}` });
-    add("past the widest aspect", { size: `${wide + narrow}x${narrow}` }, "pixels");
-    add("past the tallest aspect", { size: `${narrow}x${wide + narrow}` }, "pixels");
+    // Pixels: the extremes of the model's limits, on its side multiple.
+    const step = m.sideMultiple ?? 1;
+    const up = (x: number) => Math.ceil(x / step) * step;
+    const down = (x: number) => Math.floor(x / step) * step;
+    const lo = Math.max(up(Math.sqrt(m.minPixels)), up(m.minSide ?? 1));
+    const hi = Math.min(down(Math.sqrt(m.maxPixels)), down(m.maxSide ?? Infinity));
+    if (!forms.includes("pixels")) {
+      add("pixels (no pixel form)", { size: `${lo}x${lo}` });
+    } else {
+      add("a square at the fewest pixels", { size: `${lo}x${lo}` });
+      add("a square under the fewest pixels", { size: `${lo - step}x${lo - step}` }, "pixels");
+      add("a square at the most pixels", { size: `${hi}X${hi}` });
+      add("a square over the most pixels", { size: `${hi + step}x${hi + step}` }, "pixels");
+      const narrow = up(Math.sqrt(m.minPixels / m.maxAspect));
+      const wide = down(narrow * m.maxAspect);
+      add("the widest aspect", { size: `${wide}x${narrow}` });
+      add("past the widest aspect", { size: `${wide + narrow}x${narrow}` }, "pixels");
+      add("past the tallest aspect", { size: `${narrow}x${wide + narrow}` }, "pixels");
+      if (step > 1) add("a side off the multiple", { size: `${lo + 1}x${lo}` }, "sides");
+      if (m.maxSide !== undefined) {
+        const short = up(m.maxSide / m.maxAspect);
+        add("the longest side at its most", { size: `${m.maxSide}x${short}` });
+        add("the longest side past its most", { size: `${m.maxSide + step}x${short}` }, "sides");
+      }
+      if (m.minSide !== undefined) {
+        const long = down(m.minSide * m.maxAspect);
+        add("the shortest side at its least", { size: `${long}x${m.minSide}` });
+        add("the shortest side under its least", { size: `${long}x${m.minSide - step}` }, "sides");
+      }
+    }
   }
 
   const url = (i: number) => `https://images.example.com/${i}.png`;
