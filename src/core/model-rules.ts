@@ -42,6 +42,74 @@ export interface ModelRulesJson {
 
 const wxh = ([w, h]: [number, number]) => `${w}x${h}`;
 
+const WXH_PATTERN = "^[1-9]\\d*x[1-9]\\d*$";
+const strings = { type: "array", items: { type: "string" } } as const;
+const exact = (properties: Record<string, unknown>, optional: string[] = []) => ({
+  type: "object",
+  properties,
+  required: Object.keys(properties).filter((k) => !optional.includes(k)),
+  additionalProperties: false,
+});
+
+/**
+ * ModelRulesJson as JSON Schema: the `rules` of GET /v1/models in the OpenAPI document.
+ * Exact (no other field), so a field added above and not here fails the OpenAPI test.
+ */
+export const modelRulesSchema = exact(
+  {
+    prompt_max_chars: { type: "integer" },
+    qualities: strings,
+    default_quality: { type: "string" },
+    size_forms: { type: "array", items: { type: "string", enum: [...SIZE_FORMS] } },
+    size_presets: { type: "array", items: { type: "string", pattern: WXH_PATTERN } },
+    ratio_sizes: {
+      type: "object",
+      description: "ratio → quality tier → `WxH`",
+      additionalProperties: {
+        type: "object",
+        additionalProperties: { type: "string", pattern: WXH_PATTERN },
+      },
+    },
+    auto_size: { type: "string", pattern: WXH_PATTERN },
+    min_pixels: { type: "integer" },
+    max_pixels: { type: "integer" },
+    min_aspect: { type: "number" },
+    max_aspect: { type: "number" },
+    side_multiple: { type: "integer" },
+    max_side: { type: "integer" },
+    min_side: { type: "integer" },
+    prompt_priorities: strings,
+    max_reference_images: { type: "integer" },
+    max_reference_bytes: { type: "integer" },
+    max_total_images: { type: "integer" },
+    max_n: { type: "integer" },
+    model_params: {
+      type: "object",
+      additionalProperties: {
+        oneOf: [
+          exact({ type: { const: "enum" }, values: strings, default: { type: "string" } }, [
+            "default",
+          ]),
+          exact({ type: { const: "tools" }, allowed: strings }),
+          ...(["integer", "number"] as const).map((kind) =>
+            exact(
+              {
+                type: { const: kind },
+                min: { type: kind },
+                max: { type: kind },
+                default: { type: kind },
+              },
+              ["default"],
+            ),
+          ),
+          exact({ type: { const: "boolean" }, default: { type: "boolean" } }, ["default"]),
+        ],
+      },
+    },
+  },
+  ["size_presets", "ratio_sizes", "side_multiple", "max_side", "min_side"],
+);
+
 export function paramToJson(rule: ModelParamRule): ModelParamJson {
   const { kind, ...rest } = rule;
   return { type: kind, ...rest } as ModelParamJson;

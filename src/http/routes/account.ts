@@ -1,7 +1,7 @@
 /** GET /v1/credits and GET /v1/models: what the caller's key may spend and use. */
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.js";
-import { modelRulesJson } from "../../core/model-rules.js";
+import { modelRulesJson, modelRulesSchema } from "../../core/model-rules.js";
 import { microsToCredits } from "../../core/money.js";
 import type { AppDeps } from "../app.js";
 
@@ -54,6 +54,7 @@ export const modelListSchema = {
           price_per_image: credit,
           qualities: { type: "array", items: { type: "string" } },
           max_images: { type: "integer" },
+          rules: modelRulesSchema,
         },
         additionalProperties: false,
         required: [
@@ -64,6 +65,7 @@ export const modelListSchema = {
           "price_per_image",
           "qualities",
           "max_images",
+          "rules",
         ],
       },
     },
