@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   request,
@@ -248,9 +249,12 @@ describe("what the server answers is what the document says", () => {
     const call = async (method: string, p: string, init: ApiInit = {}) => {
       const r = await s.api(p, { method, ...init });
       const bare = p.split("?")[0]!;
-      const template = Object.keys(doc.paths).find((t) =>
-        new RegExp(`^${t.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(bare),
-      );
+      // A literal path (`/api/v1/files/quota`) before a template that also matches it.
+      const template =
+        Object.keys(doc.paths).find((t) => t === bare) ??
+        Object.keys(doc.paths).find((t) =>
+          new RegExp(`^${t.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(bare),
+        );
       expect(template, `${method} ${bare} is documented`).toBeDefined();
       const where = `${method} ${p} → ${r.status}`;
       let res = doc.paths[template!][method.toLowerCase()]?.responses?.[String(r.status)];
@@ -315,7 +319,58 @@ describe("what the server answers is what the document says", () => {
     await admin("POST", `/accounts/${id}/webhook-secret/rotate`);
     await admin("POST", "/accounts", { name: "" });
 
-    expect(checked.size).toBeGreaterThanOrEqual(35);
+    // The file API: its own envelope, refusals included.
+    const png = await sharp({
+      create: { width: 16, height: 16, channels: 3, background: "#336699" },
+    })
+      .png()
+      .toBuffer();
+    const up = await call("POST", "/api/v1/files/upload/base64", {
+      body: { base64_data: png.toString("base64"), upload_path: "docs" },
+    });
+    const form = new FormData();
+    form.append("file", new Blob([png], { type: "image/png" }), "dot.png");
+    form.append("fileName", "dot");
+    const multipart = new Response(form);
+    await call("POST", "/api/v1/files/upload/stream", {
+      rawBody: Buffer.from(await multipart.arrayBuffer()),
+      headers: { "content-type": multipart.headers.get("content-type")! },
+    });
+    await call("POST", "/api/v1/files/upload/stream", { body: { file: "x" } });
+    await call("POST", "/api/v1/files/upload/base64", {
+      body: { base64_data: "bm90IGFuIGltYWdl" },
+    });
+    await call("POST", "/api/v1/files/upload/url", { body: { file_url: "ftp://e.example/a.png" } });
+    await call("GET", "/api/v1/files/list?page=1&pageSize=5");
+    await call("GET", "/api/v1/files/list?pageSize=0");
+    await call("GET", "/api/v1/files/quota");
+    await call("GET", "/api/v1/files/quota", { key: "sk-wrong" });
+    await call("DELETE", `/api/v1/files/${up.json.data.file_id}`);
+    await call("DELETE", `/api/v1/files/${up.json.data.file_id}`);
+
+    expect(checked.size).toBeGreaterThanOrEqual(46);
+  });
+});
+
+describe("the console's routes", () => {
+  it("answer the redirects and statuses the document gives", async () => {
+    const doc = await fetchDoc();
+    for (const [p, status] of [
+      ["/", 302],
+      ["/console", 301],
+    ] as const) {
+      const r = await fetch(`${s.url}${p}`, { redirect: "manual" });
+      const documented = doc.paths[p].get.responses;
+      expect(Object.keys(documented)).toContain(String(r.status));
+      expect(r.status).toBe(status);
+      expect(r.headers.get("location")).toBe("/console/");
+      expect(documented[String(status)].headers.Location).toBeDefined();
+    }
+    // Built or not (`npm run build`), /console/ answers what the document says.
+    const page = await request(`${s.url}/console/`, { key: null });
+    const answers = doc.paths["/console/"].get.responses[String(page.status)];
+    expect(answers, `GET /console/ → ${page.status}`).toBeDefined();
+    if (page.status === 200) expect(page.headers.get("content-type")).toMatch(/^text\/html/);
   });
 });
 

@@ -17,6 +17,7 @@ import {
 } from "../../core/request-schema.js";
 import {
   ADMIN_SCHEMAS,
+  FILE_API_SCHEMAS,
   OPERATIONS,
   TASK_LIST_SCHEMA,
   type Auth,
@@ -113,6 +114,57 @@ function parameters(op: Operation): JsonSchema[] {
   return out;
 }
 
+/** HTTP statuses' names, for the file API's refusals (which carry no catalogue code). */
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad input",
+  401: "No valid API key",
+  403: "The file quota is full",
+  404: "No such file",
+  413: "Too large",
+  415: "Not an image (or not multipart)",
+  429: "Rate limited",
+  500: "Server error",
+};
+
+/** A file API operation's answers: EvoLink's envelope, its refusals by status. */
+function fileApiResponses(op: Operation, refusals: number[]): Record<string, JsonSchema> {
+  const statuses = new Set(refusals);
+  if (op.auth !== "none")
+    for (const c of SECURITY[op.auth].errors) statuses.add(API_ERRORS[c].status);
+  if (op.body) for (const c of BODY_ERRORS) statuses.add(API_ERRORS[c].status);
+  statuses.add(500);
+  const responses: Record<string, JsonSchema> = {
+    [String(op.ok.status ?? 200)]: {
+      description: op.ok.description,
+      content: json({
+        type: "object",
+        properties: {
+          success: { const: true },
+          code: { const: op.ok.status ?? 200 },
+          msg: { type: "string" },
+          ...(op.ok.body ? { data: toSchema(op.ok.body) } : {}),
+        },
+        required: ["success", "code", "msg", "data"],
+        additionalProperties: false,
+      }),
+    },
+  };
+  for (const status of [...statuses].sort((a, b) => a - b)) {
+    responses[String(status)] = {
+      description: STATUS_TEXT[status] ?? `HTTP ${status}`,
+      content: json({ allOf: [ref("FileApiRefusal")], properties: { code: { const: status } } }),
+    };
+  }
+  return responses;
+}
+
+function requestBody(op: Operation): JsonSchema {
+  if (!op.body) return {};
+  const schema = op.body instanceof z.ZodType ? zodSchema(op.body) : toSchema(op.body);
+  const content = op.bodyMediaType ? { [op.bodyMediaType]: { schema } } : json(schema);
+  return { requestBody: { required: true, content } };
+}
+
 function operation(op: Operation): JsonSchema {
   const codes = new Set<ApiErrorCode>(op.errors);
   if (op.auth !== "none") for (const c of SECURITY[op.auth].errors) codes.add(c);
@@ -147,14 +199,6 @@ function operation(op: Operation): JsonSchema {
   for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
     responses[String(status)] = errorResponse(list);
   }
-  const body = op.body
-    ? {
-        requestBody: {
-          required: true,
-          content: json(op.body instanceof z.ZodType ? zodSchema(op.body) : toSchema(op.body)),
-        },
-      }
-    : {};
   const params = parameters(op);
   return {
     operationId: op.operationId,
@@ -163,8 +207,8 @@ function operation(op: Operation): JsonSchema {
     ...(op.description ? { description: op.description } : {}),
     security: op.auth === "none" ? [] : [{ [SECURITY[op.auth].scheme]: [] }],
     ...(params.length > 0 ? { parameters: params } : {}),
-    ...body,
-    responses,
+    ...requestBody(op),
+    responses: op.fileApi ? fileApiResponses(op, op.fileApi.refusals) : responses,
   };
 }
 
@@ -329,6 +373,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions): JsonSchema {
           required: ["object", "role"],
         },
         ...ADMIN_SCHEMAS,
+        ...FILE_API_SCHEMAS,
       },
       responses,
       examples,

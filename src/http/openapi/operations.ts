@@ -32,6 +32,7 @@ import {
 import { pageQuery } from "../routes/admin/parse.js";
 import { listQuery as deliveryListQuery } from "../routes/admin/webhooks.js";
 import { listQuery as taskListQuery, taskListSchema } from "../routes/tasks.js";
+import { FILE_API_DATA_SCHEMAS, fileViewSchema } from "../routes/uploads.js";
 import { channelPatchSchema, channelSchema } from "../../core/channel-definition.js";
 
 export type Auth = "apiKey" | "admin" | "metrics" | "none";
@@ -52,6 +53,8 @@ export interface Operation {
   params?: Record<string, string>;
   query?: z.ZodObject<z.ZodRawShape> | JsonSchema;
   body?: SchemaRef | z.ZodTypeAny;
+  /** The body's media type when it is not JSON (the file API's multipart upload). */
+  bodyMediaType?: "multipart/form-data";
   /** Request headers other than Authorization: name → description. */
   headers?: Record<string, { description: string; schema: JsonSchema }>;
   ok: {
@@ -64,6 +67,12 @@ export interface Operation {
   };
   /** The catalogue codes this operation answers with, besides those of its auth and body. */
   errors: ApiErrorCode[];
+  /**
+   * The file API answers EvoLink's `{success, code, msg, data}`, refusals included
+   * (routes/uploads.ts): `ok.body` is then the schema of `data`, `errors` is empty, and
+   * these are the statuses it refuses with besides those of its auth and body.
+   */
+  fileApi?: { refusals: number[] };
 }
 
 const TASK = { ref: "Task" } as const;
@@ -83,6 +92,25 @@ const ok = (description: string, body?: SchemaRef) => ({
 });
 
 const task = { task_id: "The task's id, `task-unified-…`." };
+
+/** The optional naming fields every upload takes. */
+const uploadNames = {
+  upload_path: {
+    type: "string",
+    maxLength: 255,
+    description: "A label (default `images`): segments of letters, digits, `.`, `_`, `-`.",
+  },
+  file_name: {
+    type: "string",
+    maxLength: 255,
+    description: "The stored name, with the content's extension.",
+  },
+};
+const UPLOADED = { ref: "UploadedFile" } as const;
+/** Every upload's refusals: bad input, quota full, too large, not an image by content. */
+const UPLOAD_REFUSALS = [400, 403, 413, 415];
+const CONSOLE_DESCRIPTION =
+  "The web console (docs/console.md); 404 `not_found` when it was not built.";
 const account = { id: "The account's id, `acct_…`." };
 
 export const OPERATIONS: Operation[] = [
@@ -273,6 +301,161 @@ export const OPERATIONS: Operation[] = [
     auth: "none",
     ok: { description: "HTML.", mediaType: "text/html" },
     errors: [],
+  },
+
+  // File API (docs/files.md): EvoLink's file management, with the same API keys.
+  {
+    method: "post",
+    path: "/api/v1/files/upload/base64",
+    operationId: "uploadFileBase64",
+    tag: "Files",
+    summary: "Upload an image as base64",
+    description:
+      "The returned `file_url` may be passed in `image_urls`; it is read from storage, not fetched. " +
+      "The type comes from the bytes (JPEG, PNG, GIF or WebP).",
+    auth: "apiKey",
+    body: {
+      schema: {
+        type: "object",
+        properties: {
+          base64_data: { type: "string", description: "Plain base64 or a `data:…;base64,` URL." },
+          ...uploadNames,
+        },
+        required: ["base64_data"],
+      },
+    },
+    ok: ok("The stored file.", UPLOADED),
+    errors: [],
+    fileApi: { refusals: UPLOAD_REFUSALS },
+  },
+  {
+    method: "post",
+    path: "/api/v1/files/upload/stream",
+    operationId: "uploadFileStream",
+    tag: "Files",
+    summary: "Upload an image as multipart/form-data",
+    description: "One image, in the part `file`; `uploadPath` and `fileName` are also accepted.",
+    auth: "apiKey",
+    body: {
+      schema: {
+        type: "object",
+        properties: {
+          file: { type: "string", contentMediaType: "application/octet-stream" },
+          ...uploadNames,
+        },
+        required: ["file"],
+      },
+    },
+    bodyMediaType: "multipart/form-data",
+    ok: ok("The stored file.", UPLOADED),
+    errors: [],
+    fileApi: { refusals: UPLOAD_REFUSALS },
+  },
+  {
+    method: "post",
+    path: "/api/v1/files/upload/url",
+    operationId: "uploadFileUrl",
+    tag: "Files",
+    summary: "Upload an image Darkroom fetches from a URL",
+    description: "Fetched through the safe fetcher: no private, loopback or link-local hosts.",
+    auth: "apiKey",
+    body: {
+      schema: {
+        type: "object",
+        properties: { file_url: { type: "string", format: "uri" }, ...uploadNames },
+        required: ["file_url"],
+      },
+    },
+    ok: ok("The stored file.", UPLOADED),
+    errors: [],
+    fileApi: { refusals: UPLOAD_REFUSALS },
+  },
+  {
+    method: "get",
+    path: "/api/v1/files/list",
+    operationId: "listFiles",
+    tag: "Files",
+    summary: "The account's live files, newest first",
+    auth: "apiKey",
+    query: {
+      type: "object",
+      properties: {
+        page: { type: "integer", minimum: 1, default: 1, description: "From 1." },
+        pageSize: { type: "integer", minimum: 1, maximum: 100, default: 20 },
+        page_size: { type: "integer", minimum: 1, maximum: 100, description: "As `pageSize`." },
+      },
+    },
+    ok: ok("One page of files.", { schema: FILE_API_DATA_SCHEMAS.list }),
+    errors: [],
+    fileApi: { refusals: [400] },
+  },
+  {
+    method: "delete",
+    path: "/api/v1/files/{file_id}",
+    operationId: "deleteFile",
+    tag: "Files",
+    summary: "Delete a file; its links stop working at once",
+    auth: "apiKey",
+    params: { file_id: "The file's id, `file_…`." },
+    ok: ok("Deleted.", { schema: FILE_API_DATA_SCHEMAS.deleted }),
+    errors: [],
+    fileApi: { refusals: [404] },
+  },
+  {
+    method: "get",
+    path: "/api/v1/files/quota",
+    operationId: "getFileQuota",
+    tag: "Files",
+    summary: "The account's file usage and limits",
+    auth: "apiKey",
+    ok: ok("Usage and limits.", { schema: FILE_API_DATA_SCHEMAS.quota }),
+    errors: [],
+    fileApi: { refusals: [] },
+  },
+
+  // The web console.
+  {
+    method: "get",
+    path: "/",
+    operationId: "root",
+    tag: "Console",
+    summary: "Sends a browser to the console",
+    auth: "none",
+    ok: { status: 302, description: "To /console/.", headers: { Location: "`/console/`" } },
+    errors: [],
+  },
+  {
+    method: "get",
+    path: "/console",
+    operationId: "consoleRedirect",
+    tag: "Console",
+    summary: "Adds the console's trailing slash",
+    auth: "none",
+    ok: { status: 301, description: "To /console/.", headers: { Location: "`/console/`" } },
+    errors: [],
+  },
+  {
+    method: "get",
+    path: "/console/",
+    operationId: "console",
+    tag: "Console",
+    summary: "The console's page",
+    description: CONSOLE_DESCRIPTION,
+    auth: "none",
+    ok: { description: "HTML.", mediaType: "text/html" },
+    errors: ["not_found"],
+  },
+  {
+    method: "get",
+    path: "/console/{path}",
+    operationId: "consoleAsset",
+    tag: "Console",
+    summary: "The console's scripts, styles and icons",
+    description: `${CONSOLE_DESCRIPTION} Hashed assets are cached for a year.`,
+    auth: "none",
+    params: { path: "The asset's path (may contain `/`)." },
+    ok: { description: "The file.", mediaType: "*/*" },
+    errors: ["not_found"],
   },
 
   // Admin API.
@@ -615,6 +798,23 @@ export const ADMIN_SCHEMAS: Record<string, JsonSchema> = {
   AdminChannel: channelViewSchema,
   AdminDelivery: deliverySchema,
   AdminWebhookSecret: webhookSecretSchema,
+};
+
+/** The file API's schemas, by component name. */
+export const FILE_API_SCHEMAS: Record<string, JsonSchema> = {
+  UploadedFile: fileViewSchema,
+  FileApiRefusal: {
+    type: "object",
+    description: "Every refusal of the file API: `code` is the HTTP status, `msg` says why.",
+    properties: {
+      success: { const: false },
+      code: { type: "integer" },
+      msg: { type: "string" },
+      data: { type: "null" },
+    },
+    required: ["success", "code", "msg", "data"],
+    additionalProperties: false,
+  },
 };
 
 /** The task list's schema is the route's own serializer schema. */

@@ -78,6 +78,54 @@ function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/** `data` of the file API's answers, as JSON Schema: what the OpenAPI document publishes. */
+const exactObject = (properties: Record<string, unknown>) => ({
+  type: "object",
+  properties,
+  required: Object.keys(properties),
+  additionalProperties: false,
+});
+const text = { type: "string" } as const;
+const count = { type: "integer", minimum: 0 } as const;
+const limit = { type: ["integer", "null"], minimum: 0, description: "null: no limit." } as const;
+const utc = { type: "string", format: "date-time" } as const;
+
+/** One file, as fileView answers it. */
+export const fileViewSchema = exactObject({
+  file_id: text,
+  file_name: text,
+  original_name: text,
+  file_size: count,
+  mime_type: { type: "string", enum: ["image/jpeg", "image/png", "image/gif", "image/webp"] },
+  upload_path: text,
+  file_url: { ...text, description: "A signed link on /files/…, valid until `expires_at`." },
+  download_url: text,
+  upload_time: utc,
+  expires_at: utc,
+});
+
+export const FILE_API_DATA_SCHEMAS = {
+  list: exactObject({
+    files: { type: "array", items: { $ref: "#/components/schemas/UploadedFile" } },
+    total: count,
+    page: { type: "integer", minimum: 1 },
+    pageSize: { type: "integer", minimum: 1, maximum: MAX_PAGE_SIZE },
+  }),
+  deleted: exactObject({ file_id: text }),
+  quota: exactObject({
+    user_group: text,
+    used_files: count,
+    max_files: limit,
+    remain_files: limit,
+    used_bytes: count,
+    max_bytes: limit,
+    remain_bytes: limit,
+    max_file_bytes: count,
+    is_custom: { const: false },
+    quota_reason: { const: "" },
+  }),
+};
+
 export function fileView(f: UploadedFile, link: FileApiDeps["uploadLink"]) {
   const fileUrl = link(f.key, f.expiresMs);
   return {
