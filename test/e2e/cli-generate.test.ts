@@ -1,24 +1,36 @@
 /**
  * `darkroom generate` and `darkroom tasks` against a real gateway (sandbox provider),
- * spawned as users run them (not a TTY here: the plain-lines mode), plus a stub of
- * EvoLink's file API for `--image`. Exit codes are the contract scripts rely on.
+ * spawned as users run them (not a TTY here: the plain-lines mode), plus, for `--image`,
+ * a stub of EvoLink's file API and the gateway's own (/api/v1/files). Exit codes are
+ * the contract scripts rely on.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
 import type http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sniffImageFormat } from "../../src/media/image-format.js";
-import { startTestServer, TEST_API_KEY, type TestServer } from "../helpers/server.js";
+import { startTestServer, TEST_API_KEY, waitForTask, type TestServer } from "../helpers/server.js";
 import { startHttp, type TestHttpServer } from "../net/servers.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 // Each CLI run is a new process (seconds on a loaded machine); a test makes up to eight.
 const SLOW = 240_000;
+// An absolute loader URL: a run from another folder (relative paths) still finds tsx.
+const tsx = pathToFileURL(createRequire(path.join(root, "package.json")).resolve("tsx")).href;
 let s: TestServer;
 let files: TestHttpServer;
 let work: string;
@@ -32,18 +44,19 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI from sources (tsx, found from the repository; every path given is absolute); `onStderr` sees stderr as it comes (to send signals on cue). */
+/** Runs the CLI from sources (tsx, found from the repository) in `cwd` (default the repository); `onStderr` sees stderr as it comes (to send signals on cue). */
 function cli(
   args: string[],
   env: Record<string, string> = {},
   onStderr?: (soFar: string, child: ReturnType<typeof spawn>) => void,
+  cwd = root,
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", path.join(root, "src/cli/main.ts"), ...args],
+      ["--import", tsx, path.join(root, "src/cli/main.ts"), ...args],
       {
-        cwd: root,
+        cwd,
         env: { ...process.env, DARKROOM_URL: s.url, DARKROOM_API_KEY: TEST_API_KEY, ...env },
         stdio: ["ignore", "pipe", "pipe"],
       },
@@ -258,6 +271,59 @@ describe("darkroom generate", () => {
       // The gateway fetched the uploaded file as a reference image.
       expect(files.hits).toContain("/stored/file_abc123.png");
       expect(existsSync(r.stdout.trim())).toBe(true);
+    },
+    SLOW,
+  );
+
+  it(
+    "uploads ./local.png to the gateway's own file API, which reads it from storage",
+    async () => {
+      // Default outbound rules (loopback refused): a fetch of the file_url would fail the task.
+      const own = await startTestServer();
+      try {
+        const dir = path.join(work, "cwd");
+        mkdirSync(dir);
+        writeFileSync(path.join(dir, "local.png"), red);
+        const stubUploads = uploads.length;
+        const env = { DARKROOM_URL: own.url, DARKROOM_FILES_URL: "" };
+        const r = await cli(
+          ["generate", "the same, in snow", "--size", "1024x1024", "--image", "./local.png"],
+          env,
+          undefined,
+          dir,
+        );
+        expect(r.code, r.stderr).toBe(0);
+        expect(uploads).toHaveLength(stubUploads);
+
+        // The gateway holds the upload, byte for byte, under the file's own name.
+        const listed = (await own.api("/api/v1/files/list")).json.data;
+        expect(listed.files).toHaveLength(1);
+        const file = listed.files[0];
+        expect(file).toMatchObject({ original_name: "local.png", mime_type: "image/png" });
+        expect(Buffer.from(await (await fetch(file.file_url)).arrayBuffer()).equals(red)).toBe(
+          true,
+        );
+        const id = /^task (task-unified-\S+)$/m.exec(r.stderr)![1]!;
+        expect((await own.api(`/v1/tasks/${id}`)).json.status).toBe("completed");
+        // Saved in the folder the CLI ran in (the path it prints may be relative to it).
+        const saved = path.resolve(dir, r.stdout.trim());
+        expect(path.dirname(saved)).toBe(dir);
+        expect(existsSync(saved)).toBe(true);
+
+        // The control: a loopback URL that is not an upload is fetched, and refused.
+        const fetched = await own.api("/v1/images/generations", {
+          body: {
+            model: "doubao-seedream-4.0",
+            prompt: "x",
+            image_urls: [`${files.origin}/stored/file_abc123.png`],
+          },
+        });
+        expect(fetched.status, fetched.text).toBe(200);
+        const { final } = await waitForTask(own, fetched.json.id);
+        expect(final.status).toBe("failed");
+      } finally {
+        await own.stop();
+      }
     },
     SLOW,
   );
