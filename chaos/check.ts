@@ -33,8 +33,8 @@ export interface Submission {
   taskId: string | null;
   /** The answer said `idempotency-replayed: true`. */
   replayed: boolean;
-  /** Whether the first try got no answer at all (connection reset, the process died). */
-  firstTryLost: boolean;
+  /** A try reached an API process and got no answer (it died, or the connection broke). */
+  lostAfterSending: boolean;
   /** answered | refused (a 4xx that created nothing) | lost (no answer, not retried). */
   outcome: "answered" | "refused" | "lost";
   detail?: string;
@@ -43,7 +43,7 @@ export interface Submission {
 export interface CheckInput {
   db: pg.ClientBase;
   submissions: Submission[];
-  receiver: Pick<CallbackReceiver, "arrivals" | "acknowledged">;
+  receiver: Pick<CallbackReceiver, "arrivals" | "acknowledged" | "duplicates">;
   /** The data dir's `files` folder. */
   filesDir: string;
   /** What GET /admin/v1/ledger/check answered. */
@@ -60,6 +60,8 @@ export interface CheckResult {
     failed: number;
     requests: number;
     redelivered: number;
+    /** Acknowledged again after a first acknowledgement (deduplicated by webhook-id). */
+    acknowledgedTwice: number;
   };
   files: { images: number };
 }
@@ -189,7 +191,7 @@ export async function checkRun(input: CheckInput): Promise<CheckResult> {
         problem(`submission ${s.tag} was answered ${s.taskId} but is not stored`);
       else if (found[0]!.id !== s.taskId)
         problem(`submission ${s.tag} was answered ${s.taskId} but stored as ${found[0]!.id}`);
-      if (s.crash && s.firstTryLost && !s.replayed)
+      if (s.crash && s.lostAfterSending && !s.replayed)
         problem(`submission ${s.tag}: the retry after the crash was not a replay`);
     } else if (s.outcome === "refused" && found.length > 0)
       problem(`submission ${s.tag} was refused (${s.detail}) yet made task ${found[0]!.id}`);
@@ -286,6 +288,7 @@ export async function checkRun(input: CheckInput): Promise<CheckResult> {
       failed: failedCallbacks,
       requests: input.receiver.arrivals.length,
       redelivered,
+      acknowledgedTwice: input.receiver.duplicates,
     },
     files: { images: expected.size },
   };

@@ -38,7 +38,8 @@ type Attempt =
       json: { id?: string; error?: { code?: string } };
       replayed: boolean;
     }
-  | { kind: "lost"; message: string };
+  /** No answer; `unsent`: the connection was refused, so the request never arrived. */
+  | { kind: "lost"; message: string; unsent: boolean };
 
 async function post(
   url: string,
@@ -72,7 +73,8 @@ async function post(
       replayed: res.headers.get("idempotency-replayed") === "true",
     };
   } catch (err) {
-    return { kind: "lost", message: String((err as Error).cause ?? err) };
+    const cause = (err as Error).cause as { code?: string } | undefined;
+    return { kind: "lost", message: String(cause ?? err), unsent: cause?.code === "ECONNREFUSED" };
   }
 }
 
@@ -135,7 +137,7 @@ export async function runClients(plan: ClientPlan): Promise<Submission[]> {
       withCallback: callback,
       taskId: null,
       replayed: false,
-      firstTryLost: false,
+      lostAfterSending: false,
       outcome: "lost",
     };
     out.push(s);
@@ -147,10 +149,11 @@ export async function runClients(plan: ClientPlan): Promise<Submission[]> {
       const url = apis[at % apis.length]!;
       const a = await post(url, account.apiKey, body, idem);
       if (a.kind === "lost" || a.status >= 500) {
-        if (attempt === 0 && a.kind === "lost") s.firstTryLost = true;
+        if (a.kind === "lost" && !a.unsent) s.lostAfterSending = true;
         const why = a.kind === "lost" ? a.message : `HTTP ${a.status} ${a.json.error?.code}`;
-        // 503 queue_full / service_unavailable created nothing: retry; others are ambiguous.
-        const refusedWithoutWrite = a.kind === "answer" && a.status === 503;
+        // A refused connection, or a 503 (queue_full, service_unavailable), created
+        // nothing: retry; anything else is ambiguous without an Idempotency-Key.
+        const refusedWithoutWrite = a.kind === "answer" ? a.status === 503 : a.unsent;
         if ((!idem && !refusedWithoutWrite) || Date.now() - started > plan.giveUpMs) {
           s.outcome = "lost";
           s.detail = why;

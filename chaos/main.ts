@@ -38,7 +38,7 @@ export function summary(r: ChaosReport): string {
     `  tasks        ${r.tasks.total}: completed ${r.tasks.completed}, failed ${r.tasks.failed} (${errors || "none"})`,
     `  kills        SIGKILL worker ${r.kills.worker}, api ${r.kills.api}; api died after commit ${r.kills.crashAfterCommit}`,
     `  upstream     calls by injected fault: ${faults}`,
-    `  callbacks    ${r.callbacks.tasks} tasks: delivered ${r.callbacks.delivered}, failed ${r.callbacks.failed}; ${r.callbacks.requests} requests, ${r.callbacks.redelivered} webhook-ids sent more than once`,
+    `  callbacks    ${r.callbacks.tasks} tasks: delivered ${r.callbacks.delivered}, failed ${r.callbacks.failed}; ${r.callbacks.requests} requests, ${r.callbacks.redelivered} webhook-ids sent more than once (${r.callbacks.acknowledgedTwice} acknowledged again, deduplicated)`,
     `  ledger       ${r.accounts} accounts balanced; one reserve, capture and release per task`,
     `  files        ${r.files.images} images of completed tasks; ${r.leftoversSwept} leftovers of crashes swept by the janitor`,
     ...r.violations.map((v) => `  VIOLATION    ${v}`),

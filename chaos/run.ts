@@ -414,7 +414,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       submissions: {
         total: submissions.length,
         answered: submissions.filter((s) => s.outcome === "answered").length,
-        replayedAfterCrash: submissions.filter((s) => s.crash && s.firstTryLost && s.replayed)
+        replayedAfterCrash: submissions.filter((s) => s.crash && s.lostAfterSending && s.replayed)
           .length,
         refused: submissions.filter((s) => s.outcome === "refused").length,
         lost: submissions.filter((s) => s.outcome === "lost").length,

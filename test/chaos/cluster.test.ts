@@ -40,6 +40,7 @@ describe.skipIf(!pgUp)("chaos run (short)", () => {
       log: (line) => lines.push(line),
     });
     const text = summary(report);
+    console.log(text);
     expect(report.violations, `${text}\n${lines.join("\n")}`).toEqual([]);
     // The run did what it is for: tasks ran, processes died, crashed submissions came back.
     expect(report.tasks.total).toBeGreaterThan(100);
