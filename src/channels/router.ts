@@ -76,6 +76,11 @@ interface Runtime {
   breaker: BreakerState;
   /** When `breaker` was last changed here or read from the store (unix ms). */
   breakerAt: number;
+  /**
+   * The last breaker write sent: writes go one after the other, so a later state never
+   * lands before an earlier one (on a pool they would race, and a stale "probing" win).
+   */
+  saving: Promise<void>;
   stats: ChannelStats;
 }
 
@@ -132,6 +137,11 @@ export interface RouterDeps {
 }
 
 const BUILTIN_TIMEOUT_MS = 600_000;
+/**
+ * After a channel's `timeoutMs` (which the runner enforces, with its own grace), how
+ * long before a probe nobody settled is presumed lost with its process.
+ */
+const PROBE_DEADLINE_GRACE_MS = 5_000;
 
 /** The first of a model's parameters its provider would drop, if the provider says what it sends. */
 function unsentParams(provider: Provider, declared: readonly string[]): string | undefined {
@@ -432,6 +442,7 @@ export class ChannelRouter {
         cluster: { inFlight: 0, ours: 0 },
         breaker: closedBreaker(),
         breakerAt: 0,
+        saving: Promise.resolve(),
         stats: new ChannelStats(),
       };
       this.runtime.set(c.def.id, rt);
@@ -467,9 +478,11 @@ export class ChannelRouter {
     if (next.state === "open") this.wakeWhenReopened(c.def.id, next.openUntil);
     const t = this.now();
     rt.breakerAt = t;
-    this.deps.store.saveBreaker(c.def.id, next, t).catch((err: unknown) => {
-      this.deps.log.warn({ err, channel: c.def.id }, "sharing a breaker change failed");
-    });
+    rt.saving = rt.saving
+      .then(() => this.deps.store.saveBreaker(c.def.id, next, t))
+      .catch((err: unknown) => {
+        this.deps.log.warn({ err, channel: c.def.id }, "sharing a breaker change failed");
+      });
   }
 
   private tryAcquire(model: string, tried: ReadonlySet<string>): ChannelLease | null | "wait" {
@@ -492,7 +505,13 @@ export class ChannelRouter {
     const rt = this.rt(c);
     const builtin = c.source === "builtin";
     rt.inFlight++;
-    if (!builtin) this.setBreaker(c, rt, breakerOnStart(rt.breaker, this.now()));
+    // A probe whose process dies is presumed lost once the call would have timed out.
+    if (!builtin)
+      this.setBreaker(
+        c,
+        rt,
+        breakerOnStart(rt.breaker, this.now(), c.def.timeoutMs + PROBE_DEADLINE_GRACE_MS),
+      );
     const started = this.now();
     let settled = false;
     const settle = (record: () => void) => {

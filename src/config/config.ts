@@ -45,6 +45,11 @@ export interface Config {
   sqlitePath: string;
   /** PostgreSQL (`postgres://…`) instead of the SQLite file. */
   databaseUrl: string | null;
+  /**
+   * Test only (the chaos run): an API process SIGKILLs itself right after committing a
+   * new task whose prompt contains this marker, before answering. null (unset) = off.
+   */
+  testCrashAfterCommit: string | null;
   /** PostgreSQL connections per process. */
   databasePoolMax: number;
   adminToken: string | null;
@@ -399,6 +404,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     sqlitePath: path.join(dataDir, "darkroom.sqlite"),
     databaseUrl: env.DATABASE_URL || null,
+    testCrashAfterCommit: env.DARKROOM_TEST_CRASH_AFTER_COMMIT || null,
     databasePoolMax: parseEnvValue(
       env,
       "DARKROOM_DB_POOL_MAX",

@@ -21,7 +21,11 @@ export interface BreakerSettings {
 export interface BreakerState {
   state: BreakerStateName;
   consecutiveFailures: number;
-  /** While open: when the cool-down ends (unix ms). */
+  /**
+   * While open: when the cool-down ends (unix ms). While half-open and probing: when the
+   * probe is presumed lost, because the process making it died without saying how it
+   * went (the state is shared, so a probe must not hold a channel shut for ever).
+   */
   openUntil: number;
   /** While half-open: whether the single probe call is in flight. */
   probing: boolean;
@@ -33,9 +37,13 @@ export function closedBreaker(): BreakerState {
   return { state: "closed", consecutiveFailures: 0, openUntil: 0, probing: false };
 }
 
-/** The state as of `now`: an open breaker whose cool-down passed reads as half-open. */
+/**
+ * The state as of `now`: an open breaker whose cool-down passed reads as half-open, and
+ * a probe past its deadline as lost (half-open, admitting the next probe).
+ */
 export function currentBreaker(b: BreakerState, now: number): BreakerState {
   if (b.state === "open" && now >= b.openUntil) return { ...b, state: "half-open", probing: false };
+  if (b.state === "half-open" && b.probing && now >= b.openUntil) return { ...b, probing: false };
   return b;
 }
 
@@ -47,10 +55,17 @@ export function breakerAdmits(b: BreakerState, now: number): boolean {
   return false;
 }
 
-/** A call starts (the caller checked breakerAdmits). */
-export function breakerOnStart(b: BreakerState, now: number): BreakerState {
+/**
+ * A call starts (the caller checked breakerAdmits). `probeDeadlineMs`: how long a probe
+ * may go unsettled before it is presumed lost (longer than the call may take).
+ */
+export function breakerOnStart(
+  b: BreakerState,
+  now: number,
+  probeDeadlineMs: number,
+): BreakerState {
   const c = currentBreaker(b, now);
-  return c.state === "half-open" ? { ...c, probing: true } : c;
+  return c.state === "half-open" ? { ...c, probing: true, openUntil: now + probeDeadlineMs } : c;
 }
 
 export function breakerOnSuccess(_b: BreakerState): BreakerState {

@@ -354,6 +354,10 @@ export async function startDarkroom(
       await (runner ? runner.cancel(taskId) : remote?.cancel(taskId));
     },
     onSubmitted: (task, requestId) => {
+      // Test only (DARKROOM_TEST_CRASH_AFTER_COMMIT): die between the commit and the answer.
+      const crashMarker = config.testCrashAfterCommit;
+      if (crashMarker !== null && task.request.prompt.includes(crashMarker))
+        process.kill(process.pid, "SIGKILL");
       events.emit("task:submitted", {
         taskId: task.id,
         model: task.model,

@@ -87,7 +87,7 @@ describe("circuit breaker", () => {
     expect(currentBreaker(b, 999).state).toBe("open");
     expect(currentBreaker(b, 1000).state).toBe("half-open");
     expect(breakerAdmits(b, 1000)).toBe(true);
-    b = breakerOnStart(b, 1000);
+    b = breakerOnStart(b, 1000, 10_000);
     expect(b).toMatchObject({ state: "half-open", probing: true });
     expect(breakerAdmits(b, 1001)).toBe(false); // only one probe
     b = breakerOnSuccess(b);
@@ -96,7 +96,7 @@ describe("circuit breaker", () => {
 
   it("a failed probe opens it again for a fresh cool-down", () => {
     let b = fail(fail(fail(closedBreaker(), 0), 0), 0);
-    b = breakerOnStart(b, 1500);
+    b = breakerOnStart(b, 1500, 10_000);
     b = fail(b, 1600);
     expect(b.state).toBe("open");
     expect(breakerAdmits(b, 2599)).toBe(false);
@@ -105,7 +105,7 @@ describe("circuit breaker", () => {
 
   it("a neutral end of the probe frees it without deciding", () => {
     let b = fail(fail(fail(closedBreaker(), 0), 0), 0);
-    b = breakerOnStart(b, 1000);
+    b = breakerOnStart(b, 1000, 10_000);
     b = breakerOnNeutral(b, 1001);
     expect(b).toMatchObject({ state: "half-open", probing: false });
     expect(breakerAdmits(b, 1002)).toBe(true);
