@@ -17,6 +17,7 @@ import { retention } from "./005_retention.js";
 import { cluster } from "./006_cluster.js";
 import { rates } from "./007_rates.js";
 import { queue } from "./008_queue.js";
+import { taskAttempts } from "./010_task_attempts.js";
 
 const STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
@@ -27,6 +28,7 @@ const STEPS: Array<[name: string, statements: string[]]> = [
   ["006_cluster", cluster],
   ["007_rates", rates],
   ["008_queue", queue],
+  ["010_task_attempts", taskAttempts],
 ];
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -7,11 +7,13 @@
 import { Kysely, Migrator, PostgresDialect, sql, type Migration } from "kysely";
 import type { PgDatabase } from "./database.js";
 import { initial } from "./schema.js";
+import { taskAttempts } from "./task-attempts.js";
 import { taskFunctions } from "./task-functions.js";
 
 const PG_STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
   ["002_task_functions", taskFunctions],
+  ["004_task_attempts", taskAttempts],
 ];
 
 export async function migratePostgres(db: PgDatabase): Promise<void> {

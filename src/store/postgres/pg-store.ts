@@ -37,6 +37,7 @@ import type {
   TaskOutcome,
   TaskPage,
   TaskView,
+  TrailEntry,
 } from "../store.js";
 import {
   keysetStart,
@@ -49,6 +50,7 @@ import {
 } from "../keyset-plan.js";
 import {
   idsCreatedBefore,
+  minutesBefore,
   principalFromRow,
   taskFromRow,
   taskImagesFromRow,
@@ -59,6 +61,7 @@ import type { KeyRow, TaskRow } from "../rows.js";
 import { createdTask, toSubmitRow, type SubmitRow } from "../submission.js";
 import type { PgDatabase, Row } from "./database.js";
 import { numbered, PgKeyset } from "./keyset.js";
+import { TRAIL_COLUMNS, trailValues } from "../trail-rows.js";
 
 /** Enough to amortise a commit many times over while keeping one batch's reply prompt. */
 const MAX_BATCH = 256;
@@ -67,6 +70,20 @@ const RETRYABLE = new Set(["40001", "40P01"]);
 const MAX_ATTEMPTS = 5;
 
 const VIEW_COLUMN_NAMES = TASK_VIEW_COLUMNS.split(", ");
+
+/** A claim's trail as a JSON parameter, read back as rows of task_attempts. */
+const TRAIL_RECORDS = (param: string) =>
+  `jsonb_to_recordset(${param}::jsonb) AS x(task_id text, at_ms bigint, seq integer, kind text,
+    ended_ms bigint, channel_id text, outcome text, error_code text)`;
+const TRAIL_SELECT =
+  "x.task_id, x.at_ms, x.seq, x.kind, x.ended_ms, x.channel_id, x.outcome, x.error_code";
+
+function trailJson(taskId: string, trail: readonly TrailEntry[]): string {
+  const names = TRAIL_COLUMNS.split(", ");
+  return JSON.stringify(
+    trailValues(taskId, trail).map((v) => Object.fromEntries(names.map((n, i) => [n, v[i]]))),
+  );
+}
 
 const SQL = {
   getTask: `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = $1 AND account_id = $2`,
@@ -91,6 +108,23 @@ const SQL = {
       attempts = GREATEST(attempts - 1, 0), updated_ms = $3
     WHERE id = $1 AND lease_token = $2 AND status = 'processing'`,
   finish: `SELECT darkroom_finish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS moved`,
+  /**
+   * A finish or release with the claim's trail, in one statement (one transaction):
+   * the trail's rows are inserted only when the move succeeded. A CTE referenced twice
+   * is computed once, so the finish runs once.
+   */
+  finishTrail: `WITH f AS (SELECT darkroom_finish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS moved),
+    t AS (INSERT INTO task_attempts (${TRAIL_COLUMNS})
+      SELECT ${TRAIL_SELECT} FROM f, ${TRAIL_RECORDS("$11")} WHERE f.moved
+      ON CONFLICT DO NOTHING)
+    SELECT moved FROM f`,
+  releaseTrail: `WITH r AS (UPDATE tasks SET lease_owner = NULL, lease_token = NULL,
+        lease_expires_ms = $3::bigint - 1, attempts = GREATEST(attempts - 1, 0), updated_ms = $3
+      WHERE id = $1 AND lease_token = $2 AND status = 'processing' RETURNING id),
+    t AS (INSERT INTO task_attempts (${TRAIL_COLUMNS})
+      SELECT ${TRAIL_SELECT} FROM r, ${TRAIL_RECORDS("$4")}
+      ON CONFLICT DO NOTHING)
+    SELECT COUNT(*)::int AS released FROM r`,
   cancel: `SELECT darkroom_cancel($1, $2, $3, $4) AS result`,
   counts: numbered(TASK_COUNTS_SQL),
   /**
@@ -442,7 +476,20 @@ export class PgStore implements Store {
     return r!.result;
   }
 
-  async releaseTask(taskId: string, leaseToken: string, nowMs: number): Promise<boolean> {
+  async releaseTask(
+    taskId: string,
+    leaseToken: string,
+    nowMs: number,
+    trail?: readonly TrailEntry[],
+  ): Promise<boolean> {
+    if (trail && trail.length > 0) {
+      const [row] = await this.run<{ released: number }>(
+        "darkroom_release_trail",
+        SQL.releaseTrail,
+        [taskId, leaseToken, nowMs, trailJson(taskId, trail)],
+      );
+      return Number(row?.released) === 1;
+    }
     const r = await this.db.pool.query({
       name: "darkroom_release",
       text: SQL.release,
@@ -496,20 +543,27 @@ export class PgStore implements Store {
     leaseToken: string,
     outcome: TaskOutcome,
     nowMs: number,
+    trail?: readonly TrailEntry[],
   ): Promise<boolean> {
     const completed = outcome.kind === "completed";
-    const [r] = await this.run<{ moved: boolean }>("darkroom_finish", SQL.finish, [
-      taskId,
-      leaseToken,
-      outcome.kind,
-      completed ? 100 : null,
-      completed ? JSON.stringify(outcome.images) : null,
-      completed ? null : outcome.code,
-      completed ? null : outcome.message,
-      completed ? outcome.chargeMicros : 0,
-      nowMs,
-      `msg_${randomUUID()}`,
-    ]);
+    const withTrail = trail !== undefined && trail.length > 0;
+    const [r] = await this.run<{ moved: boolean }>(
+      withTrail ? "darkroom_finish_trail" : "darkroom_finish",
+      withTrail ? SQL.finishTrail : SQL.finish,
+      [
+        taskId,
+        leaseToken,
+        outcome.kind,
+        completed ? 100 : null,
+        completed ? JSON.stringify(outcome.images) : null,
+        completed ? null : outcome.code,
+        completed ? null : outcome.message,
+        completed ? outcome.chargeMicros : 0,
+        nowMs,
+        `msg_${randomUUID()}`,
+        ...(withTrail ? [trailJson(taskId, trail)] : []),
+      ],
+    );
     return r?.moved === true;
   }
 
@@ -597,6 +651,11 @@ export class PgStore implements Store {
       );
       await c.query(`DELETE FROM webhook_outbox WHERE task_id = ANY($1::text[])`, [ids]);
       await c.query(`DELETE FROM idempotency_keys WHERE task_id = ANY($1::text[])`, [ids]);
+      await c.query(`DELETE FROM task_attempts WHERE task_id = ANY($1::text[])`, [ids]);
+      // The activity rollup: a day longer than the tasks it counts (rows.ts).
+      await c.query(`DELETE FROM task_minutes WHERE minute_s < $1`, [
+        minutesBefore(createdBeforeMs),
+      ]);
       await c.query(`DELETE FROM tasks WHERE id = ANY($1::text[])`, [ids]);
       return ids.length;
     });
