@@ -87,8 +87,8 @@ export interface OperatorTaskStore {
   ): Promise<OperatorTaskPage>;
   /** One task, any account, with its trail in time order; null when there is none. */
   taskWithTrail(taskId: string): Promise<{ task: OperatorTaskRecord; trail: TrailEntry[] } | null>;
-  /** Activity since `sinceMs` (see TaskActivity). */
-  taskActivity(sinceMs: number): Promise<TaskActivity>;
+  /** Activity from `sinceMs` to `untilMs` (see TaskActivity). */
+  taskActivity(sinceMs: number, untilMs: number): Promise<TaskActivity>;
 }
 
 export const OPERATOR_TASK_LISTING: KeysetListing = {

@@ -12,6 +12,7 @@ import type { OpenedStores } from "../../src/store/open.js";
 import type { KeyPrincipal, SubmitInput, TaskOutcome } from "../../src/store/store.js";
 import { submitInput, type SubmitInputOptions } from "../helpers/store.js";
 import { listContract } from "./list.contract.js";
+import { operatorTasksContract } from "./operator-tasks.contract.js";
 
 /** Opens a fresh, empty, migrated backend; its close() also removes what it made. */
 export type OpenBackend = () => Promise<OpenedStores>;
@@ -1256,4 +1257,5 @@ export function storeContract(backend: string, open: OpenBackend): void {
     });
   });
   listContract(backend, open);
+  operatorTasksContract(backend, open);
 }
