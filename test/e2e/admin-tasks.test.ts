@@ -5,6 +5,8 @@
  * real server whose test model fails over between two scripted channels.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,6 +30,19 @@ let s: TestServer;
 let otherKey: string;
 let otherAccount: string;
 let drop: (() => Promise<void>) | undefined;
+/** The servers' log lines (info: the audit log), and a callback receiver that answers 200. */
+const logged: string[] = [];
+let receiver: Server;
+let hookUrl = "";
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200).end("ok"));
+  });
+  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+  hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+});
+afterAll(() => new Promise((r) => receiver?.close(r)));
 
 const channel = (id: string, model: string, priority: number) => ({
   id,
@@ -62,6 +77,10 @@ function backendSetup(backend: "sqlite" | "postgres") {
       DARKROOM_CONFIG: file,
       FAKE_KEY: "fake-secret",
       DARKROOM_RUNNER_CONCURRENCY: "4",
+      // The default level (the audit log), and callbacks to the local receiver.
+      LOG_LEVEL: "info",
+      DARKROOM_ALLOW_HTTP_CALLBACKS: "true",
+      DARKROOM_OUTBOUND_ALLOW: "127.0.0.1",
     };
     if (backend === "postgres") {
       const fresh = await freshSchema();
@@ -73,6 +92,7 @@ function backendSetup(backend: "sqlite" | "postgres") {
     }
     s = await startTestServer(env, {
       extraProviders: [fake.provider("fake", { canCancel: true })],
+      logTo: { write: (l: string) => void logged.push(l) },
     });
     otherKey = "sk-console-other-0000000000000000000000000000";
     otherAccount = await addAccount(s.admin, { name: "console-other", key: otherKey, credits: 50 });
@@ -294,6 +314,23 @@ for (const backend of ["sqlite", "postgres"] as const)
         credits_used: 0,
         error: { code: "request_cancelled" },
       });
+      // The audit log names the operator's cancel, the task's account and the outcome.
+      // Written once the answer is sent: it may land a moment after the answer.
+      const audited = () =>
+        logged
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .filter((l) => l.event === "admin.audit" && l.taskId === id);
+      for (let i = 0; i < 200 && audited().length === 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      const audits = audited();
+      expect(audits).toHaveLength(1);
+      expect(audits[0]).toMatchObject({
+        who: "admin",
+        action: "POST /admin/v1/tasks/:id/cancel",
+        accountId: otherAccount,
+        result: "requested",
+        status: 200,
+      });
       const again = await admin(`/tasks/${id}/cancel`, { method: "POST" });
       expect(again.status).toBe(409);
       expect(again.json.error.code).toBe("task_not_cancellable");
@@ -307,6 +344,24 @@ for (const backend of ["sqlite", "postgres"] as const)
         "cancel_requested",
         "finished",
       ]);
+    });
+
+    it("shows a task's callback delivery with its attempts", async () => {
+      const t = await s.api("/v1/images/generations", {
+        body: { model: "m-console", prompt: P("called back"), size: "1K", callback_url: hookUrl },
+      });
+      expect(t.status, t.text).toBe(200);
+      await waitForTask(s, t.json.id);
+      let callbacks: Array<{ status: string; attempts: unknown[] }> = [];
+      for (let i = 0; i < 500; i++) {
+        callbacks = (await admin(`/tasks/${t.json.id}`)).json.callbacks;
+        if (callbacks[0]?.status === "delivered") break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(callbacks).toHaveLength(1);
+      expect(callbacks[0]).toMatchObject({ status: "delivered", url: hookUrl });
+      expect(callbacks[0]!.attempts).toHaveLength(1);
+      expect(callbacks[0]!.attempts[0]).toMatchObject({ status_code: 200, error: null });
     });
 
     it("sums the last minutes: outcomes, success rate, credits, durations and the queue", async () => {
