@@ -32,6 +32,8 @@ import { adminLedgerRoutes } from "./routes/admin/ledger.js";
 import { adminStatusRoutes } from "./routes/admin/status.js";
 import { adminChannelRoutes } from "./routes/admin/channels.js";
 import { adminWebhookRoutes } from "./routes/admin/webhooks.js";
+import { adminStatsRoutes } from "./routes/admin/stats.js";
+import { adminTaskRoutes } from "./routes/admin/tasks.js";
 import { fileRoutes } from "./routes/files.js";
 import { fileApiRoutes, type FileApiDeps } from "./routes/uploads.js";
 import { generationRoutes } from "./routes/generations.js";
@@ -154,6 +156,8 @@ export function buildApp(deps: AppDeps): DarkroomApp {
       adminStatusRoutes(admin, deps);
       adminChannelRoutes(admin, deps);
       adminWebhookRoutes(admin, deps);
+      adminTaskRoutes(admin, deps);
+      adminStatsRoutes(admin, deps);
     },
     { prefix: "/admin/v1" },
   );

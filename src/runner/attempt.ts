@@ -18,7 +18,7 @@ import {
   type ProducedImage,
   type ReferenceImage,
 } from "../providers/contract.js";
-import type { ClaimedTask, Store } from "../store/store.js";
+import type { ClaimedTask, Store, TrailEntry } from "../store/store.js";
 
 const PROGRESS_MIN_INTERVAL_MS = 250;
 /** Grace after `timeoutMs` before the runner aborts a provider that did not stop itself. */
@@ -50,6 +50,8 @@ export interface AttemptInput {
   log: Logger;
   /** Told when the call starts and how it ended (metrics, logs). */
   events?: DarkroomEventBus;
+  /** The claim's trail (pipeline.ts): the call is added to it when it ends. */
+  trail?: TrailEntry[];
 }
 
 export async function callProvider(a: AttemptInput): Promise<AttemptResult> {
@@ -62,7 +64,21 @@ export async function callProvider(a: AttemptInput): Promise<AttemptResult> {
   };
   a.events?.emit("task:upstream_started", call);
   const started = performance.now();
+  const startedMs = a.now();
   const result = await attemptCall(a);
+  a.trail?.push({
+    kind: "upstream_attempt",
+    atMs: startedMs,
+    endedMs: a.now(),
+    channelId: call.channel,
+    outcome: result.kind,
+    errorCode:
+      result.kind === "error"
+        ? result.error.code
+        : result.kind === "ok" && a.images.length === 0
+          ? (result.outcome.failures[0]?.code ?? "generation_failed_no_content")
+          : null,
+  });
   a.events?.emit("task:upstream_finished", {
     ...call,
     durationMs: Math.round((performance.now() - started) * 1000) / 1000,

@@ -39,7 +39,7 @@ import type { ReferenceLoader } from "../media/reference-images.js";
 import type { MediaStorage } from "../media/storage.js";
 import type { DarkroomEventBus } from "../obs/events.js";
 import { guaranteesOf, ProviderError, type ReferenceImage } from "../providers/contract.js";
-import type { ClaimedTask, Store, TaskOutcome } from "../store/store.js";
+import type { ClaimedTask, Store, TaskOutcome, TrailEntry } from "../store/store.js";
 import { imageIndexOf } from "../core/image-keys.js";
 import { callProvider } from "./attempt.js";
 import { TaskAbort, type TaskExit, type TaskPipeline } from "./runner.js";
@@ -71,11 +71,16 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
     const { task, leaseToken } = claimed;
     const log = deps.log.child({ taskId: task.id });
     deps.events.emit("task:claimed", claimedEvent(task, now()));
+    // What this claim did, for the operator's timeline: written by the finish or the
+    // hand-back that ends the claim, in its transaction (no write of its own).
+    const trail: TrailEntry[] = [{ kind: "claimed", atMs: now() }];
     // What waits before an upstream call (a channel slot, reference images) stops on either.
     const waitSignal = AbortSignal.any([signal, draining]);
 
     const finish = async (outcome: TaskOutcome): Promise<TaskExit> => {
-      const written = deps.store.finishTask(task.id, leaseToken, outcome, now());
+      if (outcome.kind === "failed" && outcome.code === "request_cancelled")
+        trail.push({ kind: "cancel_requested", atMs: now() });
+      const written = deps.store.finishTask(task.id, leaseToken, outcome, now(), trail);
       finishing();
       const ok = await written;
       if (!ok) {
@@ -99,8 +104,12 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
       return "finished";
     };
     // No upstream call of this attempt is running: give the task back, attempt uncounted.
-    const handBack = async (): Promise<TaskExit> =>
-      (await deps.store.releaseTask(task.id, leaseToken, now())) ? "handed_back" : "lease_lost";
+    const handBack = async (): Promise<TaskExit> => {
+      trail.push({ kind: "handed_back", atMs: now() });
+      return (await deps.store.releaseTask(task.id, leaseToken, now(), trail))
+        ? "handed_back"
+        : "lease_lost";
+    };
     const fail = (code: FailureCode, message: string) => finish({ kind: "failed", code, message });
     /** The channel of the last upstream call, for the finish event. */
     let lastChannel: string | null = null;
@@ -210,6 +219,7 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
           now,
           log,
           events: deps.events,
+          trail,
         });
         await progress.write;
         lease = null; // `current` is settled below, on every path

@@ -9,6 +9,7 @@
  */
 import type { ListPage, ListQuery, RowPosition } from "../core/paging.js";
 import type { Micros } from "../core/types.js";
+import type { OperatorTaskStore } from "./operator-tasks.js";
 import type { TaskRecord } from "./store.js";
 
 export interface AccountRecord {
@@ -75,7 +76,8 @@ export interface LedgerProblem {
   problem: string;
 }
 
-export interface AdminStore {
+/** With the operator's task reads (operator-tasks.ts): every account's tasks, trails, activity. */
+export interface AdminStore extends OperatorTaskStore {
   createAccount(a: {
     id: string;
     name: string;

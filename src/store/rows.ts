@@ -161,3 +161,8 @@ export function taskImagesFromRow(r: { status: string; results: string | null })
 export function idsCreatedBefore(ms: number): string {
   return `task-unified-${Math.floor(ms / 1000)}`;
 }
+
+/** Retention keeps the activity rollup (task_minutes) a day longer than the tasks. */
+export function minutesBefore(createdBeforeMs: number): number {
+  return Math.floor((createdBeforeMs - 86_400_000) / 60_000) * 60;
+}

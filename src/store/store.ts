@@ -134,6 +134,22 @@ export interface ExpiredTask {
   createdMs: number;
 }
 
+/**
+ * One step of a task's trail, as the runner saw it (task_attempts): kept in memory
+ * while the task runs and written by the finish or hand-back that ends the claim, in
+ * the same transaction, so recording it adds no commit.
+ */
+export interface TrailEntry {
+  kind: "claimed" | "upstream_attempt" | "handed_back" | "cancel_requested";
+  atMs: number;
+  /** upstream_attempt: when the call ended. */
+  endedMs?: number | null;
+  channelId?: string | null;
+  /** upstream_attempt: "ok", "error" or "aborted". */
+  outcome?: string | null;
+  errorCode?: string | null;
+}
+
 /** cancelled: a pending task, failed and refunded now; requested: the runner will stop it. */
 export type CancelResult = "cancelled" | "requested" | "not_cancellable";
 
@@ -248,7 +264,13 @@ export interface Store {
    * Gives a claimed task back without counting the attempt (no channel could take it):
    * its lease lapses at once, so a later claim picks it up in its turn.
    */
-  releaseTask(taskId: string, leaseToken: string, nowMs: number): Promise<boolean>;
+  releaseTask(
+    taskId: string,
+    leaseToken: string,
+    nowMs: number,
+    /** This claim's trail, written with the release (nothing when the lease is lost). */
+    trail?: readonly TrailEntry[],
+  ): Promise<boolean>;
   /** A page of the account's tasks, newest first (see TaskListQuery). */
   listTasks(accountId: string, q: TaskListQuery): Promise<TaskPage>;
   /** Extends the leases held; returns the ids whose lease is lost (or that were asked to cancel). */
@@ -270,6 +292,8 @@ export interface Store {
     leaseToken: string,
     outcome: TaskOutcome,
     nowMs: number,
+    /** This claim's trail, written with the finish (nothing when the lease is lost). */
+    trail?: readonly TrailEntry[],
   ): Promise<boolean>;
   /**
    * Retention: for each of these tasks that exists, whether it has finished and the

@@ -13,6 +13,7 @@ import type { KeyPrincipal, SubmitInput, TaskOutcome } from "../../src/store/sto
 import { submitInput, type SubmitInputOptions } from "../helpers/store.js";
 import { filesContract } from "./files.contract.js";
 import { listContract } from "./list.contract.js";
+import { operatorTasksContract } from "./operator-tasks.contract.js";
 
 /** Opens a fresh, empty, migrated backend; its close() also removes what it made. */
 export type OpenBackend = () => Promise<OpenedStores>;
@@ -1258,4 +1259,5 @@ export function storeContract(backend: string, open: OpenBackend): void {
   });
   listContract(backend, open);
   filesContract(backend, open);
+  operatorTasksContract(backend, open);
 }

@@ -18,6 +18,7 @@ import { cluster } from "./006_cluster.js";
 import { rates } from "./007_rates.js";
 import { queue } from "./008_queue.js";
 import { files } from "./009_files.js";
+import { taskAttempts } from "./010_task_attempts.js";
 
 const STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
@@ -29,6 +30,7 @@ const STEPS: Array<[name: string, statements: string[]]> = [
   ["007_rates", rates],
   ["008_queue", queue],
   ["009_files", files],
+  ["010_task_attempts", taskAttempts],
 ];
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

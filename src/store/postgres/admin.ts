@@ -32,12 +32,31 @@ import {
 } from "../admin-rows.js";
 import { AUDIT_SQL, problemsFrom } from "../ledger-audit.js";
 import { taskFromRow, type TaskRow } from "../rows.js";
+import type { OperatorTaskStore } from "../operator-tasks.js";
 import type { TaskRecord } from "../store.js";
+import { PgOperatorTasks } from "./operator-tasks.js";
 import type { PgDatabase, Row } from "./database.js";
 import { listAccountsPage, listLedgerPage } from "./operator-listings.js";
 
 export class PgAdmin implements AdminStore {
-  constructor(private readonly db: PgDatabase) {}
+  private readonly tasks: PgOperatorTasks;
+
+  constructor(private readonly db: PgDatabase) {
+    this.tasks = new PgOperatorTasks(db);
+  }
+
+  // The operator's task reads (operator-tasks.ts), kept in their own file.
+  listAllTasks(...a: Parameters<OperatorTaskStore["listAllTasks"]>) {
+    return this.tasks.listAllTasks(...a);
+  }
+
+  taskWithTrail(taskId: string) {
+    return this.tasks.taskWithTrail(taskId);
+  }
+
+  taskActivity(sinceMs: number, untilMs: number) {
+    return this.tasks.taskActivity(sinceMs, untilMs);
+  }
 
   private async exists(table: "accounts" | "groups", column: string, value: string) {
     const rows = await this.db.query(`SELECT 1 FROM ${table} WHERE ${column} = $1`, [value]);

@@ -9,12 +9,14 @@ import type { PgDatabase } from "./database.js";
 import { files } from "./files-schema.js";
 import { initial } from "./schema.js";
 import { finishBatch } from "./finish-batch.js";
+import { taskAttempts } from "./task-attempts.js";
 import { taskFunctions } from "./task-functions.js";
 
 const PG_STEPS: Array<[name: string, statements: string[]]> = [
   ["001_initial", initial],
   ["002_task_functions", taskFunctions],
   ["003_files", files],
+  ["004_task_attempts", taskAttempts],
   ["005_finish_batch", finishBatch],
 ];
 

@@ -40,6 +40,7 @@ import type {
   TaskOutcome,
   TaskPage,
   TaskView,
+  TrailEntry,
 } from "../store.js";
 import {
   keysetStart,
@@ -52,6 +53,7 @@ import {
 } from "../keyset-plan.js";
 import {
   idsCreatedBefore,
+  minutesBefore,
   principalFromRow,
   taskFromRow,
   taskImagesFromRow,
@@ -63,6 +65,7 @@ import { createdTask, toSubmitRow, type SubmitRow } from "../submission.js";
 import type { PgDatabase, Row } from "./database.js";
 import { GroupCommit } from "./group-commit.js";
 import { numbered, PgKeyset } from "./keyset.js";
+import { TRAIL_COLUMNS, trailValues } from "../trail-rows.js";
 
 /** Enough to amortise a commit many times over while keeping one batch's reply prompt. */
 const MAX_BATCH = 256;
@@ -71,6 +74,24 @@ const RETRYABLE = new Set(["40001", "40P01"]);
 const MAX_ATTEMPTS = 5;
 
 const VIEW_COLUMN_NAMES = TASK_VIEW_COLUMNS.split(", ");
+
+/** A claim's trail as a JSON parameter, read back as rows of task_attempts. */
+const TRAIL_RECORDS = (param: string) =>
+  `jsonb_to_recordset(${param}::jsonb) AS x(task_id text, at_ms bigint, seq integer, kind text,
+    ended_ms bigint, channel_id text, outcome text, error_code text)`;
+const TRAIL_SELECT =
+  "x.task_id, x.at_ms, x.seq, x.kind, x.ended_ms, x.channel_id, x.outcome, x.error_code";
+
+function trailRecords(
+  taskId: string,
+  trail: readonly TrailEntry[],
+): Array<Record<string, unknown>> {
+  const names = TRAIL_COLUMNS.split(", ");
+  return trailValues(taskId, trail).map((v) => Object.fromEntries(names.map((n, i) => [n, v[i]])));
+}
+
+const trailJson = (taskId: string, trail: readonly TrailEntry[]): string =>
+  JSON.stringify(trailRecords(taskId, trail));
 
 const SQL = {
   getTask: `SELECT ${TASK_VIEW_COLUMNS} FROM tasks WHERE id = $1 AND account_id = $2`,
@@ -94,7 +115,26 @@ const SQL = {
   release: `UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_ms = $3::bigint - 1,
       attempts = GREATEST(attempts - 1, 0), updated_ms = $3
     WHERE id = $1 AND lease_token = $2 AND status = 'processing'`,
-  finishBatch: `SELECT out_ord FROM darkroom_finish_batch($1::jsonb)`,
+  /**
+   * A batch of finishes in one statement (one transaction), each with its claim's
+   * trail: the trail's rows are inserted only for the finishes that moved their task.
+   * A CTE is computed once, so the batch function runs once.
+   */
+  finishBatch: `WITH f AS (SELECT out_ord FROM darkroom_finish_batch($1::jsonb)),
+    t AS (INSERT INTO task_attempts (${TRAIL_COLUMNS})
+      SELECT ${TRAIL_SELECT} FROM f
+        JOIN jsonb_to_recordset($1::jsonb) AS b(ord integer, trail jsonb) ON b.ord = f.out_ord
+        CROSS JOIN LATERAL ${TRAIL_RECORDS("b.trail")}
+      WHERE b.trail IS NOT NULL
+      ON CONFLICT DO NOTHING)
+    SELECT out_ord FROM f`,
+  releaseTrail: `WITH r AS (UPDATE tasks SET lease_owner = NULL, lease_token = NULL,
+        lease_expires_ms = $3::bigint - 1, attempts = GREATEST(attempts - 1, 0), updated_ms = $3
+      WHERE id = $1 AND lease_token = $2 AND status = 'processing' RETURNING id),
+    t AS (INSERT INTO task_attempts (${TRAIL_COLUMNS})
+      SELECT ${TRAIL_SELECT} FROM r, ${TRAIL_RECORDS("$4")}
+      ON CONFLICT DO NOTHING)
+    SELECT COUNT(*)::int AS released FROM r`,
   cancel: `SELECT darkroom_cancel($1, $2, $3, $4) AS result`,
   counts: numbered(TASK_COUNTS_SQL),
   /**
@@ -125,6 +165,8 @@ interface FinishItem {
   charge: number;
   now_ms: number;
   outbox_id: string;
+  /** The claim's trail (task_attempts rows), written with the finish; null: none. */
+  trail: Array<Record<string, unknown>> | null;
 }
 
 export interface PgStoreOptions {
@@ -441,7 +483,20 @@ export class PgStore implements Store {
     return r!.result;
   }
 
-  async releaseTask(taskId: string, leaseToken: string, nowMs: number): Promise<boolean> {
+  async releaseTask(
+    taskId: string,
+    leaseToken: string,
+    nowMs: number,
+    trail?: readonly TrailEntry[],
+  ): Promise<boolean> {
+    if (trail && trail.length > 0) {
+      const [row] = await this.run<{ released: number }>(
+        "darkroom_release_trail",
+        SQL.releaseTrail,
+        [taskId, leaseToken, nowMs, trailJson(taskId, trail)],
+      );
+      return Number(row?.released) === 1;
+    }
     const r = await this.db.pool.query({
       name: "darkroom_release",
       text: SQL.release,
@@ -498,6 +553,7 @@ export class PgStore implements Store {
     leaseToken: string,
     outcome: TaskOutcome,
     nowMs: number,
+    trail?: readonly TrailEntry[],
   ): Promise<boolean> {
     const completed = outcome.kind === "completed";
     return this.finishes.add({
@@ -511,6 +567,7 @@ export class PgStore implements Store {
       charge: completed ? outcome.chargeMicros : 0,
       now_ms: nowMs,
       outbox_id: `msg_${randomUUID()}`,
+      trail: trail !== undefined && trail.length > 0 ? trailRecords(taskId, trail) : null,
     });
   }
 
@@ -608,6 +665,11 @@ export class PgStore implements Store {
       );
       await c.query(`DELETE FROM webhook_outbox WHERE task_id = ANY($1::text[])`, [ids]);
       await c.query(`DELETE FROM idempotency_keys WHERE task_id = ANY($1::text[])`, [ids]);
+      await c.query(`DELETE FROM task_attempts WHERE task_id = ANY($1::text[])`, [ids]);
+      // The activity rollup: a day longer than the tasks it counts (rows.ts).
+      await c.query(`DELETE FROM task_minutes WHERE minute_s < $1`, [
+        minutesBefore(createdBeforeMs),
+      ]);
       await c.query(`DELETE FROM tasks WHERE id = ANY($1::text[])`, [ids]);
       return ids.length;
     });

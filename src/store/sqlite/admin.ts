@@ -20,7 +20,9 @@ import {
   type KeyRow,
   type LedgerRow,
 } from "../admin-rows.js";
+import type { OperatorTaskStore } from "../operator-tasks.js";
 import type { TaskRecord } from "../store.js";
+import { SqliteOperatorTasks } from "./operator-tasks.js";
 import { auditLedger, auditOnThread } from "./audit.js";
 import type { SqliteConnection } from "./connection.js";
 import { ACCOUNT_LISTING, LEDGER_LISTING, ledgerWalk } from "../operator-listings.js";
@@ -39,10 +41,25 @@ const rowPosition = (p: RowPosition) => [p.createdMs, p.id];
 export class SqliteAdmin implements AdminStore {
   private readonly accounts: Keyset;
   private readonly ledger: Keyset;
+  private readonly tasks: SqliteOperatorTasks;
 
   constructor(private readonly conn: SqliteConnection) {
     this.accounts = new Keyset(conn, ACCOUNT_LISTING);
     this.ledger = new Keyset(conn, LEDGER_LISTING);
+    this.tasks = new SqliteOperatorTasks(conn);
+  }
+
+  // The operator's task reads (operator-tasks.ts), kept in their own file.
+  listAllTasks(...a: Parameters<OperatorTaskStore["listAllTasks"]>) {
+    return this.tasks.listAllTasks(...a);
+  }
+
+  taskWithTrail(taskId: string) {
+    return this.tasks.taskWithTrail(taskId);
+  }
+
+  taskActivity(sinceMs: number, untilMs: number) {
+    return this.tasks.taskActivity(sinceMs, untilMs);
   }
 
   private account(id: string): AccountRecord | null {

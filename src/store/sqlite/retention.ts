@@ -7,10 +7,13 @@
  * creation time is needed for it.
  */
 import type { Database, Statement } from "better-sqlite3";
-import { idsCreatedBefore } from "../rows.js";
+import { idsCreatedBefore, minutesBefore } from "../rows.js";
 
 export class SqliteRetention {
-  private readonly sql: Record<"pick" | "attempts" | "outbox" | "idempotency" | "tasks", Statement>;
+  private readonly sql: Record<
+    "pick" | "attempts" | "outbox" | "idempotency" | "trail" | "tasks" | "minutes",
+    Statement
+  >;
 
   constructor(db: Database) {
     this.sql = {
@@ -26,7 +29,11 @@ export class SqliteRetention {
       ),
       outbox: db.prepare(`DELETE FROM webhook_outbox WHERE task_id = ?`),
       idempotency: db.prepare(`DELETE FROM idempotency_keys WHERE task_id = ?`),
+      trail: db.prepare(`DELETE FROM task_attempts WHERE task_id = ?`),
       tasks: db.prepare(`DELETE FROM tasks WHERE id = ?`),
+      // The activity rollup (migration 010): a day longer than the tasks it counts, so the
+      // stats' longest window stays whole whatever the retention.
+      minutes: db.prepare(`DELETE FROM task_minutes WHERE minute_s < ?`),
     };
   }
 
@@ -38,8 +45,10 @@ export class SqliteRetention {
       this.sql.attempts.run(id);
       this.sql.outbox.run(id);
       this.sql.idempotency.run(id);
+      this.sql.trail.run(id);
       this.sql.tasks.run(id);
     }
+    this.sql.minutes.run(minutesBefore(createdBeforeMs));
     return ids.length;
   }
 }

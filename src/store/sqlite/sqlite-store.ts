@@ -29,6 +29,7 @@ import type {
   TaskOutcome,
   TaskPage,
   TaskView,
+  TrailEntry,
 } from "../store.js";
 import type { FailureCode } from "../../core/types.js";
 import type { SqliteConnection } from "./connection.js";
@@ -221,8 +222,19 @@ export class SqliteStore implements Store {
     });
   }
 
-  async releaseTask(taskId: string, leaseToken: string, nowMs: number): Promise<boolean> {
-    return this.conn.enqueue({ kind: "release", taskId, leaseToken, nowMs });
+  async releaseTask(
+    taskId: string,
+    leaseToken: string,
+    nowMs: number,
+    trail?: readonly TrailEntry[],
+  ): Promise<boolean> {
+    return this.conn.enqueue({
+      kind: "release",
+      taskId,
+      leaseToken,
+      nowMs,
+      ...(trail ? { trail: [...trail] } : {}),
+    });
   }
 
   async listTasks(accountId: string, q: TaskListQuery): Promise<TaskPage> {
@@ -253,8 +265,16 @@ export class SqliteStore implements Store {
     leaseToken: string,
     outcome: TaskOutcome,
     nowMs: number,
+    trail?: readonly TrailEntry[],
   ): Promise<boolean> {
-    return this.conn.enqueue({ kind: "finish", taskId, leaseToken, outcome, nowMs });
+    return this.conn.enqueue({
+      kind: "finish",
+      taskId,
+      leaseToken,
+      outcome,
+      nowMs,
+      ...(trail ? { trail: [...trail] } : {}),
+    });
   }
 
   async expirePending(

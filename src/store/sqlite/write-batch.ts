@@ -25,6 +25,7 @@ import type {
   MarkResult,
   RequestCount,
   TaskOutcome,
+  TrailEntry,
 } from "../store.js";
 import type { AttemptResultInput, ClaimedDelivery } from "../webhooks.js";
 import { SqliteLeases } from "./claim.js";
@@ -32,6 +33,7 @@ import { SqliteFinisher } from "./finish.js";
 import { SqliteOutboxWrites } from "./outbox-writes.js";
 import { SqliteRates } from "./rates.js";
 import { SqliteRetention } from "./retention.js";
+import { SqliteTrail } from "./trail.js";
 import { SubmitBatch, type SubmitRow, type WriteResult } from "./submit-batch.js";
 
 /** A write as it is queued and sent to the writer thread: plain data only. */
@@ -55,7 +57,7 @@ export type WriteOp =
       nowMs: number;
       maxInFlight: number | null;
     }
-  | { kind: "release"; taskId: string; leaseToken: string; nowMs: number }
+  | { kind: "release"; taskId: string; leaseToken: string; nowMs: number; trail?: TrailEntry[] }
   | {
       kind: "heartbeat";
       leases: Array<{ taskId: string; leaseToken: string }>;
@@ -63,7 +65,14 @@ export type WriteOp =
       nowMs: number;
     }
   | { kind: "progress"; taskId: string; leaseToken: string; progress: number; nowMs: number }
-  | { kind: "finish"; taskId: string; leaseToken: string; outcome: TaskOutcome; nowMs: number }
+  | {
+      kind: "finish";
+      taskId: string;
+      leaseToken: string;
+      outcome: TaskOutcome;
+      nowMs: number;
+      trail?: TrailEntry[];
+    }
   | { kind: "cancel"; accountId: string; taskId: string; nowMs: number }
   | {
       kind: "expire";
@@ -108,6 +117,7 @@ export class WriteBatch {
   private readonly outbox: SqliteOutboxWrites;
   private readonly retention: SqliteRetention;
   private readonly rates: SqliteRates;
+  private readonly trail: SqliteTrail;
   /** One write in its own SAVEPOINT (a nested transaction()), for the careful rerun. */
   private readonly isolated: (op: Exclude<WriteOp, { kind: "submit" }>) => unknown;
 
@@ -118,6 +128,7 @@ export class WriteBatch {
     this.outbox = new SqliteOutboxWrites(db);
     this.retention = new SqliteRetention(db);
     this.rates = new SqliteRates(db);
+    this.trail = new SqliteTrail(db);
     this.isolated = db.transaction((op: Exclude<WriteOp, { kind: "submit" }>) => this.apply(op));
   }
 
@@ -199,14 +210,20 @@ export class WriteBatch {
           op.nowMs,
           op.maxInFlight,
         );
-      case "release":
-        return this.leases.release(op.taskId, op.leaseToken, op.nowMs);
+      case "release": {
+        const released = this.leases.release(op.taskId, op.leaseToken, op.nowMs);
+        if (released) this.trail.write(op.taskId, op.trail);
+        return released;
+      }
       case "heartbeat":
         return this.leases.heartbeat(op.leases, op.leaseMs, op.nowMs);
       case "progress":
         return this.leases.progress(op.taskId, op.leaseToken, op.progress, op.nowMs);
-      case "finish":
-        return this.finisher.finish(op.taskId, op.leaseToken, op.outcome, op.nowMs);
+      case "finish": {
+        const finished = this.finisher.finish(op.taskId, op.leaseToken, op.outcome, op.nowMs);
+        if (finished) this.trail.write(op.taskId, op.trail);
+        return finished;
+      }
       case "cancel":
         return this.finisher.cancel(op.accountId, op.taskId, op.nowMs);
       case "expire":
