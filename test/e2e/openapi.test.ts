@@ -312,6 +312,27 @@ describe("what the server answers is what the document says", () => {
     await admin("GET", "/ledger?page_size=3");
     await admin("GET", "/ledger/check");
     await admin("GET", "/status");
+    // The console's task routes: each answer, success or refusal, as documented.
+    const listed = await admin("GET", "/tasks?limit=1");
+    expect(listed.json.data.map((t: { id: string }) => t.id)).toEqual([sub.json.id]);
+    await admin("GET", "/tasks?status=done");
+    const detail = await admin("GET", `/tasks/${sub.json.id}`);
+    expect(detail.json.results).toHaveLength(2);
+    await admin("GET", "/tasks/task-unified-1-zzzzzzzz");
+    // Held in the sandbox until cancelled: the operator's cancel answers 200.
+    const held = await call("POST", "/v1/images/generations", {
+      body: { model: "doubao-seedream-4.0", prompt: "held [sandbox:delay=600000]" },
+    });
+    const cancelled = await admin("POST", `/tasks/${held.json.id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    await waitForTask(s, held.json.id);
+    const trail = await admin("GET", `/tasks/${held.json.id}`);
+    expect(trail.json.error.code).toBe("request_cancelled");
+    await admin("POST", `/tasks/${sub.json.id}/cancel`);
+    await admin("POST", "/tasks/task-unified-1-zzzzzzzz/cancel");
+    await admin("GET", "/stats?minutes=5");
+    await admin("GET", "/stats?minutes=0");
+    await call("GET", "/admin/v1/stats", { key: null });
     const channels = await admin("GET", "/channels");
     await admin("GET", `/channels/${channels.json.data[0].id}`);
     await admin("GET", "/webhooks");
@@ -348,7 +369,7 @@ describe("what the server answers is what the document says", () => {
     await call("DELETE", `/api/v1/files/${up.json.data.file_id}`);
     await call("DELETE", `/api/v1/files/${up.json.data.file_id}`);
 
-    expect(checked.size).toBeGreaterThanOrEqual(46);
+    expect(checked.size).toBeGreaterThanOrEqual(56);
   });
 });
 

@@ -16,11 +16,17 @@ import {
 import { groupBody, priceBody } from "../routes/admin/catalogue.js";
 import { settings as keySettingsBody } from "../routes/admin/keys.js";
 import { ledgerQuery } from "../routes/admin/ledger.js";
+import { statsQuery } from "../routes/admin/stats.js";
+import { listQuery as adminTaskListQuery } from "../routes/admin/tasks.js";
 import {
   accountSchema,
+  adminStatsSchema,
+  adminTaskDetailSchema,
+  adminTaskSchema,
   apiKeySchema,
   channelViewSchema,
   createdKeySchema,
+  cursorList,
   deliverySchema,
   groupSchema,
   ledgerEntrySchema,
@@ -112,6 +118,7 @@ const UPLOAD_REFUSALS = [400, 403, 413, 415];
 const CONSOLE_DESCRIPTION =
   "The web console (docs/console.md); 404 `not_found` when it was not built.";
 const account = { id: "The account's id, `acct_…`." };
+const adminTask = { id: "The task's id, `task-unified-…`." };
 
 export const OPERATIONS: Operation[] = [
   // Public API (spec/api.md).
@@ -658,6 +665,57 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "get",
+    path: "/admin/v1/tasks",
+    operationId: "adminListTasks",
+    tag: "Admin: tasks",
+    summary: "Every account's tasks, newest first",
+    description:
+      "Paged only by cursor: `cursor=<next_cursor>` reads on at the same cost at any depth; " +
+      "there is no total. A blank filter is no filter. `channel_id` is the channel of the " +
+      "task's last upstream call.",
+    auth: "admin",
+    query: adminTaskListQuery,
+    ok: ok("One page of tasks.", { schema: cursorList(named("AdminTask")) }),
+    errors: ["invalid_request"],
+  },
+  {
+    method: "get",
+    path: "/admin/v1/tasks/{id}",
+    operationId: "adminGetTask",
+    tag: "Admin: tasks",
+    summary: "Read a task with its request, timeline and callback attempts",
+    auth: "admin",
+    params: adminTask,
+    ok: ok("The task.", adminObject("AdminTaskDetail")),
+    errors: ["not_found"],
+  },
+  {
+    method: "post",
+    path: "/admin/v1/tasks/{id}/cancel",
+    operationId: "adminCancelTask",
+    tag: "Admin: tasks",
+    summary: "Cancel any account's task, as its owner's cancel does",
+    description:
+      "A pending task at once with a full refund, a running one if its upstream can be " +
+      "stopped; otherwise 409 `task_not_cancellable`.",
+    auth: "admin",
+    params: adminTask,
+    ok: ok("The task as the listing shows it.", adminObject("AdminTask")),
+    errors: ["not_found", "task_not_cancellable"],
+  },
+  {
+    method: "get",
+    path: "/admin/v1/stats",
+    operationId: "adminStats",
+    tag: "Admin: tasks",
+    summary: "The last minutes: tasks per minute, success rate, credits, durations, queue",
+    auth: "admin",
+    query: statsQuery,
+    ok: ok("The overview.", adminObject("AdminStats")),
+    errors: ["invalid_request"],
+  },
+  {
+    method: "get",
     path: "/admin/v1/channels",
     operationId: "adminListChannels",
     tag: "Admin: channels",
@@ -798,6 +856,9 @@ export const ADMIN_SCHEMAS: Record<string, JsonSchema> = {
   AdminChannel: channelViewSchema,
   AdminDelivery: deliverySchema,
   AdminWebhookSecret: webhookSecretSchema,
+  AdminTask: adminTaskSchema,
+  AdminTaskDetail: adminTaskDetailSchema,
+  AdminStats: adminStatsSchema,
 };
 
 /** The file API's schemas, by component name. */

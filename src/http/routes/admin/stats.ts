@@ -21,7 +21,7 @@ import type { AppDeps } from "../../app.js";
 import { parseBody } from "./parse.js";
 
 const MINUTES = "must be a whole number from 1 to 1440";
-const statsQuery = z.object({
+export const statsQuery = z.object({
   minutes: z.preprocess(
     (v) => (v === "" ? undefined : v),
     z.coerce

@@ -17,7 +17,7 @@ const CURSOR = "admin_tasks";
 const blankIsAbsent = (v: unknown) => (v === "" ? undefined : v);
 const filterValue = z.preprocess(blankIsAbsent, z.string().min(1).max(200).optional());
 
-const listQuery = z.object({
+export const listQuery = z.object({
   status: z.preprocess(
     blankIsAbsent,
     z

@@ -1,5 +1,5 @@
 /**
- * JSON Schemas of the admin answers (views.ts, the routes' own objects), for
+ * JSON Schemas of the admin answers (views.ts, task-views.ts, the routes' own objects), for
  * /openapi.json. test/e2e/openapi.test.ts checks real answers against them, so a view
  * that gains or loses a field fails until its schema follows.
  */
@@ -145,6 +145,117 @@ export const channelViewSchema: JsonSchema = {
   required: ["id", "object", "source", "model", "provider", "enabled", "health"],
 };
 
+const TASK_STATUS = { type: "string", enum: ["pending", "processing", "completed", "failed"] };
+
+/** A task as the operator's listing shows it (task-views.ts adminTaskSummary). */
+const adminTaskProperties: Record<string, JsonSchema> = {
+  id: str,
+  object: tag("admin_task"),
+  account_id: str,
+  api_key_id: str,
+  model: str,
+  status: TASK_STATUS,
+  progress: { type: "integer", minimum: 0, maximum: 100 },
+  n: int,
+  prompt: { type: "string", description: "Its first 200 characters." },
+  created_at: int,
+  finished_at: orNull("integer"),
+  duration_ms: orNull("integer"),
+  credits_reserved: num,
+  credits_used: orNull("number"),
+  channel_id: orNull("string"),
+  error: { anyOf: [exact({ code: str, message: str }), { type: "null" }] },
+  thumbnail_url: orNull("string"),
+};
+
+export const adminTaskSchema = exact(adminTaskProperties);
+
+/** One timeline event (task-views.ts timeline): each kind with exactly its fields. */
+const timelineEventSchema: JsonSchema = {
+  oneOf: [
+    exact({
+      at_ms: int,
+      event: { type: "string", enum: ["submitted", "claimed", "handed_back", "cancel_requested"] },
+    }),
+    exact({
+      at_ms: int,
+      event: tag("upstream_attempt"),
+      channel_id: orNull("string"),
+      outcome: { type: ["string", "null"], enum: ["ok", "error", "aborted", null] },
+      error_code: orNull("string"),
+      duration_ms: orNull("integer"),
+    }),
+    {
+      ...exact({
+        at_ms: int,
+        event: tag("finished"),
+        outcome: { type: "string", enum: ["completed", "failed"] },
+        duration_ms: int,
+        error_code: { type: "string", description: "When it failed." },
+      }),
+      required: ["at_ms", "event", "outcome", "duration_ms"],
+    },
+  ],
+};
+
+/** One task with its request, results, timeline and callbacks (adminTaskDetail). */
+export const adminTaskDetailSchema = exact({
+  ...adminTaskProperties,
+  request: {
+    type: "object",
+    description: "The request as stored, after validation and normalisation.",
+    properties: { model: str, prompt: str, n: int },
+    required: ["model", "prompt", "n"],
+  },
+  results: { type: "array", items: str },
+  timeline: { type: "array", items: timelineEventSchema },
+  callbacks: {
+    type: "array",
+    items: exact({
+      id: str,
+      status: { type: "string", enum: ["pending", "delivered", "failed"] },
+      url: str,
+      attempts: {
+        type: "array",
+        items: exact({
+          at_ms: int,
+          status_code: orNull("integer"),
+          error: orNull("string"),
+          duration_ms: int,
+        }),
+      },
+    }),
+  },
+});
+
+/** The console's overview of the last minutes (stats.ts). */
+export const adminStatsSchema = exact({
+  object: tag("stats"),
+  window_minutes: { type: "integer", minimum: 1, maximum: 1440 },
+  per_minute: {
+    type: "array",
+    items: exact({ minute: int, submitted: int, completed: int, failed: int }),
+  },
+  success_rate: { type: ["number", "null"], minimum: 0, maximum: 1 },
+  credits_spent: num,
+  durations: {
+    type: "array",
+    items: exact({
+      model: str,
+      channel_id: orNull("string"),
+      count: int,
+      p50_ms: int,
+      p95_ms: int,
+    }),
+  },
+  queue_depth: {
+    type: "object",
+    description: "Pending tasks per model, now.",
+    additionalProperties: int,
+  },
+  in_flight: int,
+});
+
 /** `{object: "list", data}`: a short list, whole. */
 export const shortList = (item: JsonSchema): JsonSchema =>
   exact({ object: tag("list"), data: { type: "array", items: item } });
@@ -158,5 +269,14 @@ export const pagedList = (item: JsonSchema): JsonSchema =>
     total_capped: bool,
     page: orNull("integer"),
     page_size: int,
+    next_cursor: orNull("string"),
+  });
+
+/** A listing paged only by keyset cursor: no page numbers, no total (admin/tasks.ts). */
+export const cursorList = (item: JsonSchema): JsonSchema =>
+  exact({
+    object: tag("list"),
+    data: { type: "array", items: item },
+    has_more: bool,
     next_cursor: orNull("string"),
   });
