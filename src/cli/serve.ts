@@ -11,6 +11,7 @@ import { ConfigError, loadConfig } from "../config/config.js";
 import { createLogger } from "../obs/logger.js";
 import { startDarkroom } from "../server/darkroom.js";
 import { startWithWorkerThread, type Served } from "../server/threaded.js";
+import { yieldCpuToApi } from "../server/worker-priority.js";
 
 export interface ServeOptions {
   /** Wins over DARKROOM_ROLE (commander has checked it is one of the roles). */
@@ -30,6 +31,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     throw e;
   }
   const log = createLogger(config);
+  if (config.role === "worker") yieldCpuToApi(config.workerNice, log);
   // In role `all`, the worker half gets a thread of its own unless told otherwise.
   const threaded =
     config.role === "all" &&

@@ -36,6 +36,12 @@ export interface Config {
    * event loop. false: everything on one event loop.
    */
   workerThread: boolean;
+  /**
+   * DARKROOM_WORKER_NICE: the nice value the worker half runs at (its thread in role
+   * `all`, the whole process in role `worker`), so that on a shared machine the API's
+   * threads win the CPU when both want it; 0 leaves the priority alone.
+   */
+  workerNice: number;
   host: string;
   port: number;
   /** Base of the links put in `results` (no trailing slash); null = the address listened on. */
@@ -391,6 +397,12 @@ export function loadConfig(env: Env = process.env): Config {
       "DARKROOM_WORKER_THREAD",
       boolFrom("DARKROOM_WORKER_THREAD"),
       true,
+    ),
+    workerNice: parseEnvValue(
+      env,
+      "DARKROOM_WORKER_NICE",
+      intFrom("DARKROOM_WORKER_NICE", 0, 19),
+      10,
     ),
     shutdownGraceMs: parseEnvValue(
       env,

@@ -14,6 +14,7 @@ import { loadConfig } from "../config/config.js";
 import { DARKROOM_EVENT_NAMES } from "../obs/events.js";
 import { createLogger } from "../obs/logger.js";
 import { startDarkroom } from "./darkroom.js";
+import { yieldCpuToApi } from "./worker-priority.js";
 import type { ForwardedEvent, FromWorker, ToWorker, WorkerThreadData } from "./worker-messages.js";
 
 const STATUS_EVERY_MS = 250;
@@ -22,6 +23,7 @@ async function run(port: NonNullable<typeof parentPort>): Promise<void> {
   const post = (m: FromWorker) => port.postMessage(m);
   const config = loadConfig((workerData as WorkerThreadData).env);
   const log = createLogger(config).child({ thread: "worker" });
+  yieldCpuToApi(config.workerNice, log);
   const dr = await startDarkroom(config, log, { listen: false });
 
   let batch: ForwardedEvent[] = [];
