@@ -27,7 +27,7 @@ import { makeTestCa, startReceiver, type Receiver, type TestCa } from "../webhoo
 const installed = chromiumInstalled();
 const WAIT = { timeout: 30_000 };
 
-describe.skipIf(!installed)("the web console in a browser", () => {
+describe.skipIf(!installed)("the web console in a browser", { timeout: 120_000 }, () => {
   let s: TestServer;
   /** An https callback receiver on loopback (the gateway trusts its test CA). */
   let ca: TestCa;

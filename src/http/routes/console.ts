@@ -6,6 +6,7 @@
  * it instead of failing at start: the API works without it.
  */
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
@@ -73,6 +74,17 @@ export function consoleRoutes(app: FastifyInstance, opts: ConsoleRouteOptions = 
     app.get("/console/*", notBuilt);
     return;
   }
+
+  // The static plugin serves /console/ through its wildcard; a route of its own keeps
+  // the app's routes (and the OpenAPI document) the same whether the console was built.
+  const indexFile = join(dir, "index.html");
+  app.get("/console/", async (_req, reply) => {
+    secureHeaders(reply);
+    return reply
+      .header("cache-control", "no-cache")
+      .type("text/html; charset=utf-8")
+      .send(await readFile(indexFile));
+  });
 
   app.register(async (scope) => {
     await scope.register(fastifyStatic, {
