@@ -73,6 +73,23 @@ export function useReferenceFiles(apiKey: string | null): ReferenceFiles {
   const update = (id: number, change: Partial<ReferenceFile>) =>
     setItems((xs) => xs.map((x) => (x.id === id ? { ...x, ...change } : x)));
 
+  /** A refused file keeps its line (with the reason) but not its thumbnail. */
+  function refuse(id: number, error: string) {
+    setItems((xs) =>
+      xs.map((x) => {
+        if (x.id !== id) return x;
+        forget(x.preview);
+        return { ...x, status: "refused", error, preview: null };
+      }),
+    );
+  }
+
+  function forget(preview: string | null) {
+    if (!preview) return;
+    URL.revokeObjectURL(preview);
+    previews.current.delete(preview);
+  }
+
   function serverCap(key: string): Promise<number | null> {
     let cap = caps.current.get(key);
     if (!cap) {
@@ -88,9 +105,9 @@ export function useReferenceFiles(apiKey: string | null): ReferenceFiles {
   async function upload(id: number, file: File, key: string, modelMaxBytes?: number) {
     try {
       const server = await serverCap(key);
-      const caps = [server, modelMaxBytes ?? null].filter((c): c is number => c !== null);
-      const refusal = await localRefusal(file, caps.length ? Math.min(...caps) : null);
-      if (refusal) return update(id, { status: "refused", error: refusal });
+      const limits = [server, modelMaxBytes ?? null].filter((c): c is number => c !== null);
+      const refusal = await localRefusal(file, limits.length ? Math.min(...limits) : null);
+      if (refusal) return refuse(id, refusal);
       const body = new FormData();
       body.append("fileName", file.name);
       body.append("file", file, file.name);
@@ -98,7 +115,7 @@ export function useReferenceFiles(apiKey: string | null): ReferenceFiles {
       update(id, { status: "uploaded", fileUrl: up.file_url });
     } catch (err) {
       const msg = err instanceof HttpError ? `${err.message} (HTTP ${err.status})` : errorText(err);
-      update(id, { status: "refused", error: `${file.name}: ${msg}` });
+      refuse(id, `${file.name}: ${msg}`);
     }
   }
 
@@ -138,11 +155,7 @@ export function useReferenceFiles(apiKey: string | null): ReferenceFiles {
 
   function remove(id: number) {
     setItems((xs) => {
-      const gone = xs.find((x) => x.id === id);
-      if (gone?.preview) {
-        URL.revokeObjectURL(gone.preview);
-        previews.current.delete(gone.preview);
-      }
+      forget(xs.find((x) => x.id === id)?.preview ?? null);
       return xs.filter((x) => x.id !== id);
     });
   }
@@ -168,6 +181,19 @@ export function ReferenceFilesField(props: {
   const input = useRef<HTMLInputElement>(null);
   const button = useRef<HTMLButtonElement>(null);
   const [dragging, setDragging] = useState(false);
+  // A file dropped beside the zone would make the browser open it, leaving the page and
+  // the key held in its memory: such drops are ignored instead.
+  useEffect(() => {
+    const ignore = (e: DragEvent) => {
+      if (e.dataTransfer?.types.includes("Files")) e.preventDefault();
+    };
+    window.addEventListener("dragover", ignore);
+    window.addEventListener("drop", ignore);
+    return () => {
+      window.removeEventListener("dragover", ignore);
+      window.removeEventListener("drop", ignore);
+    };
+  }, []);
   const take = (list: FileList | null | undefined) => {
     if (list && list.length > 0)
       refs.add([...list], props.room, {
