@@ -26,14 +26,14 @@ interface CallInit {
 async function call<T>(path: string, bearer: string | null, init: CallInit = {}): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (bearer) headers.authorization = `Bearer ${bearer}`;
-  const form = init.body instanceof FormData;
+  const form = init.body instanceof FormData ? init.body : null;
   if (init.body !== undefined && !form) headers["content-type"] = "application/json";
   let res: Response;
   try {
     res = await fetch(path, {
       method: init.method ?? (init.body === undefined ? "GET" : "POST"),
       headers,
-      body: init.body === undefined ? undefined : form ? init.body : JSON.stringify(init.body),
+      body: form ?? (init.body === undefined ? undefined : JSON.stringify(init.body)),
       credentials: "omit",
       cache: "no-store",
     });
