@@ -30,8 +30,15 @@ const TARGETS = [
     script: "build:console",
     stamp: at("dist", ".console-build-stamp"),
     output: at("dist", "console", "index.html"),
-    // The console bundles the server's model catalogue and size rules from src/core.
-    inputs: ["console", "src/core/models.ts", "src/core/size.ts", "src/core/types.ts"],
+    // The console bundles the server's model catalogue and size rules from src/core, and
+    // the magic-number check it runs on a dropped file.
+    inputs: [
+      "console",
+      "src/core/models.ts",
+      "src/core/size.ts",
+      "src/core/types.ts",
+      "src/media/image-format.ts",
+    ],
   },
 ];
 const DEPENDENCY_FIELDS = [

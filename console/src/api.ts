@@ -19,19 +19,21 @@ export class HttpError extends Error {
 
 interface CallInit {
   method?: string;
+  /** JSON, or a FormData sent as multipart (the browser writes its boundary). */
   body?: unknown;
 }
 
 async function call<T>(path: string, bearer: string | null, init: CallInit = {}): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (bearer) headers.authorization = `Bearer ${bearer}`;
-  if (init.body !== undefined) headers["content-type"] = "application/json";
+  const form = init.body instanceof FormData ? init.body : null;
+  if (init.body !== undefined && !form) headers["content-type"] = "application/json";
   let res: Response;
   try {
     res = await fetch(path, {
       method: init.method ?? (init.body === undefined ? "GET" : "POST"),
       headers,
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      body: form ?? (init.body === undefined ? undefined : JSON.stringify(init.body)),
       credentials: "omit",
       cache: "no-store",
     });
@@ -47,10 +49,12 @@ async function call<T>(path: string, bearer: string | null, init: CallInit = {})
   }
   if (!res.ok) {
     const e = (json as { error?: { code?: string; message?: string; param?: string } })?.error;
+    // The file API answers errors as EvoLink does: {success: false, code, msg, data}.
+    const msg = (json as { msg?: unknown })?.msg;
     throw new HttpError(
       res.status,
       e?.code ?? "http_error",
-      e?.message ?? `HTTP ${res.status}`,
+      e?.message ?? (typeof msg === "string" ? msg : `HTTP ${res.status}`),
       e?.param,
     );
   }
@@ -75,6 +79,11 @@ export async function checkAdminToken(token: string): Promise<void> {
 /** The public API (/v1) with an API key. */
 export function publicApi<T>(path: string, apiKey: string, init: CallInit = {}): Promise<T> {
   return call<T>(`/v1${path}`, apiKey, init);
+}
+
+/** EvoLink's file API (/api/v1/files) with an API key: the `data` of its answer. */
+export async function fileApi<T>(path: string, apiKey: string, init: CallInit = {}): Promise<T> {
+  return (await call<{ data: T }>(`/api/v1/files${path}`, apiKey, init)).data;
 }
 
 /** Query string from the set values (never a credential: callers pass filters only). */

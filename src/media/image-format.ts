@@ -15,11 +15,11 @@ export const FORMAT_CONTENT_TYPES: Record<ImageFormat, string> = {
   gif: "image/gif",
 };
 
-const startsWith = (b: Buffer, bytes: number[], at = 0) =>
+const startsWith = (b: Uint8Array, bytes: number[], at = 0) =>
   b.length >= at + bytes.length && bytes.every((x, i) => b[at + i] === x);
 
-/** The format the magic number says, or null. */
-export function sniffImageFormat(b: Buffer): ImageFormat | null {
+/** The format the magic number says, or null (the console runs it too, on a file's first bytes). */
+export function sniffImageFormat(b: Uint8Array): ImageFormat | null {
   if (startsWith(b, [0xff, 0xd8, 0xff])) return "jpeg";
   if (startsWith(b, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "png";
   if (startsWith(b, [0x52, 0x49, 0x46, 0x46]) && startsWith(b, [0x57, 0x45, 0x42, 0x50], 8))

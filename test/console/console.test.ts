@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import type { Page } from "playwright-core";
+import sharp from "sharp";
 import {
   buildConsole,
   chromiumInstalled,
@@ -244,6 +245,105 @@ describe.skipIf(!installed)("the web console in a browser", { timeout: 120_000 }
     expect((await s.admin.findTask(id!))?.status).toBe("failed");
     ran.failed = id!;
     expectNoSecretInUrl();
+  });
+
+  /** The files the test key's account holds on the server (GET /api/v1/files/list). */
+  const serverFiles = async (): Promise<Array<{ original_name: string; file_url: string }>> =>
+    (await request(`${s.url}/api/v1/files/list?pageSize=100`, { key: TEST_API_KEY })).json.data
+      .files;
+
+  it("uploads a picked reference image and generates with its file_url", async () => {
+    shootOnFailure("upload-reference");
+    await page.getByRole("link", { name: "Playground" }).click();
+    await page.getByText(`Using key ${TEST_API_KEY.slice(0, 10)}…`).waitFor(WAIT);
+    const png = await sharp({
+      create: { width: 32, height: 24, channels: 3, background: { r: 200, g: 80, b: 20 } },
+    })
+      .png()
+      .toBuffer();
+
+    // Keyboard only: the picker button takes the focus and Enter opens the file chooser.
+    const picker = page.getByRole("button", { name: "Choose image files…" });
+    await picker.focus();
+    const chooser = page.waitForEvent("filechooser", WAIT);
+    await page.keyboard.press("Enter");
+    await (await chooser).setFiles({ name: "swatch.png", mimeType: "image/png", buffer: png });
+
+    const item = page.locator('.references li[data-status="uploaded"]');
+    await item.waitFor(WAIT);
+    const fileUrl = (await item.getAttribute("data-file-url"))!;
+    const stored = (await serverFiles()).find((f) => f.original_name === "swatch.png");
+    expect(stored?.file_url).toBe(fileUrl);
+    // The thumbnail really shows the local file.
+    await page.waitForFunction(
+      () =>
+        (
+          globalThis as unknown as {
+            document: { querySelector(s: string): { naturalWidth: number } | null };
+          }
+        ).document.querySelector(".references img")?.naturalWidth === 32,
+      undefined,
+      WAIT,
+    );
+    await page.getByText("Equivalent curl command").click();
+    expect(await page.getByTestId("curl").textContent()).toContain(
+      JSON.stringify({ image_urls: [fileUrl] }).slice(1, -1),
+    );
+
+    await page.getByLabel("Prompt", { exact: true }).fill("in the colours of this swatch");
+    await page.getByRole("button", { name: "Generate" }).click();
+    const run = page.locator("article.run").first();
+    await page.locator('article.run[data-status="completed"]').first().waitFor(WAIT);
+    const task = await s.admin.findTask((await run.getAttribute("data-task-id"))!);
+    expect(task?.status).toBe("completed");
+    expect(task?.request.imageUrls).toEqual([fileUrl]);
+
+    // Remove takes it out of the request, and the focus goes back to the picker.
+    await page.getByRole("button", { name: "Remove swatch.png" }).click();
+    await item.waitFor({ state: "detached", ...WAIT });
+    expect(await page.getByTestId("curl").textContent()).not.toContain(fileUrl);
+    expect(
+      await page.evaluate("document.activeElement && document.activeElement.textContent"),
+    ).toBe("Choose image files…");
+    expectNoSecretInUrl();
+  });
+
+  it("refuses a dropped text file named .png, and shows the server's refusal", async () => {
+    shootOnFailure("upload-refused");
+    const before = (await serverFiles()).length;
+    const drop = async (name: string, bytes: number[]) => {
+      const dataTransfer = await page.evaluateHandle(
+        ([n, b]) => {
+          const g = globalThis as unknown as {
+            DataTransfer: new () => { items: { add(f: unknown): void } };
+            File: new (parts: unknown[], name: string, opts: { type: string }) => unknown;
+          };
+          const dt = new g.DataTransfer();
+          dt.items.add(new g.File([new Uint8Array(b)], n, { type: "image/png" }));
+          return dt;
+        },
+        [name, bytes] as const,
+      );
+      await page.getByTestId("dropzone").dispatchEvent("drop", { dataTransfer });
+    };
+
+    // Text: refused here by its first bytes, before any upload.
+    await drop("notes.png", [...Buffer.from("just some text, not an image")]);
+    await page
+      .getByRole("alert")
+      .getByText("notes.png is not a JPEG, PNG, GIF or WebP image")
+      .waitFor(WAIT);
+    // A PNG signature over garbage passes the local check; the server's msg is shown.
+    const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+    await drop("broken.png", [...signature, ...Buffer.from("no chunks here at all")]);
+    await page
+      .getByRole("alert")
+      .getByText("broken.png: The file could not be read as a PNG image. (HTTP 400)")
+      .waitFor(WAIT);
+    expect(await page.locator('.references li[data-status="refused"]').count()).toBe(2);
+    expect((await serverFiles()).length).toBe(before);
+    // Neither joined the request.
+    expect(await page.getByTestId("curl").textContent()).not.toContain("image_urls");
   });
 
   it("lists tasks with filters and shows a failed task's timeline and error", async (ctx) => {

@@ -21,6 +21,7 @@ import {
   sizeChoices,
   type PlaygroundForm,
 } from "../playground/request";
+import { ReferenceFilesField, useReferenceFiles } from "../playground/reference-files";
 
 const POLL_MS = 1000;
 const TERMINAL = new Set(["completed", "failed"]);
@@ -55,9 +56,11 @@ export function Playground() {
   }, [models.data]);
   useEffect(() => () => timers.current.forEach(clearTimeout), []);
 
+  const refs = useReferenceFiles(key);
+  const uploadedKey = refs.urls.join("\n");
   const spec = modelSpec(form.model);
-  const checked = useMemo(() => check(form), [form]);
-  const body = useMemo(() => requestBody(form), [form]);
+  const checked = useMemo(() => check(form, refs.urls), [form, uploadedKey]);
+  const body = useMemo(() => requestBody(form, refs.urls), [form, uploadedKey]);
   const valid = Object.keys(checked.problems).length === 0;
   const shown = (k: keyof PlaygroundForm) =>
     touched || k !== "prompt" ? checked.problems[k] : undefined;
@@ -89,7 +92,7 @@ export function Playground() {
     setTouched(true);
     setSubmitError(null);
     if (!key) return setSubmitError(new Error("Set an API key first."));
-    if (!valid) return;
+    if (!valid || refs.uploading) return;
     setBusy(true);
     try {
       const task = await publicApi<PublicTask>("/images/generations", key, { body });
@@ -103,7 +106,11 @@ export function Playground() {
   }
 
   const curl = curlCommand(location.origin, body);
-  const urlsCount = form.imageUrls.split(/\s+/).filter(Boolean).length;
+  const typedCount = form.imageUrls.split(/\s+/).filter(Boolean).length;
+  const urlsCount = typedCount + refs.urls.length;
+  const maxRefs = spec?.maxReferenceImages ?? 14;
+  // Files still uploading hold their place, so a quick second drop cannot overshoot.
+  const room = maxRefs - typedCount - refs.items.filter((x) => x.status !== "refused").length;
 
   return (
     <>
@@ -258,7 +265,7 @@ export function Playground() {
           label="Reference image URLs"
           id="pg-images"
           problem={shown("imageUrls")}
-          hint={`One per line; ${urlsCount} of at most ${spec?.maxReferenceImages ?? 14}. Fetched and checked by the worker.`}
+          hint={`One per line; ${urlsCount} of at most ${maxRefs} with the uploaded files. Fetched and checked by the worker.`}
         >
           <textarea
             id="pg-images"
@@ -269,6 +276,12 @@ export function Playground() {
             aria-describedby={describedBy("pg-images", true, shown("imageUrls"))}
           />
         </Field>
+        <ReferenceFilesField
+          refs={refs}
+          room={room}
+          maxRefs={maxRefs}
+          modelMaxBytes={spec?.maxReferenceBytes}
+        />
         <Field
           label="Callback URL"
           id="pg-callback"
@@ -296,8 +309,8 @@ export function Playground() {
             )}
           </Notice>
         )}
-        <button type="submit" disabled={busy || !key || (touched && !valid)}>
-          {busy ? "Submitting…" : "Generate"}
+        <button type="submit" disabled={busy || !key || refs.uploading || (touched && !valid)}>
+          {busy ? "Submitting…" : refs.uploading ? "Waiting for uploads…" : "Generate"}
         </button>
         <details>
           <summary>Equivalent curl command</summary>

@@ -76,8 +76,11 @@ function isHttpUrl(s: string, https: boolean): boolean {
 export const sizeText = (f: PlaygroundForm): string =>
   f.size === SIZE_CUSTOM ? `${f.width.trim()}x${f.height.trim()}` : f.size;
 
-/** The contract's checks (api.md, POST /v1/images/generations) on the form as it stands. */
-export function check(f: PlaygroundForm): Checked {
+/**
+ * The contract's checks (api.md, POST /v1/images/generations) on the form as it stands;
+ * `uploaded` are the links of files uploaded from the playground, reference images too.
+ */
+export function check(f: PlaygroundForm, uploaded: string[] = []): Checked {
   const p: Problems = {};
   const spec = modelSpec(f.model);
   let pixels: [number, number] | null = null;
@@ -105,7 +108,7 @@ export function check(f: PlaygroundForm): Checked {
     else p.size = r.message;
   }
 
-  const urls = imageUrlList(f.imageUrls);
+  const urls = [...imageUrlList(f.imageUrls), ...uploaded];
   const maxRefs = spec?.maxReferenceImages ?? 14;
   const bad = urls.find((u) => !isHttpUrl(u, false) || u.length > 2048);
   if (bad) p.imageUrls = `Not an http(s) URL: ${bad.slice(0, 80)}`;
@@ -119,8 +122,11 @@ export function check(f: PlaygroundForm): Checked {
   return { problems: p, pixels };
 }
 
-/** The JSON body for POST /v1/images/generations (only the fields the operator set). */
-export function requestBody(f: PlaygroundForm): Record<string, unknown> {
+/**
+ * The JSON body for POST /v1/images/generations (only the fields the operator set); the
+ * uploaded files' links follow the typed reference URLs in `image_urls`.
+ */
+export function requestBody(f: PlaygroundForm, uploaded: string[] = []): Record<string, unknown> {
   const spec = modelSpec(f.model);
   const body: Record<string, unknown> = { model: f.model, prompt: f.prompt };
   const n = Number(f.n);
@@ -129,7 +135,7 @@ export function requestBody(f: PlaygroundForm): Record<string, unknown> {
   if (size !== "auto") body.size = size;
   if (f.quality && f.quality !== spec?.defaultQuality) body.quality = f.quality;
   if (f.promptPriority !== "standard") body.prompt_priority = f.promptPriority;
-  const urls = imageUrlList(f.imageUrls);
+  const urls = [...imageUrlList(f.imageUrls), ...uploaded];
   if (urls.length > 0) body.image_urls = urls;
   if (f.callbackUrl.trim()) body.callback_url = f.callbackUrl.trim();
   return body;
