@@ -13,7 +13,13 @@ import {
 } from "../../src/providers/contract.js";
 
 export type Step =
-  | { kind: "ok"; delayMs?: number; images?: number }
+  | {
+      kind: "ok";
+      delayMs?: number;
+      images?: number;
+      /** Held until this settles (a test decides when the upstream answers). */
+      until?: Promise<unknown>;
+    }
   | {
       kind: "error";
       code: FailureCode;
@@ -94,6 +100,7 @@ export class FakeUpstream {
         throw new Error("unreachable");
       }
       ctx.onProgress(30);
+      if (step.kind === "ok" && step.until) await held(step.until, ctx.signal);
       await sleep(step.delayMs ?? 20, ctx.signal);
       const count = step.kind === "ok" ? (step.images ?? n) : (step.afterImages ?? 0);
       for (let i = 0; i < count; i++) {
@@ -127,5 +134,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       reject(signal.reason as Error);
     };
     signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function held(until: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    void until.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
   });
 }
