@@ -44,6 +44,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
 const WORKERS = (process.env.BENCH_WORKERS || "1,2,4").split(",").map(Number);
 const LATENCY_TASKS = Number(process.env.BENCH_LATENCY_TASKS || 200);
 const LATENCY_GAP_MS = Number(process.env.BENCH_LATENCY_GAP_MS || 20);
+// Extra node flags for every gateway process (for example --cpu-prof --cpu-prof-dir=/tmp/prof).
+const NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS || "").split(" ").filter(Boolean);
 const SCENARIOS = (process.env.BENCH_SCENARIOS || "api,workers,latency").split(",");
 const POLL_PATHS = 10_000;
 const API_KEY = "sk-bench" + "0".repeat(40);
@@ -94,25 +96,29 @@ async function inSchema(schema, sql, params = []) {
 /** A gateway process on `db` in `role` (api | worker); resolves once healthy. */
 async function gateway(db, role, configFile, dataDir) {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(root, "bin/darkroom.js"), "serve"], {
-    env: {
-      ...process.env,
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      DATABASE_URL: db.url,
-      DARKROOM_DATA_DIR: dataDir,
-      DARKROOM_CONFIG: configFile,
-      DARKROOM_ROLE: role,
-      ARK_API_KEY: ARK_KEY,
-      DARKROOM_BOOTSTRAP_API_KEY: API_KEY,
-      DARKROOM_BOOTSTRAP_CREDITS: "1000000000",
-      // The backlog is queued before the workers start: no queue limit.
-      DARKROOM_QUEUE_MAX_DEPTH: "0",
-      DARKROOM_WEBHOOKS: "false",
-      LOG_LEVEL: "warn",
+  const child = spawn(
+    process.execPath,
+    [...NODE_ARGS, path.join(root, "bin/darkroom.js"), "serve"],
+    {
+      env: {
+        ...process.env,
+        HOST: "127.0.0.1",
+        PORT: String(port),
+        DATABASE_URL: db.url,
+        DARKROOM_DATA_DIR: dataDir,
+        DARKROOM_CONFIG: configFile,
+        DARKROOM_ROLE: role,
+        ARK_API_KEY: ARK_KEY,
+        DARKROOM_BOOTSTRAP_API_KEY: API_KEY,
+        DARKROOM_BOOTSTRAP_CREDITS: "1000000000",
+        // The backlog is queued before the workers start: no queue limit.
+        DARKROOM_QUEUE_MAX_DEPTH: "0",
+        DARKROOM_WEBHOOKS: "false",
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
     },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  );
   children.add(child);
   const url = `http://127.0.0.1:${port}`;
   // Several starting at once on a loaded machine may take a while.

@@ -81,13 +81,19 @@ export class SqliteLeases {
     let st = this.picks.get(key);
     if (!st) {
       const notIn = excluded ? ` AND model NOT IN (${Array(excluded).fill("?").join(", ")})` : "";
+      // INDEXED BY: the queue's partial indexes, walked in order and stopped at the limit.
+      // Left to itself, the planner (no statistics) prefers the console's
+      // tasks_status_model_list for `status = ?` and then sorts every pending task: a
+      // claim that costs O(queue) instead of O(limit).
       st =
         kind === "pending"
           ? this.db.prepare(
-              `SELECT id, model FROM tasks WHERE status = 'pending' AND run_after_ms <= ?${notIn} ORDER BY run_after_ms LIMIT ?`,
+              `SELECT id, model FROM tasks INDEXED BY tasks_pending
+               WHERE status = 'pending' AND run_after_ms <= ?${notIn} ORDER BY run_after_ms LIMIT ?`,
             )
           : this.db.prepare(
-              `SELECT id, model FROM tasks WHERE status = 'processing' AND lease_expires_ms < ?${notIn} ORDER BY lease_expires_ms LIMIT ?`,
+              `SELECT id, model FROM tasks INDEXED BY tasks_leases
+               WHERE status = 'processing' AND lease_expires_ms < ?${notIn} ORDER BY lease_expires_ms LIMIT ?`,
             );
       this.picks.set(key, st);
     }

@@ -54,7 +54,7 @@ export class SqliteFinisher {
       // Oldest first, through the tasks_pending index: O(limit), however long the queue.
       overdue: db
         .prepare(
-          `SELECT id FROM tasks WHERE status = 'pending' AND run_after_ms < @cutoff ORDER BY run_after_ms LIMIT @limit`,
+          `SELECT id FROM tasks INDEXED BY tasks_pending WHERE status = 'pending' AND run_after_ms < @cutoff ORDER BY run_after_ms LIMIT @limit`,
         )
         .pluck(),
       // Like cancelPending: no lease, the compare-and-set is on the status alone.
