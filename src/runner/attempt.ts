@@ -8,6 +8,7 @@
 import type { Logger } from "pino";
 import type { ChannelLease } from "../channels/router.js";
 import { imageKey } from "../core/image-keys.js";
+import { linkSignals } from "../core/linked-signal.js";
 import type { StoredImage } from "../core/types.js";
 import type { MediaStorage } from "../media/storage.js";
 import type { DarkroomEventBus } from "../obs/events.js";
@@ -97,7 +98,8 @@ async function attemptCall(a: AttemptInput): Promise<AttemptResult> {
     () => timedOut.abort(new Error("channel time limit")),
     lease.channel.timeoutMs + TIMEOUT_GRACE_MS,
   );
-  const attemptSignal = AbortSignal.any([signal, timedOut.signal]);
+  const linked = linkSignals(signal, timedOut.signal);
+  const attemptSignal = linked.signal;
   // Images count only while this attempt is the current one: a late hand-over from a
   // call we gave up on must not add to (or overwrite) another attempt's set.
   let current = true;
@@ -163,6 +165,7 @@ async function attemptCall(a: AttemptInput): Promise<AttemptResult> {
   } finally {
     current = false;
     aborted.dispose();
+    linked.dispose();
     clearTimeout(timer);
   }
 }

@@ -41,6 +41,7 @@ import type { DarkroomEventBus } from "../obs/events.js";
 import { guaranteesOf, ProviderError, type ReferenceImage } from "../providers/contract.js";
 import type { ClaimedTask, Store, TaskOutcome, TrailEntry } from "../store/store.js";
 import { imageIndexOf } from "../core/image-keys.js";
+import { linkSignals } from "../core/linked-signal.js";
 import { callProvider } from "./attempt.js";
 import { TaskAbort, type TaskExit, type TaskPipeline } from "./runner.js";
 
@@ -66,7 +67,23 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
     claimed: ClaimedTask,
     signal: AbortSignal,
     finishing: () => void = () => {},
-    draining: AbortSignal = new AbortController().signal,
+    draining: AbortSignal = NEVER,
+  ): Promise<TaskExit> {
+    // What waits before an upstream call (a channel slot, reference images) stops on either.
+    const wait = linkSignals(signal, draining);
+    try {
+      return await runClaimed(claimed, signal, finishing, draining, wait.signal);
+    } finally {
+      wait.dispose();
+    }
+  };
+
+  async function runClaimed(
+    claimed: ClaimedTask,
+    signal: AbortSignal,
+    finishing: () => void,
+    draining: AbortSignal,
+    waitSignal: AbortSignal,
   ): Promise<TaskExit> {
     const { task, leaseToken } = claimed;
     const log = deps.log.child({ taskId: task.id });
@@ -74,8 +91,6 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
     // What this claim did, for the operator's timeline: written by the finish or the
     // hand-back that ends the claim, in its transaction (no write of its own).
     const trail: TrailEntry[] = [{ kind: "claimed", atMs: now() }];
-    // What waits before an upstream call (a channel slot, reference images) stops on either.
-    const waitSignal = AbortSignal.any([signal, draining]);
 
     const finish = async (outcome: TaskOutcome): Promise<TaskExit> => {
       if (outcome.kind === "failed" && outcome.code === "request_cancelled")
@@ -291,8 +306,11 @@ export function createPipeline(deps: PipelineDeps): TaskPipeline {
       // lapses and the next claim applies the crash rule (fail + refund), written once.
       return repeatable ? handBack() : "left_to_lapse";
     }
-  };
+  }
 }
+
+/** The drain signal of a runner that never drains (tests, one-off runs). */
+const NEVER = new AbortController().signal;
 
 function claimedEvent(task: ClaimedTask["task"], nowMs: number) {
   return {
