@@ -1,7 +1,21 @@
 // The scale benchmark's bulk fill on PostgreSQL (not a test): the same history as
 // bench/scale-fill.js writes into SQLite (read its header for the mix of rows), written
 // set-wise with generate_series, a chunk of tasks per statement, into a schema a
-// gateway created and bootstrapped. Triggers and indexes see every row, as for real.
+// gateway created and bootstrapped.
+//
+// Fast, and the same store a live gateway leaves: each chunk is inserted with
+// `session_replication_role = replica` (no row triggers, no per-row foreign-key checks:
+// every id the fill writes comes from the rows it joins), and the tables the triggers
+// keep (task_counts, model_queue, task_minutes) get, in the same statement, exactly what
+// the triggers would have added for the chunk's rows (INSERT_TASKS_DERIVED; a grow
+// refuses a schema with a trigger this file does not know). The balances, the ledger's running totals and
+// the keys' totals are the fill's own set-wise statements, as before. The non-unique
+// indexes of the filled tables are dropped for a grow and built again after it (unique
+// ones stay, so a duplicate still fails at once): the indexes end compact, as in a
+// restored database, rather than as page splits leave them. `{ fast: false }` fills the
+// slow way (triggers and every index live), for bench/scale-fill-pg-check.js, which
+// proves the two leave the same derived tables.
+//
 // The same interface as ScaleFill, with promises: grow, removeSubmitted, positionAt,
 // close, sizes, bytes, and the fixture's ids (sample, newest).
 import pg from "pg";
@@ -104,6 +118,53 @@ SELECT c.id, c.account_id, c.key_id, c.model, CASE WHEN c.error_code IS NULL THE
   CASE WHEN c.cancelled THEN NULL ELSE c.channel END, 1
 FROM fill_chunk c ORDER BY c.i`;
 
+/**
+ * The chunk's tasks with, in the same statement, what the row and statement triggers on
+ * `tasks` would have added for them (schema.ts, task-attempts.ts), while those are off:
+ * - task_counts_insert: one per (account, model, status), added in key order;
+ * - model_queue_moves: one per pending task of its model (a filled task never is);
+ * - task_minutes_submitted: one `submitted` per task in its created minute, on this
+ *   connection's row (writer = pg_backend_pid(), as the trigger writes).
+ * The other triggers on tasks fire on UPDATE or DELETE only; the fill never does either.
+ */
+const INSERT_TASKS_DERIVED = `
+WITH ins AS (${INSERT_TASKS} RETURNING account_id, model, status, created_ms),
+counts AS (
+  INSERT INTO task_counts AS c (account_id, model, status, n)
+    SELECT account_id, model, status, count(*) FROM ins
+    GROUP BY account_id, model, status ORDER BY account_id, model, status
+    ON CONFLICT (account_id, model, status) DO UPDATE SET n = c.n + excluded.n),
+queue AS (
+  INSERT INTO model_queue AS q (model, pending)
+    SELECT model, count(*) FROM ins WHERE status = 'pending' GROUP BY model ORDER BY model
+    ON CONFLICT (model) DO UPDATE SET pending = q.pending + excluded.pending),
+minutes AS (
+  INSERT INTO task_minutes AS m (minute_s, writer, submitted)
+    SELECT created_ms / 60000 * 60, pg_backend_pid(), count(*) FROM ins
+    GROUP BY created_ms / 60000 * 60 ORDER BY 1
+    ON CONFLICT (minute_s, writer) DO UPDATE SET submitted = m.submitted + excluded.submitted)
+SELECT count(*) AS n FROM ins`;
+
+/** The triggers INSERT_TASKS_DERIVED stands in for; any other one stops the fill. */
+const KNOWN_TRIGGERS = [
+  "tasks.task_counts_insert",
+  "tasks.task_counts_update",
+  "tasks.task_counts_delete",
+  "tasks.model_queue_moves",
+  "tasks.task_minutes_submitted",
+  "tasks.task_minutes_finished",
+];
+/** Every table a chunk writes. */
+const FILLED_TABLES = [
+  "tasks",
+  "ledger_entries",
+  "webhook_outbox",
+  "webhook_attempts",
+  "idempotency_keys",
+  "accounts",
+  "api_keys",
+];
+
 // The reserve at submission, the capture and release at the finish, with the running
 // balance of the task's account (held 0 between tasks: every filled task is finished).
 const INSERT_LEDGER = `
@@ -153,12 +214,29 @@ export class PgScaleFill {
   static async create(url, schema, opts) {
     const fill = new PgScaleFill(url, schema, opts);
     await fill.open();
+    if (fill.seed !== null) await fill.q(`SELECT setseed($1)`, [fill.seed]);
     await fill.setUpAccounts(opts.accounts ?? 1000);
     await fill.refresh();
     return fill;
   }
 
-  constructor(url, schema, { bigShare = 0.8, maxTasks, spanMs, endMs, sample = 10_000 }) {
+  constructor(
+    url,
+    schema,
+    {
+      bigShare = 0.8,
+      maxTasks,
+      spanMs,
+      endMs,
+      sample = 10_000,
+      fast = true,
+      seed = null,
+      chunk = CHUNK,
+    },
+  ) {
+    this.fast = fast;
+    this.chunk = chunk;
+    this.seed = seed; // a fixed random sequence per chunk (the check's two fills alike)
     this.url = url;
     this.schema = schema;
     this.bigShare = bigShare;
@@ -177,6 +255,10 @@ export class PgScaleFill {
     await this.db.query(`SET search_path TO ${this.schema}`);
     await this.db.query(`SET synchronous_commit = off`);
     await this.db.query(`SET work_mem = '256MB'`);
+    // Index builds sort in memory; a 10-million-task index is a few hundred MB.
+    await this.db.query(`SET maintenance_work_mem = '1GB'`);
+    // JIT compiles each chunk's plan again (~0.7 s a chunk) for no gain on a bulk insert.
+    await this.db.query(`SET jit = off`);
     if (this.big) await this.accountsTable();
   }
 
@@ -215,6 +297,36 @@ export class PgScaleFill {
       );
     }
     await this.accountsTable();
+  }
+
+  /**
+   * Drops the non-unique indexes of the tables a chunk writes, after making sure every
+   * trigger on them is one INSERT_TASKS_DERIVED stands in for; resolves to the statements
+   * that build the indexes again, as they were.
+   */
+  async dropIndexes() {
+    const triggers = await this.q(
+      `SELECT c.relname || '.' || t.tgname AS name FROM pg_trigger t
+       JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = ANY($2) AND NOT t.tgisinternal`,
+      [this.schema, FILLED_TABLES],
+    );
+    const unknown = triggers.map((t) => t.name).filter((n) => !KNOWN_TRIGGERS.includes(n));
+    if (unknown.length > 0)
+      throw new Error(
+        `bench/scale-fill-pg.js does not know the trigger(s) ${unknown.join(", ")}: ` +
+          "write what they keep in INSERT_TASKS_DERIVED (or the chunk's other statements)",
+      );
+    const indexes = await this.q(
+      `SELECT ic.relname AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
+       JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = ANY($2) AND NOT i.indisunique
+       ORDER BY c.relname, ic.relname`,
+      [this.schema, FILLED_TABLES],
+    );
+    for (const { name } of indexes) await this.q(`DROP INDEX ${name}`);
+    return indexes.map((i) => i.def);
   }
 
   /** The accounts by the fill's index: 0 the big one, then the others, oldest first. */
@@ -265,9 +377,14 @@ export class PgScaleFill {
   /** Grows the store to `target` tasks; resolves to the seconds it took. */
   async grow(target, onProgress = () => {}) {
     const t0 = process.hrtime.bigint();
+    const indexes = this.fast && this.tasks < target ? await this.dropIndexes() : [];
     while (this.tasks < target) {
-      const to = Math.min(target, this.tasks + CHUNK);
+      const to = Math.min(target, this.tasks + this.chunk);
       await this.q("BEGIN");
+      // No row triggers and no per-row foreign-key checks (both are triggers) for this
+      // transaction: INSERT_TASKS_DERIVED writes what the triggers would have.
+      if (this.fast) await this.q(`SET LOCAL session_replication_role = replica`);
+      if (this.seed !== null) await this.q(`SELECT setseed($1)`, [this.seed + this.tasks / 1e9]);
       await this.q(CHUNK_SQL, [
         this.tasks,
         to,
@@ -276,7 +393,7 @@ export class PgScaleFill {
         this.bigShare,
         this.others,
       ]);
-      await this.q(INSERT_TASKS, [WORDS]);
+      await this.q(this.fast ? INSERT_TASKS_DERIVED : INSERT_TASKS, [WORDS]);
       await this.q(INSERT_LEDGER);
       for (const sql of INSERT_CALLBACKS) await this.q(sql);
       const [m] = await this.q(`SELECT MAX(created_ms) AS ms FROM fill_chunk`);
@@ -286,6 +403,7 @@ export class PgScaleFill {
       this.tasks = to;
       onProgress(this.tasks);
     }
+    for (const def of indexes) await this.q(def);
     await this.refresh();
     return Number(process.hrtime.bigint() - t0) / 1e9;
   }
