@@ -1,9 +1,21 @@
 /**
- * Writing a batch of files atomically and durably, synchronously: for each file a temp
- * file, written and fsync'd, renamed over the target; then each directory that gained
- * an entry fsync'd once for the whole batch (and, for a directory just created, its
- * parents), so a crash never leaves a half-written file under a real name, and once
- * the batch returns its files survive a power loss.
+ * Writing a batch of files atomically and durably, synchronously; each directory that
+ * gained an entry is fsync'd once for the whole batch (and, for a directory just
+ * created, its parents), so once the batch returns its files survive a power loss.
+ *
+ * A file is written one of two ways:
+ *  - A new name (the usual case: an image key is written once) is created with O_EXCL
+ *    and written in place, then fsync'd. Until the batch returns, nobody refers to that
+ *    name (a task records its image keys only after this), so a crash mid-write leaves
+ *    an unreferenced file that the next attempt replaces (below) or retention removes
+ *    (retention/janitor.ts). On ext4 the file's fsync commits the journal with its
+ *    directory entry in it, so the directory's fsync then finds nothing left to do: one
+ *    journal commit per batch instead of two, about 0.4 ms of an unloaded image's
+ *    latency on this project's VM.
+ *  - A name that exists already (a retry, or a late runner that lost its lease after
+ *    another finished the task) is replaced atomically: a temp file, written and
+ *    fsync'd, renamed over it. The old bytes or the new, never a torn mix, under a
+ *    name a finished task may refer to.
  *
  * Synchronous on purpose: it runs on the file-writer thread (fs-write-thread.ts), where
  * a dozen syscalls in a row cost less than a dozen hops through libuv's pool, and one
@@ -16,7 +28,15 @@ import path from "node:path";
 /** The calls a batch makes, injectable so tests can watch their order on a real disk. */
 export type SyncFs = Pick<
   typeof nodeFs,
-  "mkdirSync" | "openSync" | "writeSync" | "fsyncSync" | "closeSync" | "renameSync" | "unlinkSync"
+  | "mkdirSync"
+  | "openSync"
+  | "writeSync"
+  | "fsyncSync"
+  | "closeSync"
+  | "renameSync"
+  | "unlinkSync"
+  | "fstatSync"
+  | "statSync"
 >;
 
 export interface FileToWrite {
@@ -68,11 +88,38 @@ export function writeFilesDurably(
 }
 
 function writeOne(fs: SyncFs, f: FileToWrite): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(f.target, "wx", 0o644);
+  } catch (e) {
+    if (isCode(e, "EEXIST")) return replace(fs, f);
+    throw e;
+  }
+  try {
+    writeAll(fs, fd, f.data);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    // Remove what this call created, unless another writer has replaced it meanwhile.
+    try {
+      const mine = fs.fstatSync(fd);
+      const there = fs.statSync(f.target);
+      if (mine.ino === there.ino && mine.dev === there.dev) fs.unlinkSync(f.target);
+    } catch {
+      // already gone, or not ours
+    }
+    throw e;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Replaces an existing file atomically: temp file, fsync, rename over it. */
+function replace(fs: SyncFs, f: FileToWrite): void {
   const tmp = `${f.target}.${randomBytes(6).toString("hex")}.tmp`;
   try {
     const fd = fs.openSync(tmp, "wx", 0o644);
     try {
-      for (let at = 0; at < f.data.length;) at += fs.writeSync(fd, f.data, at);
+      writeAll(fs, fd, f.data);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -86,6 +133,10 @@ function writeOne(fs: SyncFs, f: FileToWrite): void {
     }
     throw e;
   }
+}
+
+function writeAll(fs: SyncFs, fd: number, data: Uint8Array): void {
+  for (let at = 0; at < data.length;) at += fs.writeSync(fd, data, at);
 }
 
 /**

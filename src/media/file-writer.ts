@@ -56,6 +56,33 @@ export class FileWriter {
     });
   }
 
+  /**
+   * Starts the writer threads now and resolves once they run, so the first images after
+   * a start do not wait for a thread to load (a few hundred ms on a busy machine: at
+   * 20 tasks/s the first 5 % of tasks after a start took 70–400 ms longer).
+   */
+  async warm(): Promise<void> {
+    const starting: Array<Promise<void>> = [];
+    while (this.threads.length < THREADS && !this.inline) {
+      const thread = this.startThread();
+      if (thread === null || thread === "busy") break;
+      // Referenced while starting: an event loop with nothing else to do (a worker
+      // thread's, at its start) must not end while it waits for this one.
+      thread.worker.ref();
+      starting.push(
+        new Promise<void>((resolve) => {
+          const started = () => {
+            if (!thread.batch) thread.worker.unref();
+            resolve();
+          };
+          thread.worker.once("online", started);
+          thread.worker.once("error", started);
+        }),
+      );
+    }
+    await Promise.all(starting);
+  }
+
   private schedule(): void {
     if (this.scheduled || this.queue.length === 0) return;
     this.scheduled = true;
@@ -100,6 +127,11 @@ export class FileWriter {
   private idleThread(): WriterThread | "busy" | null {
     const idle = this.threads.find((t) => !t.batch);
     if (idle) return idle;
+    return this.startThread();
+  }
+
+  /** A new thread, "busy" when THREADS run already, null when none can start. */
+  private startThread(): WriterThread | "busy" | null {
     if (this.threads.length >= THREADS) return "busy";
     if (this.inline) return null;
     let worker: Worker;

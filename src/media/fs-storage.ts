@@ -1,10 +1,10 @@
 /**
- * Files on local disk. Writes are atomic and durable: temp file, fsync it, rename over
- * the key, fsync the directory (and, for a directory just created, its parents), so a
- * crash never leaves a half-written image under a real key, and once put resolves the
- * image survives a power loss (the runner marks a task completed only after that).
- * They are made in batches on a thread of their own (file-writer.ts). Reads stream
- * from disk.
+ * Files on local disk. Writes are durable before put resolves: the file and its
+ * directory fsync'd, so the image survives a power loss (the runner marks a task
+ * completed only after that). A new key is written in place; an existing one is replaced
+ * atomically through a temp file, so a key a finished task refers to never holds a torn
+ * image (durable-files.ts says why). They are made in batches on a thread of their own
+ * (file-writer.ts). Reads stream from disk.
  */
 import { open, readdir, rm, type FileHandle } from "node:fs/promises";
 import path from "node:path";
@@ -23,6 +23,10 @@ export class FsStorage implements MediaStorage {
     const p = path.resolve(this.root, key);
     if (!p.startsWith(this.root + path.sep)) throw new Error("invalid storage key");
     return p;
+  }
+
+  warm(): Promise<void> {
+    return fileWriter().warm();
   }
 
   async put(key: string, data: Buffer, _contentType?: string): Promise<void> {

@@ -22,6 +22,8 @@ export interface MediaStorage {
   listFiles(folder: string): Promise<string[]>;
   /** Removes these files; missing ones are fine. */
   removeFiles(keys: readonly string[]): Promise<void>;
+  /** Readies what the first put needs (writer threads), where anything does. */
+  warm?(): Promise<void>;
 }
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/;

@@ -406,6 +406,8 @@ export async function startDarkroom(
     const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
     publicUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   }
+  // The first images after a start must not wait for the file writer's threads to load.
+  if (runner) await media.warm?.();
   runner?.start();
   dispatcher?.start();
   janitor?.start();

@@ -8,6 +8,7 @@
 import {
   closeSync,
   existsSync,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   mkdtempSync,
@@ -17,6 +18,7 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -60,7 +62,17 @@ function recordingFs(target: string): {
 
 /** The real file system, with `fsync` in place of fsyncSync. */
 function withFsync(fsync: (fd: number) => void): SyncFs {
-  return { mkdirSync, openSync, writeSync, closeSync, renameSync, unlinkSync, fsyncSync: fsync };
+  return {
+    mkdirSync,
+    openSync,
+    writeSync,
+    closeSync,
+    renameSync,
+    unlinkSync,
+    fstatSync,
+    statSync,
+    fsyncSync: fsync,
+  };
 }
 
 describe("FsStorage.put", () => {
@@ -77,7 +89,7 @@ describe("FsStorage.put", () => {
   });
 
   it.runIf(existsSync("/proc/self/fd"))(
-    "fsyncs the file before the rename, then the directory, then new parents",
+    "fsyncs a new file in place, then its directory, then new parents",
     () => {
       mkdirSync(path.join(root, "images"), { recursive: true });
       const target = path.join(root, "images/task-b/0.jpg");
@@ -85,11 +97,10 @@ describe("FsStorage.put", () => {
       expect(writeFilesDurably([{ target, data: Buffer.from("jpeg") }], fs)).toEqual([
         { ok: true },
       ]);
-      // 1. the temp file, before it is renamed over the key
-      expect(seen[0]!.path).toMatch(/images\/task-b\/0\.jpg\.[0-9a-f]+\.tmp$/);
-      expect(seen[0]!.targetExists).toBe(false);
-      // 2. its directory after the rename; 3. the new directory's parent
-      expect(seen.slice(1)).toEqual([
+      // 1. the file under its own name (nobody refers to it before the batch returns),
+      // 2. its directory, 3. the new directory's parent
+      expect(seen).toEqual([
+        { path: target, targetExists: true },
         { path: path.join(root, "images/task-b"), targetExists: true },
         { path: path.join(root, "images"), targetExists: true },
       ]);
@@ -98,14 +109,71 @@ describe("FsStorage.put", () => {
       seen.length = 0;
       const second = path.join(root, "images/task-b/1.jpg");
       writeFilesDurably([{ target: second, data: Buffer.from("jpeg") }], fs);
-      expect(
-        seen.map((s) => path.relative(root, s.path).replace(/\.[0-9a-f]+\.tmp$/, ".tmp")),
-      ).toEqual(["images/task-b/1.jpg.tmp", "images/task-b"]);
+      expect(seen.map((s) => path.relative(root, s.path))).toEqual([
+        "images/task-b/1.jpg",
+        "images/task-b",
+      ]);
     },
   );
 
   it.runIf(existsSync("/proc/self/fd"))(
-    "syncs each directory once for a whole batch, after every file in it was renamed",
+    "replaces an existing file through a temp file fsynced before the rename",
+    () => {
+      const target = path.join(root, "images/task-r/0.jpg");
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, "old");
+      const seen: Array<{ path: string; content: string }> = [];
+      const fs = withFsync((fd) => {
+        seen.push({
+          path: readlinkSync(`/proc/self/fd/${fd}`),
+          content: readFileSync(target, "utf8"),
+        });
+        fsyncSync(fd);
+      });
+      expect(writeFilesDurably([{ target, data: Buffer.from("new") }], fs)).toEqual([{ ok: true }]);
+      // The temp file was flushed while the key still held the old bytes; then the folder.
+      expect(seen[0]!.path).toMatch(/images\/task-r\/0\.jpg\.[0-9a-f]+\.tmp$/);
+      expect(seen[0]!.content).toBe("old");
+      expect(seen.slice(1)).toEqual([{ path: path.dirname(target), content: "new" }]);
+      expect(readdirSync(path.dirname(target))).toEqual(["0.jpg"]);
+    },
+  );
+
+  it("removes a new file it could not finish, and leaves another writer's file alone", () => {
+    const base = mkdtempSync(path.join(root, "torn-"));
+    const target = path.join(base, "0.jpg");
+    const failingWrite = {
+      ...withFsync(fsyncSync),
+      writeSync: (() => {
+        throw Object.assign(new Error("ENOSPC: no space left on device, write"), {
+          code: "ENOSPC",
+        });
+      }) as unknown as SyncFs["writeSync"],
+    };
+    expect(writeFilesDurably([{ target, data: Buffer.from("x") }], failingWrite)[0]).toMatchObject({
+      ok: false,
+      code: "ENOSPC",
+    });
+    expect(readdirSync(base)).toEqual([]);
+
+    // Another writer replaced the name while this one was failing: its file stays.
+    const racing = {
+      ...withFsync((fd) => {
+        writeFileSync(`${target}.other`, "theirs");
+        renameSync(`${target}.other`, target);
+        void fd;
+        throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+      }),
+    };
+    expect(writeFilesDurably([{ target, data: Buffer.from("mine") }], racing)[0]).toMatchObject({
+      ok: false,
+      code: "EIO",
+    });
+    expect(readFileSync(target, "utf8")).toBe("theirs");
+  });
+
+  it.runIf(existsSync("/proc/self/fd"))(
+    "syncs each directory once for a whole batch, after every file in it was written",
     () => {
       mkdirSync(path.join(root, "images"), { recursive: true });
       const files = ["task-e/0.jpg", "task-e/1.jpg", "task-f/0.jpg"].map((k) => ({
@@ -114,18 +182,16 @@ describe("FsStorage.put", () => {
       }));
       const { fs, seen } = recordingFs(files[1]!.target);
       expect(writeFilesDurably(files, fs)).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
-      const synced = seen.map((s) =>
-        path.relative(root, s.path).replace(/\.[0-9a-f]+\.tmp$/, ".tmp"),
-      );
+      const synced = seen.map((s) => path.relative(root, s.path));
       expect(synced).toEqual([
-        "images/task-e/0.jpg.tmp",
-        "images/task-e/1.jpg.tmp",
-        "images/task-f/0.jpg.tmp",
+        "images/task-e/0.jpg",
+        "images/task-e/1.jpg",
+        "images/task-f/0.jpg",
         "images/task-e",
         "images",
         "images/task-f",
       ]);
-      // Every directory sync came after the last rename into it.
+      // Every directory sync came after the last file written into it.
       expect(seen.slice(3).every((s) => s.targetExists)).toBe(true);
       for (const f of files)
         expect(readFileSync(f.target, "utf8")).toBe(
