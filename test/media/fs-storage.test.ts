@@ -23,6 +23,7 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -286,5 +287,28 @@ describe("FileWriter", () => {
     });
     await writer.write(path.join(dir, "c"), Buffer.from("c"));
     expect(readFileSync(path.join(dir, "c"), "utf8")).toBe("c");
+  });
+
+  it("warms its threads in a process with nothing else to do, and lets it exit after", () => {
+    // The worker thread of `darkroom serve` warms the writer before anything else keeps
+    // its event loop alive: an await on unreferenced threads would end it right there.
+    const dir = mkdtempSync(path.join(root, "warm-"));
+    const script = `
+      const { FileWriter } = await import(${JSON.stringify(path.resolve("src/media/file-writer.ts"))});
+      const writer = new FileWriter();
+      await writer.warm();
+      const { threads } = writer;
+      await writer.write(${JSON.stringify(path.join(dir, "w"))}, Buffer.from("warm"));
+      console.log(JSON.stringify({ threads: threads.length }));`;
+    const out = execFileSync(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script],
+      {
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
+    expect(JSON.parse(out.trim())).toEqual({ threads: 2 });
+    expect(readFileSync(path.join(dir, "w"), "utf8")).toBe("warm");
   });
 });
