@@ -32,6 +32,8 @@ const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
   file: FileToWrite;
+  /** The caller handed the bytes over: they move to the thread without a copy. */
+  handOver: boolean;
   resolve(): void;
   reject(e: Error): void;
 }
@@ -48,10 +50,15 @@ export class FileWriter {
   private inline = false;
   private scheduled = false;
 
-  /** Resolves once `data` is durable under `target` (an absolute path). */
-  write(target: string, data: Uint8Array): Promise<void> {
+  /**
+   * Resolves once `data` is durable under `target` (an absolute path). `handOver`: the
+   * caller never reads `data` again, so its memory may move to the writer thread (it is
+   * then empty) instead of being copied, about a tenth of the runner thread's time per
+   * image at 700 images/s.
+   */
+  write(target: string, data: Uint8Array, handOver = false): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ file: { target, data }, resolve, reject });
+      this.queue.push({ file: { target, data }, handOver, resolve, reject });
       this.schedule();
     });
   }
@@ -105,10 +112,18 @@ export class FileWriter {
       }
       thread.batch = batch;
       thread.worker.ref();
-      thread.worker.postMessage({
+      const message = {
         type: "batch",
         files: batch.map((p) => p.file),
-      } satisfies FileThreadMessage);
+      } satisfies FileThreadMessage;
+      const moved = new Set<ArrayBuffer>();
+      for (const p of batch) if (p.handOver) movable(p.file.data, moved);
+      try {
+        thread.worker.postMessage(message, [...moved]);
+      } catch {
+        // A buffer that cannot move (native memory): copy them all instead.
+        thread.worker.postMessage(message);
+      }
     }
   }
 
@@ -165,6 +180,18 @@ export class FileWriter {
     this.threads.push(thread);
     return thread;
   }
+}
+
+/** Adds `data`'s memory to `moved` when `data` is all of it (not a view into a pool). */
+function movable(data: Uint8Array, moved: Set<ArrayBuffer>): void {
+  const buffer = data.buffer;
+  if (
+    buffer instanceof ArrayBuffer &&
+    data.byteOffset === 0 &&
+    data.byteLength === buffer.byteLength &&
+    buffer.byteLength > 0
+  )
+    moved.add(buffer);
 }
 
 function settle(batch: Pending[], outcomes: FileOutcome[]): void {

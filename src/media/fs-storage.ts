@@ -9,7 +9,13 @@
 import { open, readdir, rm, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { fileWriter } from "./file-writer.js";
-import { assertValidKey, contentTypeOf, type MediaStorage, type StoredFile } from "./storage.js";
+import {
+  assertValidKey,
+  contentTypeOf,
+  type MediaStorage,
+  type PutOptions,
+  type StoredFile,
+} from "./storage.js";
 
 export class FsStorage implements MediaStorage {
   private readonly root: string;
@@ -29,8 +35,8 @@ export class FsStorage implements MediaStorage {
     return fileWriter().warm();
   }
 
-  async put(key: string, data: Buffer, _contentType?: string): Promise<void> {
-    await fileWriter().write(this.pathOf(key), data);
+  async put(key: string, data: Buffer, _contentType?: string, opts?: PutOptions): Promise<void> {
+    await fileWriter().write(this.pathOf(key), data, opts?.handOver === true);
   }
 
   async open(key: string): Promise<StoredFile | null> {

@@ -11,8 +11,16 @@ export interface StoredFile {
   contentType: string;
 }
 
+export interface PutOptions {
+  /**
+   * The caller never reads `data` again: the storage may take its memory (a file
+   * writer moves it to its thread instead of copying it). `data` is then empty.
+   */
+  handOver?: boolean;
+}
+
 export interface MediaStorage {
-  put(key: string, data: Buffer, contentType: string): Promise<void>;
+  put(key: string, data: Buffer, contentType: string, opts?: PutOptions): Promise<void>;
   open(key: string): Promise<StoredFile | null>;
   /** Removes a folder and everything under it; a missing one is fine. */
   remove(prefix: string): Promise<void>;

@@ -30,7 +30,9 @@ export interface GenerateContext {
   onProgress(percent: number): void;
   /**
    * Hand over one finished image. The runner stores it before resolving, so a
-   * provider that streams can free the bytes as soon as this settles.
+   * provider that streams can free the bytes as soon as this settles. The bytes are
+   * the runner's from the call on: it may move their memory to a writer thread (the
+   * provider's `data` is then empty), so a provider never reads them afterwards.
    */
   onImage(image: ProducedImage): Promise<void>;
   referenceImages: ReferenceImage[];

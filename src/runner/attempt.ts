@@ -124,13 +124,15 @@ async function attemptCall(a: AttemptInput): Promise<AttemptResult> {
         if (!current || attemptSignal.aborted)
           throw attemptSignal.reason ?? new Error("late image");
         const key = imageKey(taskId, image.index, image.contentType);
-        await a.media.put(key, image.data, image.contentType);
+        const bytes = image.data.length;
+        // Providers never read an image's bytes after handing it over (contract.ts).
+        await a.media.put(key, image.data, image.contentType, { handOver: true });
         if (!current || attemptSignal.aborted)
           throw attemptSignal.reason ?? new Error("late image");
         images.push({
           key,
           contentType: image.contentType,
-          bytes: image.data.length,
+          bytes,
           width: image.width,
           height: image.height,
         });

@@ -289,6 +289,26 @@ describe("FileWriter", () => {
     expect(readFileSync(path.join(dir, "c"), "utf8")).toBe("c");
   });
 
+  it("moves handed-over bytes to its thread, and copies the rest", async () => {
+    const writer = new FileWriter();
+    const dir = mkdtempSync(path.join(root, "handover-"));
+    await writer.warm();
+    const kept = Buffer.from("kept by the caller");
+    const given = Buffer.concat([Buffer.alloc(8192, 3)]);
+    const pooled = Buffer.from("a view into Node's shared pool");
+    await Promise.all([
+      writer.write(path.join(dir, "kept"), kept),
+      writer.write(path.join(dir, "given"), given, true),
+      writer.write(path.join(dir, "pooled"), pooled, true),
+    ]);
+    expect(kept.toString()).toBe("kept by the caller");
+    expect(given.length).toBe(0); // its memory moved to the thread
+    expect(pooled.toString()).toBe("a view into Node's shared pool"); // not all of its buffer: copied
+    expect(readFileSync(path.join(dir, "given")).equals(Buffer.alloc(8192, 3))).toBe(true);
+    expect(readFileSync(path.join(dir, "kept"), "utf8")).toBe("kept by the caller");
+    expect(readFileSync(path.join(dir, "pooled"), "utf8")).toBe("a view into Node's shared pool");
+  });
+
   it("warms its threads in a process with nothing else to do, and lets it exit after", () => {
     // The worker thread of `darkroom serve` warms the writer before anything else keeps
     // its event loop alive: an await on unreferenced threads would end it right there.
