@@ -72,7 +72,8 @@ interface Runtime {
   /** Calls this process has on the channel. */
   inFlight: number;
   /** Calls every process had on it at the last sync, and how many of them were ours. */
-  cluster: { inFlight: number; ours: number };
+  /** Calls on the channel by other runners, at the last sync. */
+  others: number;
   breaker: BreakerState;
   /** When `breaker` was last changed here or read from the store (unix ms). */
   breakerAt: number;
@@ -134,6 +135,11 @@ export interface RouterDeps {
   random?: () => number;
   /** A slot freed or a channel changed: claimable work may exist again. */
   onCapacity?: () => void;
+  /**
+   * The lease owner of this process's runner, if it has one: its calls are counted
+   * here as they start and end, so the shared count leaves them out.
+   */
+  owner?: string;
 }
 
 const BUILTIN_TIMEOUT_MS = 600_000;
@@ -212,13 +218,14 @@ export class ChannelRouter {
       this.deps.store.channelLoad(
         limited.map((c) => c.def.id),
         t,
+        this.deps.owner ?? null,
       ),
       this.deps.store.listBreakers(),
     ]);
     const before = new Map(limited.map((c) => [c.def.id, this.freeSlots(c, t)]));
     for (const c of limited) {
       const rt = this.rt(c);
-      rt.cluster = { inFlight: load.get(c.def.id) ?? 0, ours: rt.inFlight };
+      rt.others = load.get(c.def.id) ?? 0;
     }
     for (const b of breakers) {
       const c = this.live.get(b.channelId);
@@ -439,7 +446,7 @@ export class ChannelRouter {
     if (!rt) {
       rt = {
         inFlight: 0,
-        cluster: { inFlight: 0, ours: 0 },
+        others: 0,
         breaker: closedBreaker(),
         breakerAt: 0,
         saving: Promise.resolve(),
@@ -452,10 +459,13 @@ export class ChannelRouter {
 
   /**
    * Calls on the channel in the whole deployment, as far as this process knows: its own
-   * now, plus the others' at the last sync.
+   * now, plus the other runners' at the last sync. Its own are never taken from the
+   * shared count: a call that ended here but whose task's finish was not committed yet
+   * still counts there, and read at the wrong moment would linger as a phantom call
+   * until the next sync.
    */
   private busy(rt: Runtime): number {
-    return rt.inFlight + Math.max(0, rt.cluster.inFlight - rt.cluster.ours);
+    return rt.inFlight + rt.others;
   }
 
   /** Calls the channel can take now (0 while its breaker refuses; 1 probe when half-open). */

@@ -28,6 +28,8 @@ import { WakeableSleep } from "../core/wakeable-sleep.js";
 import type { ClaimedTask, ExpiredTask, Store } from "../store/store.js";
 
 export interface RunnerOptions {
+  /** The lease owner it claims as (also the channel router's, to tell its calls apart). */
+  owner?: string;
   concurrency: number;
   leaseMs: number;
   pollIntervalMs: number;
@@ -107,8 +109,13 @@ interface InFlight {
   finishing: boolean;
 }
 
+/** A lease owner id for a runner: unique per process start. */
+export function newRunnerOwner(): string {
+  return `runner-${randomBytes(6).toString("hex")}`;
+}
+
 export class Runner {
-  readonly owner = `runner-${randomBytes(6).toString("hex")}`;
+  readonly owner: string;
   private readonly inFlight = new Map<string, InFlight>();
   private running = false;
   /** Set by stop(): tasks launched from now on are told to hand themselves back. */
@@ -133,6 +140,7 @@ export class Runner {
     private readonly log: Logger,
   ) {
     this.now = opts.now ?? Date.now;
+    this.owner = opts.owner ?? newRunnerOwner();
   }
 
   get activeCount(): number {

@@ -40,7 +40,7 @@ import { createOwnImageSource } from "../media/uploads.js";
 import { fileApiRoutesSettings } from "./file-api.js";
 import type { FileStore } from "../store/files.js";
 import { createPipeline } from "../runner/pipeline.js";
-import { Runner } from "../runner/runner.js";
+import { newRunnerOwner, Runner } from "../runner/runner.js";
 import type { AdminStore } from "../store/admin.js";
 import type { ChannelStore } from "../store/channels.js";
 import { openStore } from "../store/open.js";
@@ -159,9 +159,12 @@ export async function startDarkroom(
   const events = new DarkroomEventBus();
 
   let router: ChannelRouter;
+  // The runner's lease owner, also the router's: its calls are not counted twice.
+  const runnerOwner = newRunnerOwner();
   try {
     // Throws on a config channel whose provider is unknown or refuses its settings.
     router = new ChannelRouter({
+      ...(config.runner.enabled ? { owner: runnerOwner } : {}),
       registry,
       config: config.channels,
       store: channelStore,
@@ -198,6 +201,7 @@ export async function startDarkroom(
           }),
         }),
         {
+          owner: runnerOwner,
           concurrency: config.runner.concurrency,
           leaseMs: config.runner.leaseSeconds * 1000,
           pollIntervalMs: config.runner.pollIntervalMs,

@@ -22,10 +22,16 @@ export interface ChannelStore {
 
   /**
    * How many calls each of these channels has in flight across every process: its
-   * `processing` tasks marked on it whose lease is live at `nowMs`. Bounded by the
-   * channels' max_concurrency (markChannel enforces it), so cheap.
+   * `processing` tasks marked on it whose lease is live at `nowMs` (and not owned by
+   * `exceptOwner`). Bounded by the channels' max_concurrency (markChannel enforces it),
+   * so cheap.
    */
-  channelLoad(channelIds: readonly string[], nowMs: number): Promise<Map<string, number>>;
+  channelLoad(
+    channelIds: readonly string[],
+    nowMs: number,
+    /** Leave out the calls of this lease owner (the asking process's own runner). */
+    exceptOwner?: string | null,
+  ): Promise<Map<string, number>>;
   /** Every shared breaker state, with when it was last written. */
   listBreakers(): Promise<SharedBreaker[]>;
   /** Records a channel's breaker after a transition in any process. */

@@ -227,3 +227,56 @@ describe("ChannelRouter", () => {
     expect(() => setup([{ ...ch("x", 0), provider: "nope" }])).toThrow(/unknown provider "nope"/);
   });
 });
+
+describe("ChannelRouter across processes", () => {
+  it("adds the other runners' calls to its own, and never counts its own twice", async () => {
+    const asked: Array<string | null | undefined> = [];
+    /** What the shared store holds: other runners' calls, and this one's marked calls. */
+    let others = 2;
+    let oursMarked = 0;
+    const store: ChannelStore = {
+      listChannels: async () => [],
+      createChannel: async () => true,
+      updateChannel: async () => true,
+      deleteChannel: async () => true,
+      channelLoad: async (_ids, _now, exceptOwner) => {
+        asked.push(exceptOwner);
+        const n = exceptOwner === "me" ? others : others + oursMarked;
+        return new Map(n > 0 ? [["shared", n]] : []);
+      },
+      listBreakers: async () => [],
+      saveBreaker: async () => {},
+    };
+    const router = new ChannelRouter({
+      owner: "me",
+      registry: new ProviderRegistry().register(fake),
+      config: loadChannelsConfig(
+        { channels: [ch("shared", 0, 4)] },
+        ["m"],
+        { KEY: "k" },
+        (m) => new Error(m),
+      ),
+      store,
+      modelIds: () => ["m"],
+      log: pino({ level: "silent" }),
+    });
+    await router.reload();
+    await router.syncCluster();
+    expect(asked).toEqual(["me"]);
+    const health = () => router.health(router.get("shared")!).in_flight;
+    expect(health()).toBe(2);
+
+    const lease = await router.acquire("m", new Set(), signal());
+    oursMarked = 1;
+    expect(health()).toBe(3);
+    // The call ended here; its task's finish is not committed yet, so the shared store
+    // still counts it as live. A sync at that moment must not make it a phantom call.
+    lease!.failed("generation_timeout");
+    await router.syncCluster();
+    expect(health()).toBe(2);
+    others = 0;
+    await router.syncCluster();
+    expect(health()).toBe(0);
+    router.stop();
+  });
+});

@@ -1142,6 +1142,13 @@ export function storeContract(backend: string, open: OpenBackend): void {
         expect(await s.channels.channelLoad(["ch", "other", "idle"], t)).toEqual(
           new Map([["ch", 3]]),
         );
+        // A process leaves out its own runner's calls (it counts those itself).
+        expect(await s.channels.channelLoad(["ch", "other"], t, "r1")).toEqual(
+          new Map([["ch", 1]]),
+        );
+        expect(await s.channels.channelLoad(["ch", "other"], t, "r2")).toEqual(
+          new Map([["ch", 2]]),
+        );
         // A lapsed lease (its runner died) frees its slot; a finished task frees its slot.
         expect(await s.channels.channelLoad(["ch"], t + 1001)).toEqual(new Map([["ch", 2]]));
         await s.store.finishTask(

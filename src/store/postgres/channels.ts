@@ -69,15 +69,19 @@ export class PgChannels implements ChannelStore {
     );
   }
 
-  async channelLoad(channelIds: readonly string[], nowMs: number): Promise<Map<string, number>> {
+  async channelLoad(
+    channelIds: readonly string[],
+    nowMs: number,
+    exceptOwner: string | null = null,
+  ): Promise<Map<string, number>> {
     if (channelIds.length === 0) return new Map();
     // One bounded walk of tasks_channel_busy per channel (at most its max_concurrency).
     const rows = await this.db.query<{ channel_id: string; n: number }>(
       `SELECT c.id AS channel_id,
          (SELECT COUNT(*) FROM tasks t WHERE t.channel_id = c.id AND t.status = 'processing'
-            AND t.lease_expires_ms >= $2) AS n
+            AND t.lease_expires_ms >= $2 AND t.lease_owner IS DISTINCT FROM $3) AS n
        FROM unnest($1::text[]) AS c(id)`,
-      [channelIds, nowMs],
+      [channelIds, nowMs, exceptOwner],
     );
     return new Map(rows.filter((r) => Number(r.n) > 0).map((r) => [r.channel_id, Number(r.n)]));
   }

@@ -39,7 +39,8 @@ export class SqliteChannels implements ChannelStore {
       ),
       remove: conn.prepare(`DELETE FROM channels WHERE id = ?`),
       load: conn.prepare(
-        `SELECT COUNT(*) AS n FROM tasks WHERE channel_id = ? AND status = 'processing' AND lease_expires_ms >= ?`,
+        `SELECT COUNT(*) AS n FROM tasks WHERE channel_id = ? AND status = 'processing' AND lease_expires_ms >= ?
+           AND lease_owner IS NOT ?`,
       ),
       breakers: conn.prepare(`SELECT ${BREAKER_COLUMNS} FROM channel_breakers`),
       saveBreaker: conn.prepare(
@@ -73,10 +74,14 @@ export class SqliteChannels implements ChannelStore {
     });
   }
 
-  async channelLoad(channelIds: readonly string[], nowMs: number): Promise<Map<string, number>> {
+  async channelLoad(
+    channelIds: readonly string[],
+    nowMs: number,
+    exceptOwner: string | null = null,
+  ): Promise<Map<string, number>> {
     const load = new Map<string, number>();
     for (const id of channelIds) {
-      const r = this.sql.load.get(id, nowMs) as { n: number };
+      const r = this.sql.load.get(id, nowMs, exceptOwner) as { n: number };
       if (r.n > 0) load.set(id, Number(r.n));
     }
     return load;
