@@ -9,6 +9,22 @@ export function dateTime(unixSeconds: number | null | undefined): string {
   });
 }
 
+/**
+ * The same, compact for a table cell on one line: to the minute, the year only when it
+ * is not this year's (a cell gives the full date and time in its title).
+ */
+export function shortDateTime(unixSeconds: number | null | undefined): string {
+  if (unixSeconds == null) return "—";
+  const d = new Date(unixSeconds * 1000);
+  return d.toLocaleString(undefined, {
+    ...(d.getFullYear() === new Date().getFullYear() ? {} : { year: "numeric" }),
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}
+
 export function dateTimeMs(ms: number | null | undefined): string {
   return ms == null ? "—" : dateTime(ms / 1000);
 }

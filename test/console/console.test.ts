@@ -266,6 +266,10 @@ describe.skipIf(!installed)("the web console in a browser", { timeout: 120_000 }
     const picker = page.getByRole("button", { name: "Choose image files…" });
     await picker.focus();
     const chooser = page.waitForEvent("filechooser", WAIT);
+    // Waiting for the event turns on the browser's file-chooser interception with a
+    // command of its own; a round trip after it (commands run in order) makes sure it is
+    // on before the key press, or the chooser opens natively and no event comes.
+    await page.evaluate(() => true);
     await page.keyboard.press("Enter");
     await (await chooser).setFiles({ name: "swatch.png", mimeType: "image/png", buffer: png });
 
@@ -364,6 +368,12 @@ describe.skipIf(!installed)("the web console in a browser", { timeout: 120_000 }
     // The completed task's thumbnail is a loaded image.
     const thumb = page.locator("tr", { has: page.getByRole("link", { name: ran.completed! }) });
     await thumb.locator("img").waitFor(WAIT);
+    // At 1280 px (the browser's width here) every column fits: nothing to scroll sideways.
+    expect(page.viewportSize()?.width).toBe(1280);
+    const sideways = await page
+      .locator(".table-wrap", { has: page.locator("table.tasks") })
+      .evaluate((el) => el.scrollWidth - el.clientWidth);
+    expect(sideways).toBeLessThanOrEqual(0);
 
     await page.getByLabel("Status").selectOption("failed");
     await page.getByRole("button", { name: "Apply" }).click();

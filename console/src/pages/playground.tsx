@@ -52,7 +52,18 @@ export function Playground() {
 
   useEffect(() => {
     const first = models.data?.data[0]?.id;
-    if (first && !form.model) setForm(defaultForm(first));
+    // The model's defaults, keeping what was typed while the models were loading.
+    if (first)
+      setForm((f) =>
+        f.model
+          ? f
+          : {
+              ...defaultForm(first),
+              prompt: f.prompt,
+              imageUrls: f.imageUrls,
+              callbackUrl: f.callbackUrl,
+            },
+      );
   }, [models.data]);
   useEffect(() => () => timers.current.forEach(clearTimeout), []);
 

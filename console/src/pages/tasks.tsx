@@ -2,7 +2,7 @@
 import { useState } from "preact/hooks";
 import { adminApi, query } from "../api";
 import { LoadError, StatusBadge, TableWrap, useLoad } from "../components/ui";
-import { creditsText, dateTime, duration } from "../format";
+import { creditsText, dateTime, duration, shortDateTime } from "../format";
 import { href } from "../route";
 import type { AdminTask, CatalogueModel, List } from "../types";
 
@@ -118,20 +118,24 @@ export function Tasks() {
                     )}
                   </td>
                   <td>
-                    <a href={href("tasks", t.id)}>{t.id}</a>
+                    <a class="nowrap" href={href("tasks", t.id)}>
+                      {t.id}
+                    </a>
                     <div class="muted clip" title={t.prompt}>
                       {t.prompt}
                     </div>
                   </td>
                   <td>
                     <StatusBadge status={t.status} />
-                    {t.error && <div class="muted">{t.error.code}</div>}
+                    {t.error && <div class="muted error-code">{t.error.code}</div>}
                   </td>
                   <td class="nowrap">{t.model}</td>
                   <td>
                     <a href={href("accounts", t.account_id)}>{t.account_id}</a>
                   </td>
-                  <td>{dateTime(t.created_at)}</td>
+                  <td class="nowrap" title={dateTime(t.created_at)}>
+                    {shortDateTime(t.created_at)}
+                  </td>
                   <td>{duration(t.duration_ms)}</td>
                   <td>
                     {creditsText(t.credits_used ?? t.credits_reserved)}
