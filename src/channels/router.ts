@@ -71,7 +71,6 @@ export interface LiveChannel {
 interface Runtime {
   /** Calls this process has on the channel. */
   inFlight: number;
-  /** Calls every process had on it at the last sync, and how many of them were ours. */
   /** Calls on the channel by other runners, at the last sync. */
   others: number;
   breaker: BreakerState;
