@@ -3,11 +3,11 @@
 //
 //   npm run bench:pg-cluster
 //   BENCH_TASKS=500 BENCH_SECONDS=2 BENCH_ROUNDS=1 BENCH_WORKERS=1,2 npm run bench:pg-cluster
-//   BENCH_SCENARIOS=workers npm run bench:pg-cluster     # some of api,workers,latency
+//   BENCH_SCENARIOS=workers npm run bench:pg-cluster     # some of api,workers,slow,latency
 //
 // Every gateway is a process of its own (bin/darkroom.js, built code), on one database
 // (BENCH_DATABASE_URL, default the test server), in a schema made for the scenario and
-// dropped after it. Three scenarios:
+// dropped after it. Four scenarios:
 //
 // 1. API processes: submissions/s and polls/s with one and with two `api` processes,
 //    behind a round-robin TCP proxy (both cases go through it, so it costs them alike),
@@ -18,6 +18,12 @@
 //    which answers at once (small images: the store is what is measured). Tasks
 //    completed per second from the tasks' own times (first claim to last finish), and
 //    the workers' CPU per task.
+// 2b. Workers against a slow upstream (scenario `slow`): the same, but each generation
+//    takes BENCH_SLOW_MS (the emulator's `[ark:delay]`), as real image models take
+//    seconds. A worker then runs at most DARKROOM_RUNNER_CONCURRENCY (BENCH_SLOW_CONCURRENCY)
+//    tasks at a time, so a process completes about concurrency / latency tasks a second
+//    however fast the machine is, and each added worker adds its share: what scaling
+//    out is for when the CPU is not the bound. BENCH_SLOW_TASKS tasks per run.
 // 3. Enqueue to claim across processes: BENCH_LATENCY_TASKS submissions to an `api`
 //    process, one every BENCH_LATENCY_GAP_MS, each claimed by an idle `worker` process
 //    woken by LISTEN/NOTIFY; from the tasks table, started_ms − created_ms (the API's
@@ -42,11 +48,14 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
 const WORKERS = (process.env.BENCH_WORKERS || "1,2,4").split(",").map(Number);
+const SLOW_MS = Number(process.env.BENCH_SLOW_MS || 1000);
+const SLOW_TASKS = Number(process.env.BENCH_SLOW_TASKS || 2000);
+const SLOW_CONCURRENCY = Number(process.env.BENCH_SLOW_CONCURRENCY || 64);
 const LATENCY_TASKS = Number(process.env.BENCH_LATENCY_TASKS || 200);
 const LATENCY_GAP_MS = Number(process.env.BENCH_LATENCY_GAP_MS || 20);
 // Extra node flags for every gateway process (for example --cpu-prof --cpu-prof-dir=/tmp/prof).
 const NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS || "").split(" ").filter(Boolean);
-const SCENARIOS = (process.env.BENCH_SCENARIOS || "api,workers,latency").split(",");
+const SCENARIOS = (process.env.BENCH_SCENARIOS || "api,workers,slow,latency").split(",");
 const POLL_PATHS = 10_000;
 const API_KEY = "sk-bench" + "0".repeat(40);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -94,7 +103,7 @@ async function inSchema(schema, sql, params = []) {
 }
 
 /** A gateway process on `db` in `role` (api | worker); resolves once healthy. */
-async function gateway(db, role, configFile, dataDir) {
+async function gateway(db, role, configFile, dataDir, extraEnv = {}) {
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -115,6 +124,7 @@ async function gateway(db, role, configFile, dataDir) {
         DARKROOM_QUEUE_MAX_DEPTH: "0",
         DARKROOM_WEBHOOKS: "false",
         LOG_LEVEL: "warn",
+        ...extraEnv,
       },
       stdio: ["ignore", "ignore", "inherit"],
     },
@@ -170,10 +180,10 @@ async function submit(url, prompt) {
 }
 
 /** Submits `count` tasks, 32 at a time. */
-async function submitBacklog(url, tag, count) {
+async function submitBacklog(url, tag, count, directive = "") {
   let next = 0;
   const worker = async () => {
-    while (next < count) await submit(url, `${tag} #${next++}`);
+    while (next < count) await submit(url, `${directive}${tag} #${next++}`);
   };
   await Promise.all(Array.from({ length: 32 }, worker));
 }
@@ -262,14 +272,22 @@ async function apiScenario(configFile) {
 
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 
-// 2. A backlog worked by 1, 2, 4 worker processes.
-async function workerScenario(configFile, workers) {
-  const db = await freshSchema(`w${workers}`);
-  const dataDir = mkdtempSync(path.join(scratch, `workers${workers}-`));
+// 2. A backlog worked by 1, 2, 4 worker processes; `slow`: each generation takes
+// SLOW_MS and a worker runs SLOW_CONCURRENCY at a time.
+async function workerScenario(configFile, workers, slow = false) {
+  const tag = `${slow ? "s" : "w"}${workers}`;
+  const db = await freshSchema(tag);
+  const dataDir = mkdtempSync(path.join(scratch, `workers-${tag}-`));
   const api = await gateway(db, "api", configFile, dataDir);
-  await submitBacklog(api.url, `backlog${workers}`, TASKS);
+  await submitBacklog(
+    api.url,
+    `backlog${tag}`,
+    slow ? SLOW_TASKS : TASKS,
+    slow ? `[ark:delay=${SLOW_MS}] ` : "",
+  );
+  const workerEnv = slow ? { DARKROOM_RUNNER_CONCURRENCY: String(SLOW_CONCURRENCY) } : {};
   const started = await Promise.all(
-    Array.from({ length: workers }, () => gateway(db, "worker", configFile, dataDir)),
+    Array.from({ length: workers }, () => gateway(db, "worker", configFile, dataDir, workerEnv)),
   );
   const cpu0 = started.map((w) => cpuSeconds(w.pid));
   const deadline = Date.now() + 10 * 60_000;
@@ -366,6 +384,19 @@ async function main() {
     for (const n of WORKERS) workers.push(await workerScenario(configFile, n));
     console.table(workers);
   }
+  let slowWorkers = null;
+  if (SCENARIOS.includes("slow")) {
+    console.log(
+      `Workers, a backlog of ${SLOW_TASKS} tasks, ${SLOW_MS} ms per generation, ${SLOW_CONCURRENCY} tasks at a time per worker:`,
+    );
+    slowWorkers = [];
+    for (const n of WORKERS) {
+      const row = await workerScenario(configFile, n, true);
+      row.bound_tasks_per_s = Math.round((n * SLOW_CONCURRENCY * 1000) / SLOW_MS);
+      slowWorkers.push(row);
+    }
+    console.table(slowWorkers);
+  }
   let latency = null;
   if (SCENARIOS.includes("latency")) {
     console.log("Enqueue in an API process → claim in a worker process:");
@@ -375,7 +406,7 @@ async function main() {
 
   const meta = {
     date: new Date().toISOString(),
-    command: `BENCH_TASKS=${TASKS} BENCH_SECONDS=${SECONDS} BENCH_ROUNDS=${ROUNDS} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_WORKERS=${WORKERS.join(",")} BENCH_LATENCY_TASKS=${LATENCY_TASKS} BENCH_SCENARIOS=${SCENARIOS.join(",")} npm run bench:pg-cluster`,
+    command: `BENCH_TASKS=${TASKS} BENCH_SECONDS=${SECONDS} BENCH_ROUNDS=${ROUNDS} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_WORKERS=${WORKERS.join(",")} BENCH_SLOW_MS=${SLOW_MS} BENCH_SLOW_TASKS=${SLOW_TASKS} BENCH_SLOW_CONCURRENCY=${SLOW_CONCURRENCY} BENCH_LATENCY_TASKS=${LATENCY_TASKS} BENCH_SCENARIOS=${SCENARIOS.join(",")} npm run bench:pg-cluster`,
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, node ${process.version}`,
     load_average: os.loadavg().map((x) => Math.round(x * 10) / 10),
   };
@@ -383,7 +414,7 @@ async function main() {
   mkdirSync(path.join(root, "bench/results"), { recursive: true });
   writeFileSync(
     path.join(root, "bench/results/pg-cluster.json"),
-    JSON.stringify({ meta, api, workers, latency }, null, 2),
+    JSON.stringify({ meta, api, workers, slow_workers: slowWorkers, latency }, null, 2),
   );
 }
 
