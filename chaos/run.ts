@@ -376,6 +376,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       { databaseUrl, sqlitePath: path.join(dataDir, "unused") },
       {
         error: (obj, msg) => log(`store: ${msg} ${JSON.stringify(obj)}`),
+        warn: (obj, msg) => log(`store: ${msg} ${JSON.stringify(obj)}`),
       },
     );
     let leftoversSwept = 0;

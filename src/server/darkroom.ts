@@ -117,10 +117,13 @@ export async function startDarkroom(
     throw new ConfigError(err instanceof Error ? err.message : String(err));
   }
   const media = storage.media;
-  const stores = await openStore(config, log).catch((err: unknown) => {
-    storage.close();
-    throw err;
-  });
+  // The worker half on a thread of its own opens the same database: advise once.
+  const stores = await openStore(config, log, { advise: opts.listen !== false }).catch(
+    (err: unknown) => {
+      storage.close();
+      throw err;
+    },
+  );
   const { store, admin, outbox: webhookStore, channels: channelStore, files } = stores;
   const boot = await bootstrapIfEmpty(store, config);
   // DARKROOM_ADMIN_TOKEN, when set, is the admin credential on every start (rotation = restart).

@@ -7,6 +7,7 @@ import type { AdminStore } from "./admin.js";
 import type { ChannelStore } from "./channels.js";
 import type { FileStore } from "./files.js";
 import { openPostgresStores } from "./postgres/backend.js";
+import { adviseOnBuffers } from "./postgres/buffer-advice.js";
 import { openSqliteStores } from "./sqlite/backend.js";
 import type { Store } from "./store.js";
 import type { WebhookStore } from "./webhooks.js";
@@ -22,6 +23,8 @@ export interface StoreConfig {
 
 export interface StoreLog {
   error(obj: object, msg: string): void;
+  /** Advice about the database server's settings (once, at open). */
+  warn(obj: object, msg: string): void;
 }
 
 export interface OpenedStores {
@@ -44,6 +47,8 @@ export interface OpenedStores {
 export interface OpenStoreOptions {
   /** false: submissions are written inline instead of on a writer thread (tests). */
   writerThread?: boolean;
+  /** false: no advice about the server's settings (a second opening in one process). */
+  advise?: boolean;
 }
 
 export async function openStore(
@@ -52,10 +57,11 @@ export async function openStore(
   opts: OpenStoreOptions = {},
 ): Promise<OpenedStores> {
   if (config.databaseUrl) {
-    const { db: _db, ...stores } = await openPostgresStores(config.databaseUrl, {
+    const { db, ...stores } = await openPostgresStores(config.databaseUrl, {
       max: config.databasePoolMax,
       onIdleError: (err) => log.error({ err }, "a PostgreSQL connection failed; it is replaced"),
     });
+    if (opts.advise !== false) await adviseOnBuffers(db, log);
     return stores;
   }
   const { connection: _connection, ...stores } = await openSqliteStores(config.sqlitePath, {

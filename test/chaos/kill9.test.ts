@@ -114,7 +114,7 @@ describe("kill -9 mid-task", () => {
 
     const stores = await openStore(
       { databaseUrl: null, sqlitePath: path.join(dataDir, "darkroom.sqlite") },
-      { error: (obj, msg) => console.error(msg, obj) },
+      { error: (obj, msg) => console.error(msg, obj), warn: (obj, msg) => console.warn(msg, obj) },
     );
     try {
       await ledgerInvariants(stores.admin);

@@ -195,7 +195,7 @@ describe("process roles", () => {
     expect(submitted.length).toBe(6);
     const stores = await openStore(
       { databaseUrl: null, sqlitePath: path.join(dataDir, "darkroom.sqlite") },
-      { error: (obj, msg) => console.error(msg, obj) },
+      { error: (obj, msg) => console.error(msg, obj), warn: (obj, msg) => console.warn(msg, obj) },
     );
     try {
       await ledgerInvariants(stores.admin);

@@ -103,7 +103,7 @@ describe("the worker half on a thread of its own", () => {
   it("the ledger balances", async () => {
     const stores = await openStore(
       { databaseUrl: null, sqlitePath: path.join(dataDir, "darkroom.sqlite") },
-      { error: (obj, msg) => console.error(msg, obj) },
+      { error: (obj, msg) => console.error(msg, obj), warn: (obj, msg) => console.warn(msg, obj) },
     );
     try {
       await ledgerInvariants(stores.admin);

@@ -30,6 +30,7 @@ const failLoudly = {
   error(obj: object, msg: string): void {
     throw new Error(`${msg}: ${JSON.stringify(obj)}`);
   },
+  warn(): void {}, // advice about the server's settings: the tests' stores are small
 };
 
 /** The configured backend (`openStore`), as a process opens it. */

@@ -27,7 +27,11 @@ function tempDir(): string {
 }
 
 const errors: string[] = [];
-const log = { error: (_obj: object, msg: string) => void errors.push(msg) };
+const warnings: string[] = [];
+const log = {
+  error: (_obj: object, msg: string) => void errors.push(msg),
+  warn: (_obj: object, msg: string) => void warnings.push(msg),
+};
 
 describe("openStore", () => {
   it.skipIf(!pgUp)(
