@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { openPostgresStores } from "../dist/store/postgres/backend.js";
 import { PgKeyset } from "../dist/store/postgres/keyset.js";
-import { TASK_LISTING, taskGroups } from "../dist/store/keyset-plan.js";
+import { matchingCounts, TASK_LISTING, taskGroups } from "../dist/store/keyset-plan.js";
 import { TASK_VIEW_COLUMNS } from "../dist/store/rows.js";
 
 const URL = process.env.BENCH_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
@@ -89,6 +89,19 @@ try {
     { status: "completed", model: null },
   );
   const after = [Number(mid[0].created_ms), mid[0].id];
+  // A small account (about TASKS / 20,000 tasks): its walks must not read the big one's.
+  const small = "acct_17";
+  const smallCounts = await q(
+    `SELECT model, status, n FROM task_counts WHERE account_id = $1 AND n > 0`,
+    [small],
+  );
+  const smallAll = taskGroups(small, smallCounts, { status: null, model: null });
+  const onlyCompleted = { status: "completed", model: null };
+  const smallCompleted = taskGroups(
+    small,
+    matchingCounts(smallCounts, onlyCompleted),
+    onlyCompleted,
+  );
 
   const statements = [
     [
@@ -154,6 +167,21 @@ try {
       "List: status = completed, deep cursor, one walk per model, merged",
       keyset.readSql(completed, true),
       keyset.readParams(completed, after, 21),
+    ],
+    [
+      "List: status = completed, page 1",
+      keyset.readSql(completed, false),
+      keyset.readParams(completed, null, 21),
+    ],
+    [
+      "List: a small account's page 1",
+      keyset.readSql(smallAll, false),
+      keyset.readParams(smallAll, null, 21),
+    ],
+    [
+      "List: a small account's page 1, status = completed",
+      keyset.readSql(smallCompleted, false),
+      keyset.readParams(smallCompleted, null, 21),
     ],
   ];
 
