@@ -9,6 +9,7 @@
  */
 import { ConfigError, loadConfig } from "../config/config.js";
 import { createLogger } from "../obs/logger.js";
+import type { BootstrapOutcome } from "../server/bootstrap.js";
 import { startDarkroom } from "../server/darkroom.js";
 import { startWithWorkerThread, type Served } from "../server/threaded.js";
 import { yieldCpuToApi } from "../server/worker-priority.js";
@@ -37,16 +38,12 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     config.role === "all" &&
     config.workerThread &&
     (config.runner.enabled || config.webhooks.enabled);
-  const dr: Served = threaded
-    ? await startWithWorkerThread(env, config, log)
-    : await startDarkroom(config, log);
-  const b = dr.bootstrap;
-  if (b.created) {
-    // Printed once, on the first start only: only hashes are stored.
+  // Printed once, on the first start only (only hashes are stored), and as soon as they
+  // exist: a start that fails after this (a port in use) must not lose them.
+  const onBootstrapped = (b: BootstrapOutcome) => {
     const lines = [
       "",
       "  Darkroom initialised a new database.",
-      `  API:          ${config.role === "worker" ? (config.publicUrl ?? dr.url) : dr.url}/v1`,
       b.generatedApiKey
         ? `  API key:      ${b.generatedApiKey}   (account "default")`
         : "  API key:      from DARKROOM_BOOTSTRAP_API_KEY",
@@ -57,6 +54,13 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
       "",
     ];
     process.stdout.write(lines.join("\n") + "\n");
+  };
+  const dr: Served = threaded
+    ? await startWithWorkerThread(env, config, log, { onBootstrapped })
+    : await startDarkroom(config, log, { onBootstrapped });
+  if (dr.bootstrap.created) {
+    const url = config.role === "worker" ? (config.publicUrl ?? dr.url) : dr.url;
+    process.stdout.write(`  Darkroom is ready. API: ${url}/v1\n\n`);
   }
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

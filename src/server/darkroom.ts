@@ -93,6 +93,12 @@ export interface StartOptions {
   /** false: build everything but do not listen (the worker half on a thread of its own). */
   listen?: boolean;
   /**
+   * Told at once when this start created the database's first credentials: they exist
+   * from then on, and only their hashes are stored, so they must be shown even if the
+   * start fails later (a port already in use).
+   */
+  onBootstrapped?: (outcome: BootstrapOutcome) => void;
+  /**
    * The worker half runs on another thread (server/worker-thread.ts): submissions,
    * cancels and callback retries are handed to it, and its load and events read from it.
    */
@@ -126,6 +132,7 @@ export async function startDarkroom(
   );
   const { store, admin, outbox: webhookStore, channels: channelStore, files } = stores;
   const boot = await bootstrapIfEmpty(store, config);
+  if (boot.created) opts.onBootstrapped?.(boot);
   // DARKROOM_ADMIN_TOKEN, when set, is the admin credential on every start (rotation = restart).
   if (config.adminToken && !boot.created)
     await admin.setAdminTokenHash(hashAdminToken(config.adminToken));

@@ -8,7 +8,7 @@
 import type { Logger } from "pino";
 import type { Config, Env } from "../config/config.js";
 import type { BootstrapOutcome } from "./bootstrap.js";
-import { startDarkroom } from "./darkroom.js";
+import { startDarkroom, type StartOptions } from "./darkroom.js";
 import type { ShutdownSummary } from "./shutdown.js";
 import { WorkerLink } from "./worker-link.js";
 
@@ -24,6 +24,7 @@ export async function startWithWorkerThread(
   env: Env,
   config: Config,
   log: Logger,
+  opts: Pick<StartOptions, "onBootstrapped"> = {},
 ): Promise<Served> {
   const link = new WorkerLink(log.child({ component: "worker-thread" }));
   const api = await startDarkroom(
@@ -33,7 +34,7 @@ export async function startWithWorkerThread(
       webhooks: { ...config.webhooks, enabled: false },
     },
     log,
-    { remoteWorker: link },
+    { remoteWorker: link, ...opts },
   );
   try {
     await link.start({
