@@ -41,11 +41,15 @@ describe("the worker half on a thread of its own", () => {
       expect(claimed).toMatchObject({ taskId: id, thread: "worker" });
       expect(all.lines.some((l) => l.event === "task.submitted" && !fromThread(l))).toBe(true);
 
-      // Its events are counted by the API thread's registry.
-      const metrics = (await request(`${all.url}/metrics`)).text;
-      expect(metrics).toMatch(
-        /darkroom_tasks_finished_total\{model="doubao-seedream-4\.0",status="completed",code=""\} 1\b/,
+      // Its events are counted by the API thread's registry. The thread forwards them in
+      // batches (every 25 ms), so a poll may see the task completed a moment before.
+      const finished =
+        /darkroom_tasks_finished_total\{model="doubao-seedream-4\.0",status="completed",code=""\} 1\b/;
+      await until("the finish counted", async () =>
+        finished.test((await request(`${all.url}/metrics`)).text),
       );
+      const metrics = (await request(`${all.url}/metrics`)).text;
+      expect(metrics).toMatch(finished);
       expect(metrics).toMatch(/darkroom_tasks_claimed_total\{model="doubao-seedream-4\.0"\} 1\b/);
     } finally {
       all.child.kill("SIGTERM");
