@@ -55,14 +55,25 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     ];
     process.stdout.write(lines.join("\n") + "\n");
   };
-  const dr: Served = threaded
-    ? await startWithWorkerThread(env, config, log, { onBootstrapped })
-    : await startDarkroom(config, log, { onBootstrapped });
-  if (dr.bootstrap.created) {
-    const url = config.role === "worker" ? (config.publicUrl ?? dr.url) : dr.url;
-    process.stdout.write(`  Darkroom is ready. API: ${url}/v1\n\n`);
-  }
+  // Signals are handled from before the start: one that arrives while the gateway is
+  // still starting (listening, but not yet ready) stops it gracefully once it is up,
+  // instead of killing it half-started.
+  let dr: Served | null = null;
+  let stopAfterStart: NodeJS.Signals | null = null;
   let signals = 0;
+  const stop = (served: Served, signal: NodeJS.Signals) => {
+    log.info(
+      { signal, role: config.role, graceMs: config.shutdownGraceMs },
+      "shutting down: not ready, not accepting, not claiming; draining",
+    );
+    served.stop(config.shutdownGraceMs).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
@@ -72,18 +83,21 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
       );
       process.exit(1);
     }
-    log.info(
-      { signal, role: config.role, graceMs: config.shutdownGraceMs },
-      "shutting down: not ready, not accepting, not claiming; draining",
-    );
-    dr.stop(config.shutdownGraceMs).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    if (dr) stop(dr, signal);
+    else {
+      stopAfterStart = signal;
+      log.info({ signal }, "signal while starting: shutting down as soon as started");
+    }
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+
+  dr = threaded
+    ? await startWithWorkerThread(env, config, log, { onBootstrapped })
+    : await startDarkroom(config, log, { onBootstrapped });
+  if (dr.bootstrap.created) {
+    const url = config.role === "worker" ? (config.publicUrl ?? dr.url) : dr.url;
+    process.stdout.write(`  Darkroom is ready. API: ${url}/v1\n\n`);
+  }
+  if (stopAfterStart) stop(dr, stopAfterStart);
 }

@@ -14,11 +14,13 @@ import { afterAll, describe, expect, it } from "vitest";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dataDir = mkdtempSync(path.join(os.tmpdir(), "darkroom-first-start-"));
+const otherDir = mkdtempSync(path.join(os.tmpdir(), "darkroom-first-start-"));
 const blockers: Server[] = [];
 
 afterAll(() => {
   for (const b of blockers) b.close();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(otherDir, { recursive: true, force: true });
 });
 
 function listening(): Promise<{ server: Server; port: number }> {
@@ -45,7 +47,10 @@ interface Run {
 }
 
 /** `darkroom serve` on the test's data dir; `done` resolves when it exits. */
-function serve(port: number): {
+function serve(
+  port: number,
+  dir = dataDir,
+): {
   child: ChildProcess;
   done: Promise<Run>;
   output: () => string;
@@ -59,7 +64,7 @@ function serve(port: number): {
         PATH: process.env.PATH ?? "",
         HOST: "127.0.0.1",
         PORT: String(port),
-        DARKROOM_DATA_DIR: dataDir,
+        DARKROOM_DATA_DIR: dir,
         LOG_LEVEL: "info",
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -119,5 +124,20 @@ describe("the first start's secrets", () => {
     expect(statuses).toEqual([200, 200, 401]);
     expect(run.code).toBe(0);
     expect(run.stdout).not.toContain("initialised");
+  }, 90_000);
+});
+
+describe("a signal while the gateway is starting", () => {
+  it("stops it gracefully once it is up, rather than killing it half-started", async () => {
+    const { child, done, output } = serve(await freePort(), otherDir);
+    // The secrets are printed before the gateway listens and starts its worker thread.
+    for (let i = 0; !output().includes("initialised a new database"); i++) {
+      if (i > 600) throw new Error("the start never bootstrapped");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill("SIGTERM");
+    const run = await done;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('"msg":"shutdown complete');
   }, 90_000);
 });
