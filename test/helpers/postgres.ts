@@ -8,6 +8,8 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { PgDatabase } from "../../src/store/postgres/database.js";
+import { migratePostgres } from "../../src/store/postgres/migrate.js";
 
 export const PG_URL =
   process.env.DARKROOM_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -56,6 +58,29 @@ export async function freshSchema(): Promise<{ schema: string; drop(): Promise<v
       } finally {
         await c.end();
       }
+    },
+  };
+}
+
+/**
+ * A fresh schema with Darkroom's tables in it and a small pool on it; drop() closes
+ * the pool and removes the schema.
+ */
+export async function migratedSchema(): Promise<{ db: PgDatabase; drop(): Promise<void> }> {
+  const fresh = await freshSchema();
+  const db = new PgDatabase(PG_URL, { schema: fresh.schema, max: 2 });
+  try {
+    await migratePostgres(db);
+  } catch (err) {
+    await db.close();
+    await fresh.drop();
+    throw err;
+  }
+  return {
+    db,
+    async drop() {
+      await db.close();
+      await fresh.drop();
     },
   };
 }

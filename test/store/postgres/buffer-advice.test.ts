@@ -9,9 +9,9 @@ import {
   bufferAdvice,
   readServerFigures,
 } from "../../../src/store/postgres/buffer-advice.js";
-import { PgDatabase, type Queryable } from "../../../src/store/postgres/database.js";
-import { migratePostgres } from "../../../src/store/postgres/migrate.js";
-import { freshSchema, PG_URL, postgresAnswers } from "../../helpers/postgres.js";
+import type { PgDatabase } from "../../../src/store/postgres/database.js";
+import { type Queryable } from "../../../src/store/postgres/database.js";
+import { migratedSchema, postgresAnswers } from "../../helpers/postgres.js";
 
 const MIB = 1024 * 1024;
 
@@ -78,14 +78,10 @@ describe.skipIf(!up)("readServerFigures on PostgreSQL", () => {
   let drop: () => Promise<void>;
 
   beforeAll(async () => {
-    const fresh = await freshSchema();
-    drop = fresh.drop;
-    db = new PgDatabase(PG_URL, { schema: fresh.schema, max: 2 });
-    await migratePostgres(db);
+    ({ db, drop } = await migratedSchema());
   });
 
   afterAll(async () => {
-    await db?.close();
     await drop?.();
   });
 

@@ -15,10 +15,9 @@ import {
   LEDGER_LISTING,
   ledgerWalk,
 } from "../../../src/store/operator-listings.js";
-import { PgDatabase } from "../../../src/store/postgres/database.js";
+import type { PgDatabase } from "../../../src/store/postgres/database.js";
 import { PgKeyset } from "../../../src/store/postgres/keyset.js";
-import { migratePostgres } from "../../../src/store/postgres/migrate.js";
-import { freshSchema, PG_URL, postgresAnswers } from "../../helpers/postgres.js";
+import { migratedSchema, postgresAnswers } from "../../helpers/postgres.js";
 
 const up = await postgresAnswers();
 const T0 = 1_800_000_000_000;
@@ -29,10 +28,7 @@ describe.skipIf(!up)("operator listing plans on PostgreSQL", () => {
   let drop: () => Promise<void>;
 
   beforeAll(async () => {
-    const fresh = await freshSchema();
-    drop = fresh.drop;
-    db = new PgDatabase(PG_URL, { schema: fresh.schema, max: 2 });
-    await migratePostgres(db);
+    ({ db, drop } = await migratedSchema());
     await db.query(`INSERT INTO groups VALUES ('default', 1000000, 0)`);
     await db.query(
       `INSERT INTO accounts (id, name, group_name, webhook_secret, created_ms)
@@ -60,7 +56,6 @@ describe.skipIf(!up)("operator listing plans on PostgreSQL", () => {
   }, 120_000);
 
   afterAll(async () => {
-    await db?.close();
     await drop?.();
   });
 

@@ -15,10 +15,9 @@ import {
   operatorTaskWalks,
   type OperatorTaskFilter,
 } from "../../../src/store/operator-tasks.js";
-import { PgDatabase } from "../../../src/store/postgres/database.js";
+import type { PgDatabase } from "../../../src/store/postgres/database.js";
 import { numbered, PgKeyset } from "../../../src/store/postgres/keyset.js";
-import { migratePostgres } from "../../../src/store/postgres/migrate.js";
-import { freshSchema, PG_URL, postgresAnswers } from "../../helpers/postgres.js";
+import { migratedSchema, postgresAnswers } from "../../helpers/postgres.js";
 
 const up = await postgresAnswers();
 const T0 = 1_800_000_000_000;
@@ -30,10 +29,7 @@ describe.skipIf(!up)("operator task plans on PostgreSQL", () => {
   let drop: () => Promise<void>;
 
   beforeAll(async () => {
-    const fresh = await freshSchema();
-    drop = fresh.drop;
-    db = new PgDatabase(PG_URL, { schema: fresh.schema, max: 2 });
-    await migratePostgres(db);
+    ({ db, drop } = await migratedSchema());
     await db.query(`INSERT INTO groups VALUES ('default', 1000000, 0)`);
     await db.query(
       `INSERT INTO accounts (id, name, group_name, webhook_secret, created_ms)
@@ -63,7 +59,6 @@ describe.skipIf(!up)("operator task plans on PostgreSQL", () => {
   }, 180_000);
 
   afterAll(async () => {
-    await db?.close();
     await drop?.();
   });
 
