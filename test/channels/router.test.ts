@@ -18,6 +18,8 @@ function setup(
   stored: StoredChannel[] = [],
   extra: Record<string, unknown> = {},
   random: () => number = () => 0,
+  /** A runner's lease owner, and what the shared store answers for channel loads. */
+  cluster: { owner?: string; channelLoad?: ChannelStore["channelLoad"] } = {},
 ) {
   let t = 1_000_000;
   const clock = { now: () => t, advance: (ms: number) => (t += ms) };
@@ -26,7 +28,7 @@ function setup(
     createChannel: async () => true,
     updateChannel: async () => true,
     deleteChannel: async () => true,
-    channelLoad: async () => new Map(),
+    channelLoad: cluster.channelLoad ?? (async () => new Map()),
     listBreakers: async () => [],
     saveBreaker: async () => {},
   };
@@ -38,6 +40,7 @@ function setup(
   );
   let woken = 0;
   const router = new ChannelRouter({
+    ...(cluster.owner !== undefined ? { owner: cluster.owner } : {}),
     registry: new ProviderRegistry().register(fake),
     config,
     store,
@@ -234,31 +237,13 @@ describe("ChannelRouter across processes", () => {
     /** What the shared store holds: other runners' calls, and this one's marked calls. */
     let others = 2;
     let oursMarked = 0;
-    const store: ChannelStore = {
-      listChannels: async () => [],
-      createChannel: async () => true,
-      updateChannel: async () => true,
-      deleteChannel: async () => true,
+    const { router } = setup([ch("shared", 0, 4)], [], {}, undefined, {
+      owner: "me",
       channelLoad: async (_ids, _now, exceptOwner) => {
         asked.push(exceptOwner);
         const n = exceptOwner === "me" ? others : others + oursMarked;
         return new Map(n > 0 ? [["shared", n]] : []);
       },
-      listBreakers: async () => [],
-      saveBreaker: async () => {},
-    };
-    const router = new ChannelRouter({
-      owner: "me",
-      registry: new ProviderRegistry().register(fake),
-      config: loadChannelsConfig(
-        { channels: [ch("shared", 0, 4)] },
-        ["m"],
-        { KEY: "k" },
-        (m) => new Error(m),
-      ),
-      store,
-      modelIds: () => ["m"],
-      log: pino({ level: "silent" }),
     });
     await router.reload();
     await router.syncCluster();
